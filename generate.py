@@ -1,0 +1,31 @@
+"""Guidance and synthetic data generation.
+
+    python generate.py stage=guidance data.seed_size=1000            # guidance.json + keyword plot
+    python generate.py data.seed_size=1000 generator=tiny guidance=shap  # synthetic.jsonl
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from sentisynth.cli import register_resolvers, run_task
+
+register_resolvers()
+
+STAGES = {
+    "guidance": "sentisynth.guidance:run_guidance_stage",
+    "generate": "sentisynth.generation:run_generate_stage",
+}
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="generate")
+def main(cfg: DictConfig) -> float | None:
+    import importlib
+
+    if cfg.stage not in STAGES:
+        raise SystemExit(f"error: unknown stage {cfg.stage!r} (known: {', '.join(STAGES)})")
+    module, func = STAGES[cfg.stage].split(":")
+    return run_task(getattr(importlib.import_module(module), func), cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Aggregate a Hydra multirun directory into one table: mean and standard deviation over seeds.
+
+    python -m sentisynth.aggregate outputs/train/multiruns/<stamp>
+    -> <dir>/runs.csv (one row per job), <dir>/summary.csv and <dir>/summary.md (one row per setting)
+
+Each job directory must hold `metrics.json` and `.hydra/overrides.yaml`; a setting is the job's
+overrides minus the seed keys, so the spread is over seeds only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+import yaml
+
+from sentisynth.utils import atomic_write_text, read_json
+
+log = logging.getLogger(__name__)
+
+SEED_KEYS = ("seed", "data.seed")
+DEFAULT_METRICS = ("test/macro_f1", "test/accuracy", "val/macro_f1")
+
+
+def _parse_overrides(path: Path) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in yaml.safe_load(path.read_text()) or []:
+        key, _, value = str(item).partition("=")
+        overrides[key.lstrip("+~")] = value
+    return overrides
+
+
+def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
+    """One row per finished job: its overrides as columns, then every metric in `metrics.json`."""
+    root = Path(multirun_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"multirun directory not found: {root}")
+    rows = []
+    for metrics_path in sorted(root.rglob("metrics.json")):
+        job = metrics_path.parent
+        overrides_path = job / ".hydra" / "overrides.yaml"
+        if not overrides_path.is_file():
+            log.warning("%s has metrics.json but no .hydra/overrides.yaml: skipped", job)
+            continue
+        row = {"job": str(job.relative_to(root)), **_parse_overrides(overrides_path), **read_json(metrics_path)}
+        rows.append(row)
+    if not rows:
+        raise FileNotFoundError(f"no finished jobs (metrics.json + .hydra/overrides.yaml) under {root}")
+    return pd.DataFrame(rows)
+
+
+def summarize(
+    runs: pd.DataFrame, metrics: Sequence[str] | None = None, seed_keys: Sequence[str] = SEED_KEYS
+) -> pd.DataFrame:
+    """Mean, std and count over seeds for every setting (all override columns except the seed ones)."""
+    metric_cols = [c for c in runs.columns if "/" in c]
+    if metrics:
+        missing = [m for m in metrics if m not in runs.columns]
+        if missing:
+            raise KeyError(f"metrics not found in runs: {missing}")
+        wanted = list(metrics)
+    else:
+        wanted = [m for m in DEFAULT_METRICS if m in runs.columns] + sorted(
+            c for c in metric_cols if c.startswith("test/f1/")
+        )
+    settings = [c for c in runs.columns if c not in metric_cols and c != "job" and c not in seed_keys]
+    keyed = runs.assign(**{c: runs[c].fillna("") for c in settings}) if settings else runs.assign(_all="all")
+    group_cols = settings or ["_all"]
+    grouped = keyed.groupby(group_cols, sort=True, dropna=False)[wanted]
+    mean, std, n = grouped.mean(), grouped.std(ddof=1).fillna(0.0), grouped.size()
+    out = pd.DataFrame(index=mean.index)
+    out["n_seeds"] = n
+    for m in wanted:
+        out[f"{m} mean"] = mean[m]
+        out[f"{m} std"] = std[m]
+    return out.reset_index()
+
+
+def to_markdown(summary: pd.DataFrame, digits: int = 4) -> str:
+    """Markdown table with `mean ± std` cells."""
+    means = [c[: -len(" mean")] for c in summary.columns if c.endswith(" mean")]
+    keys = [c for c in summary.columns if not c.endswith((" mean", " std"))]
+    header = keys + means
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in summary.iterrows():
+        cells = [str(row[k]) for k in keys] + [
+            f"{row[m + ' mean']:.{digits}f} ± {row[m + ' std']:.{digits}f}" for m in means
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def aggregate(multirun_dir: str | Path, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    root = Path(multirun_dir)
+    runs = collect_runs(root)
+    summary = summarize(runs, metrics)
+    atomic_write_text(root / "runs.csv", runs.to_csv(index=False))
+    atomic_write_text(root / "summary.csv", summary.to_csv(index=False))
+    atomic_write_text(root / "summary.md", to_markdown(summary))
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sentisynth.aggregate", description=__doc__.splitlines()[0])
+    parser.add_argument("multirun_dir")
+    parser.add_argument("--metric", action="append", help="metric key to summarise (repeatable)")
+    args = parser.parse_args(argv)
+    try:
+        summary = aggregate(args.multirun_dir, args.metric)
+    except (FileNotFoundError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(to_markdown(summary), end="")
+    print(f"wrote {Path(args.multirun_dir) / 'summary.csv'} and summary.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

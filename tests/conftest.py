@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny datasets written per test, the shared real data, Hydra composition."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED = Path(os.environ.get("SENTISYNTH_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+EMOTION_WORDS = {
+    0: ["angry", "furious", "hate", "rage", "annoyed", "#angry"],
+    1: ["happy", "love", "fun", "great", "#joy", "laugh"],
+    2: ["hope", "believe", "future", "tomorrow", "#optimism", "dream"],
+    3: ["sad", "cry", "miss", "lonely", "#sad", "depressed"],
+}
+NAMES = ["anger", "joy", "optimism", "sadness"]
+
+
+def make_posts(n_per_class: int, seed: int = 0) -> list[tuple[str, int]]:
+    """Separable toy posts: class words mixed with shared filler, shuffled deterministically."""
+    import random
+
+    rng = random.Random(seed)
+    filler = ["today", "the", "so", "really", "@user", "just", "my", "day", "this", "lol"]
+    rows = []
+    for label, words in EMOTION_WORDS.items():
+        for i in range(n_per_class):
+            toks = rng.sample(words, 2) + rng.sample(filler, 3) + [f"w{rng.randint(0, 50)}"]
+            rng.shuffle(toks)
+            rows.append((" ".join(toks), label))
+    rng.shuffle(rows)
+    return rows
+
+
+def write_tweeteval(root: Path, task: str = "emotion", sizes=(40, 8, 12)) -> Path:
+    """A TweetEval-layout directory `<root>/tweeteval/<task>/` with separable toy posts."""
+    folder = root / "tweeteval" / task
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "mapping.txt").write_text("\n".join(f"{i}\t{n}" for i, n in enumerate(NAMES)))
+    for split, n, seed in zip(("train", "val", "test"), sizes, (0, 1, 2)):
+        rows = make_posts(n, seed)
+        (folder / f"{split}_text.txt").write_text("\n".join(t for t, _ in rows) + "\n")
+        (folder / f"{split}_labels.txt").write_text("\n".join(str(y) for _, y in rows) + "\n")
+    return root
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path: Path) -> Path:
+    return write_tweeteval(tmp_path / "data")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED / "tweeteval" / "emotion" / "train_text.txt").is_file():
+        pytest.skip(f"shared data not found at {SHARED} (set SENTISYNTH_DATA_DIR)")
+    return SHARED
+
+
+def run_cli(script: str, *overrides: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600):
+    """Run `python <script> overrides...` as a user would; returns the CompletedProcess."""
+    full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1",
+                **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *overrides],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )

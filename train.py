@@ -1,0 +1,23 @@
+"""Train and evaluate one arm of the study (seed only, + real, + synthetic, ...).
+
+    python train.py data=tweet_eval_emotion classifier=tfidf_svm data.seed_size=full augment=none
+    python train.py -m data.seed_size=250,500,1000 augment=none,real seed=0,1,2
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from sentisynth.cli import register_resolvers, run_task
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from sentisynth.train import run
+
+    return run_task(run, cfg)
+
+
+if __name__ == "__main__":
+    main()
