@@ -149,3 +149,14 @@ def test_real_data_baselines(tmp_path: Path, shared_data: Path) -> None:
         scores[augment] = json.loads((out / "metrics.json").read_text())["test/macro_f1"]
     assert scores["none"] >= 0.50
     assert scores["real"] > scores["none"]
+
+
+def test_submitit_local_launcher(tmp_path: Path, tiny_data_dir: Path) -> None:
+    """The SLURM code path (submitit), run by submitit's local executor."""
+    sweep = tmp_path / "submitit"
+    proc = run_cli("train.py", "-m", "hydra/launcher=local_submitit", f"paths.data_dir={tiny_data_dir}",
+                   f"hydra.sweep.dir={sweep}", "data.seed_size=12", "seed=0", "logger=none", "save_predictions=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((sweep / "0" / "metrics.json").read_text())
+    assert metrics["train/n_seed"] == 12
+    assert len(aggregate(sweep)) == 1
