@@ -1,0 +1,211 @@
+"""Linguistic comparison of real and synthetic text (the reference paper's analysis, made measurable).
+
+For each text set (seed, real pool, synthetic) and each class plus `all`: vocabulary richness
+(type-token ratio, and MTLD, which does not shrink with length), distinct-1/2, self-BLEU on a sample,
+mean length, rates of personal pronouns by person and number, of temporal expressions (time words,
+past and future markers), of hashtags, mentions, URLs and emoji, and the share of the set's
+vocabulary never seen in the seed.
+
+Rates are per 100 tokens unless named `per_text`. Pronoun and temporal classes are word lists (below)
+and a light past-tense heuristic (`-ed` words), English only: they compare sets with each other, they
+are not a parser.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sentisynth.classifiers.text import PLACEHOLDERS, URL, USER, tweet_tokenize
+from sentisynth.utils import atomic_write_text
+
+FIRST_SINGULAR = {"i", "me", "my", "mine", "myself", "i'm", "im", "i've", "ive", "i'll", "i'd", "imma"}
+FIRST_PLURAL = {"we", "us", "our", "ours", "ourselves", "we're", "we've", "we'll", "we'd", "let's"}
+SECOND = {"you", "your", "yours", "yourself", "yourselves", "you're", "youre", "you've", "you'll", "you'd",
+          "u", "ur", "ya", "y'all", "yall"}
+THIRD = {"he", "him", "his", "himself", "he's", "she", "her", "hers", "herself", "she's", "they", "them",
+         "their", "theirs", "themselves", "they're", "they've", "they'll"}
+TIME_WORDS = {
+    "today", "tonight", "tomorrow", "yesterday", "now", "soon", "later", "ago", "before", "after",
+    "morning", "afternoon", "evening", "night", "day", "days", "week", "weeks", "weekend", "month", "months",
+    "year", "years", "hour", "hours", "minute", "minutes", "moment", "always", "never", "again", "still",
+    "already", "yet", "until", "since", "recently", "lately", "tmrw", "tmr", "tonite", "monday", "tuesday",
+    "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may",
+    "june", "july", "august", "september", "october", "november", "december", "christmas", "season",
+}
+PAST_MARKERS = {"was", "were", "had", "did", "didn't", "wasn't", "weren't", "hadn't", "went", "came", "got",
+                "said", "made", "saw", "felt", "thought", "told", "knew", "left", "lost", "won", "ate", "took"}
+FUTURE_MARKERS = {"will", "'ll", "won't", "gonna", "shall", "i'll", "we'll", "you'll", "they'll", "he'll",
+                  "she'll", "it'll", "tomorrow", "soon", "next"}
+_NOT_PAST_ED = {"need", "feed", "red", "bed", "seed", "speed", "indeed", "proceed", "succeed", "exceed",
+                "shed", "sled", "bred", "wed", "ted", "ned", "fed", "led", "breed", "greed", "weed", "bleed"}
+
+
+def tokens_of(text: str) -> list[str]:
+    return tweet_tokenize(text)
+
+
+def _words(tokens: Iterable[str]) -> list[str]:
+    """Lexical tokens only: no placeholders, hashtags, punctuation, emoji or emoticons."""
+    return [t for t in tokens if t not in PLACEHOLDERS and t[:1].isalnum()]
+
+
+def _is_past(token: str) -> bool:
+    return token in PAST_MARKERS or (len(token) > 4 and token.endswith("ed") and token not in _NOT_PAST_ED)
+
+
+def distinct_n(token_lists: Sequence[list[str]], n: int) -> float:
+    """Unique n-grams / all n-grams across the set (Li et al., 2016)."""
+    grams = [tuple(toks[i : i + n]) for toks in token_lists for i in range(len(toks) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def mtld(words: list[str]) -> float:
+    """MTLD (McCarthy & Jarvis, 2010) via lexicalrichness; NaN for fewer than 10 words."""
+    if len(words) < 10:
+        return float("nan")
+    from lexicalrichness import LexicalRichness
+
+    return float(LexicalRichness(words, preprocessor=None, tokenizer=None).mtld(threshold=0.72))
+
+
+def self_bleu(texts: Sequence[str], sample: int = 100, seed: int = 0) -> float:
+    """Mean sentence BLEU of each sampled text against the other sampled texts (higher = more repetitive)."""
+    import sacrebleu
+
+    texts = [t for t in texts if t.strip()]
+    if len(texts) < 2:
+        return float("nan")
+    rng = random.Random(seed)
+    picked = rng.sample(list(texts), min(sample, len(texts)))
+    scores = [
+        sacrebleu.sentence_bleu(hyp, picked[:i] + picked[i + 1 :], tokenize="13a").score
+        for i, hyp in enumerate(picked)
+    ]
+    return float(np.mean(scores)) / 100.0
+
+
+def text_measures(
+    texts: Sequence[str], seed_vocab: set[str] | None = None, self_bleu_sample: int = 100, seed: int = 0
+) -> dict[str, float]:
+    """All measures for one set of texts (see the module docstring)."""
+    import emoji
+
+    token_lists = [tokens_of(t) for t in texts]
+    all_tokens = [t for toks in token_lists for t in toks]
+    words = _words(all_tokens)
+    n_tok = max(len(all_tokens), 1)
+    per100 = 100.0 / n_tok
+    n_texts = max(len(texts), 1)
+    counts = Counter(all_tokens)
+
+    def rate(vocab: set[str]) -> float:
+        return sum(c for w, c in counts.items() if w in vocab) * per100
+
+    bigrams = Counter(zip(all_tokens, all_tokens[1:]))
+    going_to = bigrams.get(("going", "to"), 0)
+    types = set(words)
+    out = {
+        "n_texts": float(len(texts)),
+        "mean_tokens": len(all_tokens) / n_texts,
+        "ttr": len(types) / max(len(words), 1),
+        "mtld": mtld(words),
+        "distinct_1": distinct_n(token_lists, 1),
+        "distinct_2": distinct_n(token_lists, 2),
+        "self_bleu": self_bleu(texts, self_bleu_sample, seed),
+        "pron_1sg": rate(FIRST_SINGULAR),
+        "pron_1pl": rate(FIRST_PLURAL),
+        "pron_2": rate(SECOND),
+        "pron_3": rate(THIRD),
+        "time_words": rate(TIME_WORDS),
+        "past_markers": sum(c for w, c in counts.items() if _is_past(w)) * per100,
+        "future_markers": (rate(FUTURE_MARKERS) + going_to * per100),
+        "hashtags_per_text": sum(c for w, c in counts.items() if w.startswith("#")) / n_texts,
+        "mentions_per_text": counts.get(USER, 0) / n_texts,
+        "urls_per_text": counts.get(URL, 0) / n_texts,
+        "emoji_per_text": sum(emoji.emoji_count(t) for t in texts) / n_texts,
+    }
+    if seed_vocab is not None:
+        out["unseen_vocab_share"] = len(types - seed_vocab) / max(len(types), 1)
+    return out
+
+
+def vocabulary(texts: Iterable[str]) -> set[str]:
+    return set(_words(t for text in texts for t in tokens_of(text)))
+
+
+def compare_sets(
+    sets: dict[str, tuple[Sequence[str], Sequence[int]]],
+    label_names: Sequence[str],
+    seed_name: str = "seed",
+    self_bleu_sample: int = 100,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per (set, class) plus (set, 'all'): every measure. `sets[seed_name]` defines the seed vocabulary."""
+    seed_vocab = vocabulary(sets[seed_name][0]) if seed_name in sets else None
+    rows = []
+    for set_name, (texts, labels) in sets.items():
+        labels = np.asarray(labels, dtype=int)
+        groups = [("all", np.ones(len(texts), dtype=bool))] + [
+            (name, labels == c) for c, name in enumerate(label_names)
+        ]
+        for cls, mask in groups:
+            subset = [t for t, m in zip(texts, mask) if m]
+            if not subset:
+                continue
+            measures = text_measures(subset, seed_vocab, self_bleu_sample, seed)
+            rows.append({"set": set_name, "class": cls, **measures})
+    return pd.DataFrame(rows)
+
+
+def to_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame.iterrows():
+        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_comparison(frame: pd.DataFrame, path: str | Path, measures: Sequence[str] | None = None) -> Path:
+    """Grouped bars per measure: sets side by side, overall ('all') rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = list(measures or ["mtld", "distinct_2", "self_bleu", "pron_1sg", "pron_1pl", "time_words",
+                                 "past_markers", "future_markers", "hashtags_per_text", "emoji_per_text"])
+    overall = frame[frame["class"] == "all"].set_index("set")
+    cols = 5
+    rows = int(np.ceil(len(measures) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    for ax, m in zip(axes.flat, measures):
+        values = overall[m] if m in overall else pd.Series(dtype=float)
+        ax.bar(values.index.astype(str), values.values, color=plt.cm.tab10.colors[: len(values)])
+        ax.set_title(m, fontsize=10)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    for ax in list(axes.flat)[len(measures) :]:
+        ax.axis("off")
+    fig.suptitle("Linguistic comparison (all classes)")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_analysis(frame: pd.DataFrame, out_dir: str | Path, stem: str = "linguistic") -> dict[str, Path]:
+    """`<stem>.csv`, `<stem>.md` and `<stem>.png` in `out_dir` (written atomically)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / f"{stem}.csv", "md": out / f"{stem}.md", "png": out / f"{stem}.png"}
+    atomic_write_text(paths["csv"], frame.to_csv(index=False))
+    atomic_write_text(paths["md"], to_markdown(frame))
+    plot_comparison(frame, paths["png"])
+    return paths
