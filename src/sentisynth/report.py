@@ -1,0 +1,283 @@
+"""Study report from a multirun directory: tables, plots and `report.md`, every number from `metrics.json`.
+
+    python -m sentisynth.report outputs/<task>/multiruns/<stamp> [--wandb]
+
+Writes into `<dir>/report/`: `runs.csv` (one row per job), `summary.csv` (mean, std over seeds per
+dataset, classifier, strategy and seed size), `per_class_delta.csv` (per-class F1 change from the
+seed-only run with the same dataset, classifier, seed size and seed; rarest classes first),
+`linguistic.csv` and `filters.csv` when runs wrote them, PNG plots, and `report.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from sentisynth.utils import atomic_write_text, read_json
+
+log = logging.getLogger(__name__)
+
+KEYS = ["data", "classifier", "strategy", "seed_size"]
+
+
+def _strategy(choices: dict[str, Any], cfg: Any) -> str:
+    augment = str(choices.get("augment", "none"))
+    if augment == "synthetic":
+        guidance = choices.get("guidance") or OmegaConf.select(cfg, "augment.guidance", default=None)
+        return f"synthetic:{guidance}" if guidance else "synthetic"
+    return augment
+
+
+def read_run(job: Path) -> dict[str, Any] | None:
+    """One job's identity (from its saved Hydra config) and metrics; None when it did not finish."""
+    metrics_path, hydra_dir = job / "metrics.json", job / ".hydra"
+    if not metrics_path.is_file() or not (hydra_dir / "config.yaml").is_file():
+        return None
+    cfg = OmegaConf.load(hydra_dir / "config.yaml")
+    choices: dict[str, Any] = {}
+    if (hydra_dir / "hydra.yaml").is_file():
+        hydra_cfg = OmegaConf.load(hydra_dir / "hydra.yaml")
+        choices = OmegaConf.to_container(hydra_cfg.hydra.runtime.choices) or {}
+    metrics = read_json(metrics_path)
+    seed_size = OmegaConf.select(cfg, "data.seed_size", default=None)
+    return {
+        "job": str(job),
+        "data": choices.get("data", OmegaConf.select(cfg, "data.loader", default="?")),
+        "classifier": choices.get("classifier", "?"),
+        "strategy": _strategy(choices, cfg),
+        "seed_size": str(seed_size) if seed_size is not None else str(metrics.get("train/n_seed")),
+        "seed": int(OmegaConf.select(cfg, "seed", default=0)),
+        **metrics,
+    }
+
+
+def collect(multirun_dir: str | Path) -> pd.DataFrame:
+    root = Path(multirun_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"multirun directory not found: {root}")
+    rows = [r for p in sorted(root.rglob("metrics.json")) if (r := read_run(p.parent)) is not None]
+    if not rows:
+        raise FileNotFoundError(f"no finished runs (metrics.json + .hydra/config.yaml) under {root}")
+    return pd.DataFrame(rows)
+
+
+def _size_key(value: str) -> float:
+    return float("inf") if value == "full" else float(value)
+
+
+def summarize(runs: pd.DataFrame, metric: str = "test/macro_f1") -> pd.DataFrame:
+    grouped = runs.groupby(KEYS, sort=False)[metric]
+    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    out = out.rename(columns={"mean": f"{metric} mean", "std": f"{metric} std", "count": "n_seeds"})
+    out["_order"] = out["seed_size"].map(_size_key)
+    return out.sort_values(["data", "classifier", "_order", "strategy"]).drop(columns="_order").reset_index(drop=True)
+
+
+def class_names(runs: pd.DataFrame) -> list[str]:
+    return [c.split("/", 2)[2] for c in runs.columns if c.startswith("test/f1/")]
+
+
+def per_class_delta(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean per-class test F1 change against seed only, paired by dataset, classifier, seed size and seed."""
+    names = class_names(runs)
+    f1_cols = [f"test/f1/{n}" for n in names]
+    base = runs[runs.strategy == "none"].set_index(["data", "classifier", "seed_size", "seed"])[f1_cols]
+    rows = []
+    for _, r in runs[runs.strategy != "none"].iterrows():
+        key = (r["data"], r["classifier"], r["seed_size"], r["seed"])
+        if key not in base.index:
+            continue
+        ref = base.loc[key]
+        ref = ref.iloc[0] if isinstance(ref, pd.DataFrame) else ref
+        rows.append({**{k: r[k] for k in KEYS}, "seed": r["seed"],
+                     **{n: r[f"test/f1/{n}"] - ref[f"test/f1/{n}"] for n in names}})
+    if not rows:
+        return pd.DataFrame(columns=KEYS + names)
+    delta = pd.DataFrame(rows).groupby(KEYS, sort=False)[names].mean().reset_index()
+    # rarest classes first: order by their training count in the seed-only runs
+    counts = {n: runs[f"train/n/{n}"].mean() if f"train/n/{n}" in runs else 0 for n in names}
+    ordered = sorted(names, key=lambda n: counts[n])
+    return delta[KEYS + ordered]
+
+
+def plot_f1_vs_seed_size(summary: pd.DataFrame, path: Path, metric: str = "test/macro_f1") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = list(summary.groupby(["data", "classifier"], sort=False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, ((data, clf), part) in zip(axes[0], panels):
+        sizes = sorted(part.seed_size.unique(), key=_size_key)
+        x = {s: i for i, s in enumerate(sizes)}
+        for strategy, line in part.groupby("strategy", sort=True):
+            line = line.sort_values("seed_size", key=lambda s: s.map(_size_key))
+            xs = [x[s] for s in line.seed_size]
+            ax.errorbar(xs, line[f"{metric} mean"], yerr=line[f"{metric} std"], marker="o", capsize=3, label=strategy)
+        ax.set_xticks(range(len(sizes)), sizes)
+        ax.set_xlabel("seed size")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{data} / {clf}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_delta(delta: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [c for c in delta.columns if c not in KEYS]
+    labels = [f"{r.classifier} | {r.strategy} | {r.seed_size}" for r in delta.itertuples()]
+    values = delta[names].to_numpy(dtype=float)
+    lim = max(float(np.nanmax(np.abs(values))) if values.size else 0.0, 0.01)
+    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 3, 0.35 * len(labels) + 1.5))
+    im = ax.imshow(values, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(j, i, f"{values[i, j]:+.3f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(values[i, j]) > 0.6 * lim else "black")
+    fig.colorbar(im, ax=ax, fraction=0.04, label="F1 change")
+    ax.set_title("per-class F1 change (rarest class first)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def collect_side_tables(runs: pd.DataFrame, filename: str) -> pd.DataFrame:
+    """Concatenate a per-run CSV (e.g. linguistic.csv) with the run's identity columns."""
+    frames = []
+    for _, r in runs.iterrows():
+        path = Path(r["job"]) / filename
+        if path.is_file():
+            frame = pd.read_csv(path)
+            for k in KEYS + ["seed"]:
+                frame.insert(0, k, r[k]) if k not in frame.columns else None
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def collect_filter_rates(runs: pd.DataFrame) -> pd.DataFrame:
+    """Acceptance rates from each run's `filter_report.json` (when the synthetic arm wrote one)."""
+    rows = []
+    for _, r in runs.iterrows():
+        path = Path(r["job"]) / "filter_report.json"
+        if not path.is_file():
+            continue
+        report = read_json(path)
+        for stage in report.get("filters", []):
+            for cls, c in (stage.get("per_class") or {}).items():
+                rows.append({**{k: r[k] for k in KEYS}, "seed": r["seed"], "filter": stage.get("name"),
+                             "class": cls, "in": c.get("in"), "kept": c.get("kept"),
+                             "acceptance": (c.get("kept", 0) / c["in"]) if c.get("in") else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _md_table(frame: pd.DataFrame, digits: int = 4, signed: bool = False) -> str:
+    if frame.empty:
+        return "_none_\n"
+    fmt = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(fmt.format(v) if isinstance(v, float) else str(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracker: Any = None) -> Path:
+    root = Path(multirun_dir)
+    out = root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    runs = collect(root)
+    summary = summarize(runs, metric)
+    delta = per_class_delta(runs)
+    linguistic = collect_side_tables(runs, "linguistic.csv")
+    filters = collect_filter_rates(runs)
+    for name, frame in (("runs", runs), ("summary", summary), ("per_class_delta", delta),
+                        ("linguistic", linguistic), ("filters", filters)):
+        if not frame.empty:
+            atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+    plots = {"f1_vs_seed_size": plot_f1_vs_seed_size(summary, out / "f1_vs_seed_size.png", metric)}
+    if not delta.empty:
+        plots["per_class_delta"] = plot_delta(delta, out / "per_class_delta.png")
+    if not linguistic.empty:
+        from sentisynth.analysis import plot_comparison
+
+        overall = linguistic[linguistic["class"] == "all"].groupby("set", sort=False).mean(numeric_only=True)
+        plots["linguistic"] = plot_comparison(overall.reset_index().assign(**{"class": "all"}), out / "linguistic.png")
+
+    md = [f"# Study report: {root}", "",
+          f"{len(runs)} runs; every number below is recomputed from the runs' `metrics.json` (see `runs.csv`).", "",
+          f"## {metric} by seed size (mean ± std over seeds)", "", _md_table(summary),
+          "![f1 vs seed size](f1_vs_seed_size.png)", "",
+          "## Per-class F1 change from seed only (rarest class first)", "", _md_table(delta, signed=True)]
+    if "per_class_delta" in plots:
+        md += ["![per-class delta](per_class_delta.png)", ""]
+    md += ["## Linguistic comparison (real vs synthetic)", ""]
+    if linguistic.empty:
+        md += ["_no run wrote linguistic.csv_", ""]
+    else:
+        keep = [c for c in ("set", "class", "mtld", "ttr", "distinct_2", "self_bleu", "pron_1sg", "pron_1pl",
+                            "time_words", "past_markers", "future_markers", "unseen_vocab_share") if c in linguistic]
+        table = linguistic.groupby(["set", "class"], sort=False)[keep[2:]].mean().reset_index()
+        md += [_md_table(table, 3), "![linguistic](linguistic.png)", ""]
+    md += ["## Filter acceptance", ""]
+    if filters.empty:
+        md += ["_no run wrote filter_report.json_", ""]
+    else:
+        acc = filters.groupby(["strategy", "filter", "class"], sort=False)["acceptance"].mean().reset_index()
+        md += [_md_table(acc, 3)]
+    atomic_write_text(out / "report.md", "\n".join(md))
+
+    if tracker is not None:
+        tracker.start({"multirun_dir": str(root)}, name=f"report-{root.name}")
+        try:
+            for name, frame in (("report/summary", summary), ("report/per_class_delta", delta),
+                                ("report/linguistic", linguistic), ("report/filters", filters)):
+                if not frame.empty:
+                    tracker.log_table(name, [str(c) for c in frame.columns], frame.astype(object).values.tolist())
+            for name, path in plots.items():
+                tracker.log_image(f"report/{name}", path)
+        finally:
+            tracker.finish()
+    return out / "report.md"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sentisynth.report", description=__doc__.splitlines()[0])
+    parser.add_argument("multirun_dir")
+    parser.add_argument("--metric", default="test/macro_f1")
+    parser.add_argument("--wandb", action="store_true", help="also log tables and plots to an offline W&B run")
+    args = parser.parse_args(argv)
+    tracker = None
+    if args.wandb:
+        from sentisynth.tracking import WandbTracker
+
+        tracker = WandbTracker(project="sentisynth", dir=Path(args.multirun_dir) / "report")
+    try:
+        path = build_report(args.multirun_dir, args.metric, tracker)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
