@@ -57,3 +57,51 @@ def test_real_augment_balance_tops_up_smallest(shared_data: Path) -> None:
     totals = seed_counts + aug.split.class_counts(4)
     assert aug.split.class_counts(4)[0] == 0  # anger is the largest class: nothing added
     assert totals[2] > seed_counts[2] + 100  # optimism, the smallest, gets the most
+
+
+def _write_synthetic(path: Path, per_class: int, with_probs: bool = False) -> Path:
+    import json
+
+    from tests.conftest import NAMES, make_posts
+
+    rows = []
+    for text, label in make_posts(per_class, seed=9):
+        row = {"text": "syn " + text, "label": label, "label_name": NAMES[label]}
+        if with_probs:
+            row["teacher"] = {"probs": [0.7 if c == label else 0.1 for c in range(4)]}
+        rows.append(row)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_synthetic_matches_real_counts(tmp_path: Path, tiny_data_dir: Path) -> None:
+    from sentisynth.augment import SyntheticAugment
+
+    data = load_data("tweet_eval", seed_size=20, seed=0, task="emotion", data_dir=str(tiny_data_dir))
+    path = _write_synthetic(tmp_path / "synthetic.jsonl", per_class=50)
+    real = RealAugment(n=40, seed=0)(data)
+    syn = SyntheticAugment(path=str(path), n=40, seed=0)(data)
+    assert syn.source == "synthetic" and len(syn.split) == 40
+    assert syn.split.class_counts(4).tolist() == real.split.class_counts(4).tolist()
+    assert all(t.startswith("syn ") for t in syn.split.texts)
+    assert SyntheticAugment(path=str(path), n=40, seed=0)(data).split.texts == syn.split.texts  # seeded
+    distilled = SyntheticAugment(path=str(_write_synthetic(tmp_path / "p.jsonl", 50, True)), n=40, distill=True,
+                                 weight=0.3)(data)
+    assert distilled.soft_labels.shape == (40, 4) and (distilled.sample_weight == 0.3).all()
+
+
+def test_synthetic_bad_file_errors(tmp_path: Path, tiny_data_dir: Path) -> None:
+    import pytest
+
+    from sentisynth.augment import SyntheticAugment
+    from sentisynth.data import DataError
+
+    data = load_data("tweet_eval", seed_size=20, seed=0, task="emotion", data_dir=str(tiny_data_dir))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok", "label_name": "joy"}\n{"text": "x", "label_name": "fear"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl: line 2: unknown label 'fear'"):
+        SyntheticAugment(path=str(bad))(data)
+    with pytest.raises(DataError, match="needs the teacher's probabilities"):
+        SyntheticAugment(path=str(_write_synthetic(tmp_path / "s.jsonl", 5)), n=8, distill=True)(data)
+    with pytest.raises(DataError, match="augment.path"):
+        SyntheticAugment()(data)

@@ -6,8 +6,10 @@ Real and synthetic expansion draw the same count and class distribution so they 
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,4 +113,91 @@ class RealAugment:
         return Augmentation(split, "real", info={"per_class": per_class.tolist(), "balance": self.balance})
 
 
-__all__ = ["Augmentation", "NoAugment", "RealAugment", "resolve_count", "target_class_counts", "stratified_sample"]
+
+
+def read_labelled_jsonl(path: str | Path, label_names: list[str]) -> list[dict[str, Any]]:
+    """Synthetic (or pseudo-labelled) samples: one JSON object per line with `text` and `label` or `label_name`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"missing file: {path}")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}: line {i}: not valid JSON ({e.msg})") from None
+            if "text" not in row:
+                raise DataError(f"{path}: line {i}: missing field 'text'")
+            if "label_name" in row and row["label_name"] not in label_names:
+                raise DataError(f"{path}: line {i}: unknown label {row['label_name']!r} (known: {', '.join(label_names)})")
+            label = label_names.index(row["label_name"]) if "label_name" in row else row.get("label")
+            if not isinstance(label, int) or not 0 <= label < len(label_names):
+                raise DataError(f"{path}: line {i}: label {label!r} is outside the label mapping (0..{len(label_names) - 1})")
+            row["label"] = label
+            row["_line"] = i
+            rows.append(row)
+    return rows
+
+
+class SyntheticAugment:
+    """`n` synthetic posts from a `synthetic.jsonl`, drawn with the same per-class counts as `RealAugment`.
+
+    `match_real=True` caps each class at what the real pool could also supply, so the real and the
+    synthetic arm always train on the same number of extra rows per class. `weight` (beta) down-weights
+    synthetic rows; `distill=True` passes the teacher's probabilities (`teacher.probs` of each sample)
+    as soft labels, which only the transformer classifier uses.
+    """
+
+    name = "synthetic"
+
+    def __init__(
+        self,
+        path: str | None = None,
+        n: int | float = 1000,
+        balance: bool = False,
+        match_real: bool = True,
+        weight: float = 1.0,
+        distill: bool = False,
+        seed: int = 0,
+        guidance: str | None = None,
+    ) -> None:
+        self.path, self.n, self.balance, self.match_real = path, n, balance, match_real
+        self.weight, self.distill, self.seed, self.guidance = weight, distill, seed, guidance
+
+    def source_path(self, data: LowResourceData, **context: Any) -> Path:
+        if not self.path:
+            raise DataError("augment=synthetic needs augment.path=<synthetic.jsonl> (from generate.py)")
+        return Path(self.path)
+
+    def __call__(self, data: LowResourceData, **context: Any) -> Augmentation:
+        path = self.source_path(data, **context)
+        rows = read_labelled_jsonl(path, data.label_names)
+        labels = np.array([r["label"] for r in rows], dtype=int)
+        available = np.bincount(labels, minlength=data.n_classes)
+        cap = np.minimum(available, data.pool.class_counts(data.n_classes)) if self.match_real else available
+        n = resolve_count(self.n, len(data.seed))
+        per_class = target_class_counts(n, data.seed.class_counts(data.n_classes), cap, self.balance)
+        short = n - int(per_class.sum())
+        if short > 0:
+            log.warning("augment.n=%d but only %d synthetic samples could be matched per class (file %s)",
+                        n, per_class.sum(), path)
+        rng = np.random.default_rng(self.seed + 104729)
+        chosen = np.sort(np.concatenate([
+            rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False) for c, k in enumerate(per_class) if k
+        ] or [np.array([], dtype=int)]))
+        picked = [rows[i] for i in chosen]
+        split = Split([r["text"] for r in picked], labels[chosen], np.array([r["_line"] for r in picked], dtype=int))
+        soft = None
+        if self.distill:
+            missing = [r["_line"] for r in picked if not (r.get("teacher") or {}).get("probs")]
+            if missing:
+                raise DataError(f"{path}: line {missing[0]}: augment.distill needs the teacher's probabilities "
+                                "('teacher.probs'): generate with the teacher filter")
+            soft = np.array([r["teacher"]["probs"] for r in picked], dtype=float)
+        weights = np.full(len(split), float(self.weight)) if self.weight != 1.0 else None
+        info = {"per_class": per_class.tolist(), "path": str(path), "strategy": self.guidance or "synthetic",
+                "shortfall": short}
+        return Augmentation(split, "synthetic", sample_weight=weights, soft_labels=soft, info=info)
