@@ -30,7 +30,7 @@ def make_posts(n_per_class: int, seed: int = 0) -> list[tuple[str, int]]:
     filler = ["today", "the", "so", "really", "@user", "just", "my", "day", "this", "lol"]
     rows = []
     for label, words in EMOTION_WORDS.items():
-        for i in range(n_per_class):
+        for _ in range(n_per_class):
             toks = rng.sample(words, 2) + rng.sample(filler, 3) + [f"w{rng.randint(0, 50)}"]
             rng.shuffle(toks)
             rows.append((" ".join(toks), label))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sentisynth.data import DataError, LowResourceData, Split, stratified_sample
+from sentisynth.data import DataError, LowResourceData, Split
 
 log = logging.getLogger(__name__)
 

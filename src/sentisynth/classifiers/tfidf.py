@@ -6,7 +6,8 @@ them: `word_slice` tells which columns of the feature matrix are word features.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
