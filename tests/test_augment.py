@@ -105,3 +105,39 @@ def test_synthetic_bad_file_errors(tmp_path: Path, tiny_data_dir: Path) -> None:
         SyntheticAugment(path=str(_write_synthetic(tmp_path / "s.jsonl", 5)), n=8, distill=True)(data)
     with pytest.raises(DataError, match="augment.path"):
         SyntheticAugment()(data)
+
+
+class _KeywordTeacher:
+    """A stand-in teacher: confident when a class keyword occurs, unsure otherwise."""
+
+    def score(self, texts):
+        from tests.conftest import EMOTION_WORDS
+
+        probs = np.full((len(texts), 4), 0.25)
+        for i, t in enumerate(texts):
+            for c, words in EMOTION_WORDS.items():
+                if any(w in t.split() for w in words):
+                    probs[i] = 0.02
+                    probs[i, c] = 0.94
+                    break
+        return {"probs": probs, "label": probs.argmax(1), "confidence": probs.max(1)}
+
+
+def test_pseudo_labels_corpus_through_filters(tmp_path: Path, tiny_data_dir: Path) -> None:
+    from sentisynth.augment import PseudoAugment
+    from tests.conftest import make_posts
+
+    data = load_data("tweet_eval", seed_size=20, seed=0, task="emotion", data_dir=str(tiny_data_dir))
+    corpus = tmp_path / "corpus.txt"
+    unlabelled = [f"corpus {t}" for t, _ in make_posts(30, seed=11)] + ["nothing to see here at all"] * 3
+    corpus.write_text("\n".join(unlabelled + [data.test.texts[0]]) + "\n")  # one leaked test post
+    filters = {"heuristic": {"_target_": "sentisynth.filters.HeuristicFilter", "min_words": 3},
+               "dedup": {"_target_": "sentisynth.filters.DedupFilter", "against": ["seed", "pool", "val", "test"]},
+               "teacher": {"_target_": "sentisynth.filters.TeacherFilter", "tau": 0.8, "mode": "keep"}}
+    aug = PseudoAugment(corpus=str(corpus), filters=filters, n=40, candidates=200, seed=0,
+                        teacher=_KeywordTeacher())(data, run_dir=tmp_path / "run")
+    assert aug.source == "pseudo" and len(aug.split) == 40
+    assert aug.split.class_counts(4).tolist() == RealAugment(n=40, seed=0)(data).split.class_counts(4).tolist()
+    assert data.test.texts[0] not in aug.split.texts  # leakage guard
+    assert "nothing to see here at all" not in aug.split.texts  # unsure teacher: dropped
+    assert (tmp_path / "run" / "filter_report.json").is_file()

@@ -201,3 +201,78 @@ class SyntheticAugment:
         info = {"per_class": per_class.tolist(), "path": str(path), "strategy": self.guidance or "synthetic",
                 "shortfall": short}
         return Augmentation(split, "synthetic", sample_weight=weights, soft_labels=soft, info=info)
+
+
+def read_corpus(path: str | Path) -> list[str]:
+    """Unlabelled posts, one per line (empty lines skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"missing file: {path} (augment=pseudo needs an unlabelled corpus, one post per line)")
+    with open(path, encoding="utf-8") as f:
+        return [" ".join(line.split()) for line in f if line.strip()]
+
+
+class PseudoAugment:
+    """Self-training baseline: real but unlabelled posts, labelled by the teacher, through the same filters.
+
+    `candidates` posts are drawn (seeded) from the corpus, labelled with the teacher's prediction, passed
+    through the filter chain (heuristics, dedup against seed/pool/val/test, teacher confidence >= tau),
+    then `n` are drawn with the real arm's per-class counts. Synthetic generation has to beat this to be
+    worth its cost.
+    """
+
+    name = "pseudo"
+
+    def __init__(
+        self,
+        corpus: str,
+        filters: Any,
+        n: int | float = 1000,
+        candidates: int = 5000,
+        balance: bool = False,
+        match_real: bool = True,
+        cache_dir: str | None = None,
+        seed: int = 0,
+        teacher: Any = None,
+    ) -> None:
+        self.corpus, self.filters, self.n, self.candidates = corpus, filters, n, candidates
+        self.teacher = teacher  # a ready teacher (has `score(texts)`); else trained on the seed and cached
+        self.balance, self.match_real, self.cache_dir, self.seed = balance, match_real, cache_dir, seed
+
+    def __call__(self, data: LowResourceData, run_dir: Path | None = None, **_: Any) -> Augmentation:
+        from sentisynth.filters import FilterContext, build_filter_chain, write_filter_report
+
+        texts = read_corpus(self.corpus)
+        rng = np.random.default_rng(self.seed + 15485863)
+        rows = np.sort(rng.choice(len(texts), size=min(self.candidates, len(texts)), replace=False))
+        candidates = [texts[i] for i in rows]
+        n = resolve_count(self.n, len(data.seed))
+        context = FilterContext(data=data, cache_dir=self.cache_dir, seed=self.seed, teacher=self.teacher)
+        teacher_cfg = (self.filters or {}).get("teacher", {}).get("model") if self.filters else None
+        if teacher_cfg is None and self.teacher is None:
+            raise DataError("augment=pseudo needs augment.filters.teacher.model (the teacher that labels the corpus)")
+        scored = context.get_teacher(teacher_cfg).score(candidates)
+        samples = [
+            {"id": f"corpus-{int(r)}", "text": t, "label": int(y), "label_name": data.label_names[int(y)],
+             "provenance": {"source": "pseudo", "corpus": str(self.corpus), "line": int(r) + 1}}
+            for r, t, y in zip(rows, candidates, scored["label"])
+        ]
+        result = build_filter_chain(self.filters, context).apply(samples)
+        if run_dir is not None:
+            write_filter_report(result, run_dir)
+        labels = np.array([s["label"] for s in result.kept], dtype=int)
+        available = np.bincount(labels, minlength=data.n_classes)
+        cap = np.minimum(available, data.pool.class_counts(data.n_classes)) if self.match_real else available
+        per_class = target_class_counts(n, data.seed.class_counts(data.n_classes), cap, self.balance)
+        if per_class.sum() < n:
+            log.warning("augment=pseudo: only %d of %d posts passed the filters per class quota (%s)",
+                        per_class.sum(), n, dict(zip(data.label_names, available.tolist())))
+        pick = np.sort(np.concatenate([
+            rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False) for c, k in enumerate(per_class) if k
+        ] or [np.array([], dtype=int)]))
+        kept = [result.kept[i] for i in pick]
+        split = Split([s["text"] for s in kept], labels[pick], np.array([s["provenance"]["line"] for s in kept]))
+        soft = np.array([s["teacher"]["probs"] for s in kept], dtype=float) if kept and "teacher" in kept[0] else None
+        info = {"per_class": per_class.tolist(), "strategy": "pseudo", "candidates": len(candidates),
+                "passed_filters": len(result.kept), "shortfall": int(n - per_class.sum())}
+        return Augmentation(split, "pseudo", soft_labels=None, info={**info, "has_teacher_probs": soft is not None})
