@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_sample_weight
+from threadpoolctl import threadpool_limits
 
 from sentisynth.classifiers.text import normalize_tweet, tweet_tokenize
 
@@ -50,7 +51,8 @@ class TfidfClassifier:
         max_iter: int = 2000,
         xgb_params: dict[str, Any] | None = None,
         random_state: int = 0,
-        n_jobs: int = 2,
+        n_jobs: int = 1,
+        blas_threads: int | None = 1,
     ) -> None:
         if model not in ("lr", "svm", "xgb"):
             raise ValueError(f"unknown classical model {model!r} (use lr, svm or xgb)")
@@ -68,6 +70,7 @@ class TfidfClassifier:
         self.xgb_params = dict(xgb_params or {})
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.blas_threads = blas_threads
         self.vectorizer: FeatureUnion | None = None
         self.model: Any = None
 
@@ -163,6 +166,12 @@ class TfidfClassifier:
         self.vectorizer = self._make_vectorizer()
         X = self.vectorizer.fit_transform(list(texts)).tocsr()
         self.model = self._make_model()
+        with threadpool_limits(self.blas_threads):  # L-BFGS on sparse data gains nothing from BLAS threads
+            self._fit_model(X, labels, present, sample_weight)
+        return self
+
+    def _fit_model(self, X: sp.csr_matrix, labels: np.ndarray, present: np.ndarray,
+                   sample_weight: np.ndarray | None) -> None:
         if self.model_name == "xgb":
             # xgboost needs contiguous class ids: train on the present ones, map back in predict_proba
             self._xgb_classes = present
@@ -174,7 +183,6 @@ class TfidfClassifier:
             self.model.fit(X.astype(np.float32), y, sample_weight=w)
         else:
             self.model.fit(X, labels, sample_weight=sample_weight)
-        return self
 
     # -- prediction -------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
