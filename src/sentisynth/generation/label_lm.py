@@ -1,0 +1,263 @@
+"""Label-prefix generators (`gpt2`, `tiny`): a causal LM fine-tuned on `<label> [keywords] <text> post`.
+
+Small LMs do not follow instructions, so guidance is conditioning: the label token, the SHAP keywords
+a seed post contains (`shap`), exemplar posts of its class (`exemplar`/`shap`). At generation the
+keywords are sampled from the class's list and exemplars from its exemplar set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sentisynth.generation.base import GenContext, Request, pick_device
+from sentisynth.generation.prompts import (
+    class_exemplars,
+    class_keywords,
+    clean_text,
+    conditioning_prefix,
+    keywords_in_text,
+    sample_exemplars,
+    sample_keywords,
+    special_tokens,
+)
+from sentisynth.generation.sampling import (
+    KeywordBiasProcessor,
+    SamplingParams,
+    generate_batch,
+    keyword_token_ids,
+    per_text_perplexity,
+)
+from sentisynth.generation.store import content_key
+from sentisynth.utils import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FINETUNE = {"epochs": 8, "batch_size": 16, "lr": 5e-4, "weight_decay": 0.01, "patience": 2,
+                    "val_fraction": 0.1, "warmup_steps": 20}
+
+
+class LabelLMGenerator:
+    """A causal LM loaded with `from_pretrained` (Hub name or local dir) and label-fine-tuned on the seed."""
+
+    kind = "gpt2"
+
+    def __init__(self, name: str = "gpt2", revision: str | None = None, train_blocks: int | None = None,
+                 finetune: dict | None = None, pretrain_corpus: str | None = None, pretrain_steps: int = 500,
+                 sampling: dict | None = None, budget: dict | None = None, batch_size: int = 64,
+                 device: str = "auto", trust_remote_code: bool = False, **extra: Any) -> None:
+        self.name, self.revision = str(name), revision
+        self.train_blocks = train_blocks
+        self.finetune = {**DEFAULT_FINETUNE, **(dict(finetune) if finetune else {})}
+        self.pretrain_corpus, self.pretrain_steps = pretrain_corpus, pretrain_steps
+        self.sampling = SamplingParams(**(dict(sampling) if sampling else {}))
+        self.budget = dict(budget) if budget else {}
+        self.batch_size = int(batch_size)
+        self.device = pick_device(device)
+        self.trust_remote_code = bool(trust_remote_code)
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.info: dict[str, Any] = {}
+
+    # -- identity and caching ------------------------------------------------------------------
+
+    def base_model(self, ctx: GenContext) -> tuple[str, dict]:
+        """Where the base weights come from, and what identifies them."""
+        return self.name, {"name": self.name, "revision": self.revision}
+
+    def identity(self) -> dict[str, Any]:
+        """Everything about the generator that changes its samples (cache keys, provenance)."""
+        return {"kind": self.kind, **self.info.get("base", {"name": self.name, "revision": self.revision}),
+                "finetuned": self.info.get("key")}
+
+    # -- preparation -----------------------------------------------------------------------------
+
+    def prepare(self, ctx: GenContext) -> None:
+        source, base_id = self.base_model(ctx)
+        key = content_key({"base": base_id, "train_blocks": self.train_blocks, "finetune": self.finetune,
+                           "pretrain_corpus": self._corpus_id(), "pretrain_steps": self.pretrain_steps,
+                           "format": ctx.strategy.finetune_format(), "labels": ctx.label_names,
+                           "seed_data": ctx.seed_fingerprint,
+                           "guidance": ctx.guidance_fingerprint if ctx.strategy.finetune_format()["n_keywords"]
+                           or ctx.strategy.finetune_format()["n_exemplars"] else None, "seed": ctx.seed})
+        out = Path(ctx.cache_dir) / "generators" / key
+        self.info = {"base": base_id, "key": key, "path": str(out)}
+        if not (out / "meta.json").is_file():
+            self._finetune(source, ctx, out)
+        self._load(out)
+        tok = self.tokenizer
+        ids = {tok.eos_token_id, tok.pad_token_id, *tok.convert_tokens_to_ids(special_tokens(ctx.label_names))}
+        self._stop = sorted(i for i in ids if i is not None)
+        self.info["finetune"] = read_json(out / "meta.json")
+
+    def _corpus_id(self) -> str | None:
+        if not self.pretrain_corpus:
+            return None
+        from sentisynth.generation.tiny import file_fingerprint
+
+        return file_fingerprint(self.pretrain_corpus)
+
+    def _load(self, path: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForCausalLM.from_pretrained(path).to(self.device).eval()
+
+    def _load_base(self, source: str) -> tuple[Any, Any]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        kw = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
+        tok = AutoTokenizer.from_pretrained(source, **kw)
+        model = AutoModelForCausalLM.from_pretrained(source, **kw)
+        if tok.pad_token_id is None:  # GPT-2 has no pad token; padding is masked out anyway
+            tok.pad_token = tok.eos_token
+        return tok, model
+
+    def _finetune(self, source: str, ctx: GenContext, out: Path) -> None:
+        from sentisynth.generation.lm_finetune import fit_causal_lm, freeze_blocks
+
+        t0 = time.perf_counter()
+        tok, model = self._load_base(source)
+        tok.add_tokens(special_tokens(ctx.label_names), special_tokens=True)
+        model.resize_token_embeddings(len(tok))
+        summary: dict[str, Any] = {}
+        if self.pretrain_corpus:
+            summary["domain_pretrain"] = self._domain_pretrain(model, tok, ctx)
+        max_len = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1024)
+        rows = self.training_rows(tok, ctx, max_len)
+        rng = np.random.default_rng(ctx.seed)
+        order = rng.permutation(len(rows))
+        n_val = max(1, int(len(rows) * self.finetune["val_fraction"]))
+        val = [rows[i] for i in order[:n_val]]
+        train = [rows[i] for i in order[n_val:]]
+        n_trainable = freeze_blocks(model, self.train_blocks)
+        ft = self.finetune
+        log.info("label fine-tuning %s (%d trainable params) on %d seed posts", self.name, n_trainable, len(train))
+        summary.update(fit_causal_lm(model, train, val, tok.pad_token_id, trainer_cfg=ctx.trainer_cfg,
+                                     batch_size=ft["batch_size"], lr=ft["lr"], weight_decay=ft["weight_decay"],
+                                     max_epochs=ft["epochs"], patience=ft["patience"],
+                                     warmup_steps=ft["warmup_steps"], seed=ctx.seed))
+        for p in model.parameters():
+            p.requires_grad_(True)
+        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        write_json(tmp / "meta.json", {**summary, "n_train": len(train), "n_val": len(val),
+                                        "trainable_params": n_trainable, "seconds": time.perf_counter() - t0,
+                                        "base": self.info["base"]})
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _domain_pretrain(self, model: Any, tok: Any, ctx: GenContext) -> dict:
+        """Optional continued pretraining on unlabelled in-domain text before label fine-tuning."""
+        from sentisynth.generation.lm_finetune import fit_causal_lm
+        from sentisynth.generation.tiny import pack_blocks, read_corpus
+
+        lines = read_corpus(self.pretrain_corpus)
+        rng = np.random.default_rng(ctx.seed)
+        lines = [lines[i] for i in rng.permutation(len(lines))[: self.pretrain_steps * 16 * 4]]
+        n_val = max(1, len(lines) // 100)
+        enc = lambda xs: tok(xs, add_special_tokens=False)["input_ids"]  # noqa: E731
+        width = min(128, getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 128))
+        train = pack_blocks(enc(lines[n_val:]), tok.eos_token_id, width)
+        val = pack_blocks(enc(lines[:n_val]), tok.eos_token_id, width) or train[:1]
+        return fit_causal_lm(model, train, val, tok.pad_token_id, trainer_cfg=ctx.trainer_cfg, batch_size=16,
+                             lr=self.finetune["lr"], max_epochs=-1, max_steps=self.pretrain_steps, patience=0,
+                             seed=ctx.seed)
+
+    def training_rows(self, tok: Any, ctx: GenContext, max_len: int = 1024) -> list[tuple[list[int], int]]:
+        """Each seed post as (prefix + post + EOS token ids, prefix length): loss on the post only."""
+        s = ctx.strategy
+        rng = np.random.default_rng(ctx.seed + 1)
+        rows = []
+        for text, label, idx in zip(ctx.seed_texts, ctx.seed_labels.tolist(), ctx.seed_index.tolist()):
+            name = ctx.label_names[label]
+            keywords = None
+            if s.keyword_conditioning:
+                terms, _ = class_keywords(ctx.guidance, name, s.keyword_pool)
+                keywords = keywords_in_text(text, terms, s.n_keywords)
+            exemplars = [t for t, _ in sample_exemplars(rng, class_exemplars(ctx.guidance, name), s.n_exemplars, idx)]
+            prefix = tok(conditioning_prefix(name, keywords, exemplars, s.max_exemplar_words),
+                         add_special_tokens=False)["input_ids"]
+            body = tok(text, add_special_tokens=False)["input_ids"]
+            ids = (prefix + body + [tok.eos_token_id])[:max_len]
+            rows.append((ids, len(prefix)))
+        return rows
+
+    # -- generation ------------------------------------------------------------------------------
+
+    def make_requests(self, ctx: GenContext, label: int, n: int, rng: np.random.Generator) -> list[Request]:
+        s = ctx.strategy
+        name = ctx.label_names[label]
+        terms, weights = class_keywords(ctx.guidance, name, s.keyword_pool)
+        exemplars = class_exemplars(ctx.guidance, name)
+        out = []
+        for _ in range(n):
+            kws = sample_keywords(rng, terms, weights, s.n_keywords) if s.keyword_conditioning else None
+            exs = sample_exemplars(rng, exemplars, s.n_exemplars)
+            prompt = conditioning_prefix(name, kws, [t for t, _ in exs], s.max_exemplar_words)
+            ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            out.append(Request(label, name, prompt, ids, list(kws or []), [i for _, i in exs]))
+        return out
+
+    def bias_processor(self, ctx: GenContext, label: int) -> list:
+        s = ctx.strategy
+        if not s.bias:
+            return []
+        terms, _ = class_keywords(ctx.guidance, ctx.label_names[label], s.bias_keywords)
+        return [KeywordBiasProcessor(keyword_token_ids(self.tokenizer, terms), s.bias)] if terms else []
+
+    def stop_ids(self) -> list[int]:
+        """EOS, padding and our own markers: a post ends where any of them appears."""
+        return self._stop
+
+    def run_batch(self, ctx: GenContext, requests: Sequence[Request], seed: int) -> tuple[list[list[str]], int]:
+        """Generate for a batch of requests; returns cleaned posts per request and the new-token count."""
+        params = self.sampling
+        limit = getattr(self.model.config, "n_positions", None) or getattr(self.model.config, "max_position_embeddings", None)
+        longest = max(len(r.prompt_ids) for r in requests)
+        if limit and longest + params.max_new_tokens > limit:  # stay inside the position embeddings
+            if longest >= limit - 4:
+                raise ValueError(f"conditioning prefix of {longest} tokens leaves no room in the model's {limit} "
+                                 "positions; lower guidance.n_exemplars or guidance.max_exemplar_words")
+            params = dataclasses.replace(params, max_new_tokens=limit - longest)
+        rows = generate_batch(self.model, [r.prompt_ids for r in requests], params, seed,
+                              self.tokenizer.pad_token_id, self.stop_ids(),
+                              self.bias_processor(ctx, requests[0].label))
+        texts = [clean_text(self.tokenizer.decode(r, skip_special_tokens=True)) for r in rows]
+        return [[t] if t else [] for t in texts], sum(len(r) for r in rows)
+
+    def lm_scorer(self, texts: Sequence[str]) -> list[float]:
+        return per_text_perplexity(self.model, self.tokenizer, list(texts))
+
+
+class TinyGenerator(LabelLMGenerator):
+    """`tiny`: the base model is pretrained here (cached by config + corpus fingerprint), then label-tuned."""
+
+    kind = "tiny"
+
+    def __init__(self, corpus: str | None = None, pretrain: dict | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "tiny")
+        super().__init__(**kwargs)
+        self.corpus = corpus
+        self.pretrain = dict(pretrain) if pretrain else {}
+
+    def base_model(self, ctx: GenContext) -> tuple[str, dict]:
+        from sentisynth.generation.tiny import TinyConfig, cache_key, file_fingerprint, pretrain_tiny
+
+        if not self.corpus:
+            raise FileNotFoundError("tiny generator: generator.corpus is not set (path to the unlabelled corpus)")
+        cfg = TinyConfig(**self.pretrain)
+        path = pretrain_tiny(cfg, self.corpus, ctx.cache_dir, ctx.trainer_cfg)
+        return str(path), {"name": "tiny", "revision": cache_key(cfg, file_fingerprint(self.corpus))}

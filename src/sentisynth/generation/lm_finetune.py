@@ -1,0 +1,231 @@
+"""Causal-LM training in Lightning: pretraining the tiny model and label-prefix fine-tuning alike.
+
+Loss is computed on the post only (conditioning prefixes are masked with -100), so validation
+perplexity measures how well the model writes posts given their label/keywords. The best weights by
+validation perplexity are kept in memory and restored at the end (early stopping without checkpoints).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+log = logging.getLogger(__name__)
+
+# CPU defaults when the config has no `trainer` group (another issue adds conf/trainer/*.yaml).
+DEFAULT_TRAINER: dict[str, Any] = {"accelerator": "auto", "devices": 1, "precision": "32-true", "gradient_clip_val": 1.0}
+
+
+class TokenRows(Dataset):
+    """Pre-tokenised rows: (input ids, number of leading prefix tokens that carry no loss)."""
+
+    def __init__(self, rows: Sequence[tuple[list[int], int]]) -> None:
+        self.rows = list(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[list[int], int]:
+        return self.rows[i]
+
+
+def make_collate(pad_id: int):
+    """Right-pad for training; labels are -100 on padding and on the conditioning prefix."""
+
+    def collate(batch: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        for r, (ids, n_prefix) in enumerate(batch):
+            input_ids[r, : len(ids)] = torch.tensor(ids)
+            attention[r, : len(ids)] = 1
+            labels[r, n_prefix : len(ids)] = torch.tensor(ids[n_prefix:])
+        return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+
+    return collate
+
+
+class CausalLMModule(pl.LightningModule):
+    """Wraps any transformers causal LM; logs token-weighted validation perplexity (`val_ppl`)."""
+
+    def __init__(self, model: torch.nn.Module, lr: float = 5e-4, weight_decay: float = 0.01,
+                 warmup_steps: int = 0, total_steps: int | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.lr, self.weight_decay = lr, weight_decay
+        self.warmup_steps, self.total_steps = warmup_steps, total_steps
+        self._val_sum, self._val_n = 0.0, 0
+        self.best_ppl = math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.history: list[float] = []
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.model(**batch).loss
+        self.log("train_loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss = self.model(**batch).loss
+        n = int((batch["labels"][:, 1:] != -100).sum())
+        self._val_sum += float(loss) * n
+        self._val_n += n
+
+    def on_validation_epoch_end(self) -> None:
+        ppl = math.exp(self._val_sum / max(self._val_n, 1))
+        self._val_sum, self._val_n = 0.0, 0
+        self.log("val_ppl", ppl, prog_bar=True)
+        if self.trainer.sanity_checking:
+            return
+        self.history.append(ppl)
+        if ppl < self.best_ppl:
+            self.best_ppl = ppl
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        if not self.total_steps:
+            return opt
+        warm, total = max(self.warmup_steps, 1), self.total_steps
+
+        def schedule(step: int) -> float:  # linear warm-up, cosine decay to 10%
+            if step < warm:
+                return (step + 1) / warm
+            frac = min(1.0, (step - warm) / max(1, total - warm))
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+
+class StepLogger(pl.Callback):
+    """A plain log line every `every` steps (Lightning's bar does not show in redirected logs)."""
+
+    def __init__(self, every: int = 50) -> None:
+        self.every, self.t0, self.start_step = every, 0.0, 0
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        import time
+
+        self.t0, self.start_step = time.perf_counter(), trainer.global_step
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        import time
+
+        step = trainer.global_step
+        if step % self.every == 0:
+            dt = time.perf_counter() - self.t0
+            rate = (step - self.start_step) / max(dt, 1e-9)
+            loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
+            log.info("step %d/%s  %.2f steps/s  loss %.3f  %.0fs", step, trainer.max_steps, rate, loss, dt)
+
+
+def freeze_blocks(model: torch.nn.Module, train_blocks: int | None) -> int:
+    """Train only the last `train_blocks` transformer blocks (+ final norm, input embeddings, which
+    hold the new label tokens); None or a negative value trains everything. Returns trainable params."""
+    if train_blocks is None or train_blocks < 0:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    else:
+        n_layers = getattr(model.config, "num_hidden_layers", None) or model.config.n_layer
+        blocks = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for block in list(blocks)[len(blocks) - train_blocks:] if train_blocks else []:
+            for p in block.parameters():
+                p.requires_grad_(True)
+        model.get_input_embeddings().weight.requires_grad_(True)
+        for name, module in model.named_modules():  # final layer norm (ln_f / norm) sits outside the blocks
+            if name.endswith(("ln_f", "model.norm", "final_layernorm")):
+                for p in module.parameters():
+                    p.requires_grad_(True)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build_trainer(trainer_cfg: Any, *, max_epochs: int = -1, max_steps: int = -1, callbacks: list | None = None,
+                  root_dir: str | None = None, val_check_interval: Any = None,
+                  checkpointing: bool = False) -> pl.Trainer:
+    """A Trainer from `cfg.trainer` (if the config has one) with this stage's own limits on top."""
+    settings = dict(DEFAULT_TRAINER)
+    if trainer_cfg is not None:
+        from omegaconf import OmegaConf
+
+        user = OmegaConf.to_container(trainer_cfg, resolve=True) if not isinstance(trainer_cfg, dict) else dict(trainer_cfg)
+        settings.update({k: v for k, v in user.items() if not k.startswith("_")})
+    allowed = set(inspect.signature(pl.Trainer.__init__).parameters)
+    settings = {k: v for k, v in settings.items() if k in allowed}
+    settings.update(max_epochs=max_epochs, max_steps=max_steps, callbacks=callbacks or [], logger=False,
+                    enable_checkpointing=checkpointing, enable_model_summary=False, num_sanity_val_steps=0,
+                    default_root_dir=root_dir)
+    if val_check_interval is not None:
+        settings["val_check_interval"] = val_check_interval
+    settings.pop("strategy", None) if settings.get("devices", 1) == 1 else None
+    return pl.Trainer(**settings)
+
+
+def fit_causal_lm(model: torch.nn.Module, train_rows: Sequence[tuple[list[int], int]],
+                  val_rows: Sequence[tuple[list[int], int]], pad_id: int, *, trainer_cfg: Any = None,
+                  batch_size: int = 16, lr: float = 5e-4, weight_decay: float = 0.01, max_epochs: int = 10,
+                  max_steps: int = -1, patience: int = 2, warmup_steps: int = 0, seed: int = 0,
+                  val_check_interval: Any = None, ckpt_dir: str | None = None, ckpt_every: int = 100,
+                  log_every: int = 0) -> dict[str, Any]:
+    """Fit with early stopping on validation perplexity; restores the best weights. Returns a summary.
+
+    With `ckpt_dir`, a `last.ckpt` is saved every `ckpt_every` steps and a re-run resumes from it (long
+    pretraining survives interruption; the data order after a resume is not bit-identical).
+    """
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    pl.seed_everything(seed, workers=True, verbose=False)
+    model.train()  # from_pretrained returns eval mode; dropout belongs in training
+    collate = make_collate(pad_id)
+    gen = torch.Generator().manual_seed(seed)
+    train_dl = DataLoader(TokenRows(train_rows), batch_size=batch_size, shuffle=True, collate_fn=collate, generator=gen)
+    val_dl = DataLoader(TokenRows(val_rows), batch_size=max(batch_size, 32), collate_fn=collate)
+    steps = max_steps if max_steps and max_steps > 0 else max_epochs * math.ceil(len(train_rows) / batch_size)
+    module = CausalLMModule(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, total_steps=steps)
+    callbacks: list = [EarlyStopping(monitor="val_ppl", mode="min", patience=patience)] if patience else []
+    if log_every:
+        callbacks.append(StepLogger(log_every))
+    resume = None
+    if ckpt_dir:
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=ckpt_every))
+        last = os.path.join(ckpt_dir, "last.ckpt")
+        resume = last if os.path.isfile(last) else None
+        if resume:
+            log.info("resuming training from %s", resume)
+    trainer = build_trainer(trainer_cfg, max_epochs=max_epochs, max_steps=max_steps, callbacks=callbacks,
+                            val_check_interval=val_check_interval, checkpointing=bool(ckpt_dir))
+    trainer.fit(module, train_dl, val_dl, ckpt_path=resume)
+    module.restore_best()
+    model.eval()
+    return {"best_val_ppl": module.best_ppl, "val_ppl_history": module.history, "steps": int(trainer.global_step)}
+
+
+@torch.no_grad()
+def perplexity(model: torch.nn.Module, rows: Sequence[tuple[list[int], int]], pad_id: int, batch_size: int = 64) -> float:
+    """Token-weighted perplexity of `rows` (prefix tokens excluded)."""
+    model.eval()
+    total, n = 0.0, 0
+    dl = DataLoader(TokenRows(rows), batch_size=batch_size, collate_fn=make_collate(pad_id))
+    device = next(model.parameters()).device
+    for batch in dl:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        k = int((batch["labels"][:, 1:] != -100).sum())
+        total += float(model(**batch).loss) * k
+        n += k
+    return math.exp(total / max(n, 1))

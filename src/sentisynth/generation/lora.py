@@ -1,0 +1,173 @@
+"""`lora_llm`: an instruction-tuned causal LM prompted with templates (guidance in the prompt), with
+optional LoRA fine-tuning (peft) on the seed as instruction -> post pairs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sentisynth.generation.base import GenContext, Request, pick_device
+from sentisynth.generation.prompts import (
+    class_exemplars,
+    class_keywords,
+    keywords_in_text,
+    parse_posts,
+    render_instruction,
+    sample_exemplars,
+    sample_keywords,
+)
+from sentisynth.generation.sampling import (
+    KeywordBiasProcessor,
+    SamplingParams,
+    generate_batch,
+    keyword_token_ids,
+    per_text_perplexity,
+)
+from sentisynth.generation.store import content_key
+from sentisynth.utils import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LORA = {"enabled": False, "r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear",
+                "epochs": 2, "batch_size": 8, "lr": 2e-4, "patience": 1, "val_fraction": 0.1}
+
+
+class InstructGenerator:
+    """Chat-template prompting of an instruction LM; each completion may hold several posts."""
+
+    kind = "lora_llm"
+
+    def __init__(self, name: str = "Qwen/Qwen2.5-0.5B-Instruct", revision: str | None = None,
+                 system_prompt: str = "You write realistic social media posts.", posts_per_prompt: int = 5,
+                 lora: dict | None = None, sampling: dict | None = None, budget: dict | None = None,
+                 batch_size: int = 16, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
+                 **extra: Any) -> None:
+        self.name, self.revision = str(name), revision
+        self.system_prompt, self.posts_per_prompt = system_prompt, int(posts_per_prompt)
+        self.lora = {**DEFAULT_LORA, **(dict(lora) if lora else {})}
+        self.sampling = SamplingParams(**(dict(sampling) if sampling else {}))
+        self.budget = dict(budget) if budget else {}
+        self.batch_size = int(batch_size)
+        self.device = pick_device(device)
+        self.dtype, self.trust_remote_code = dtype, bool(trust_remote_code)
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.info: dict[str, Any] = {}
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "revision": self.revision, "adapter": self.info.get("adapter_key"),
+                "system_prompt": self.system_prompt, "posts_per_prompt": self.posts_per_prompt}
+
+    # -- preparation -----------------------------------------------------------------------------
+
+    def prepare(self, ctx: GenContext) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        kw = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
+        self.tokenizer = AutoTokenizer.from_pretrained(self.name, **kw)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if getattr(self.tokenizer, "chat_template", None) is None:
+            raise ValueError(f"lora_llm: tokenizer of {self.name!r} has no chat template; use an instruction model")
+        self.model = AutoModelForCausalLM.from_pretrained(self.name, dtype=self.dtype, **kw)
+        if self.lora["enabled"]:
+            self._with_adapter(ctx)
+        self.model.to(self.device).eval()
+
+    def _with_adapter(self, ctx: GenContext) -> None:
+        from peft import LoraConfig, PeftModel, get_peft_model
+
+        from sentisynth.generation.lm_finetune import fit_causal_lm
+
+        key = content_key({"base": [self.name, self.revision], "lora": self.lora, "system": self.system_prompt,
+                           "instruction": ctx.strategy.instruction, "format": ctx.strategy.finetune_format(),
+                           "seed_data": ctx.seed_fingerprint, "guidance": ctx.guidance_fingerprint, "seed": ctx.seed})
+        out = Path(ctx.cache_dir) / "adapters" / key
+        self.info["adapter_key"] = key
+        if (out / "meta.json").is_file():
+            self.model = PeftModel.from_pretrained(self.model, out)
+        else:
+            t0 = time.perf_counter()
+            cfg = LoraConfig(r=self.lora["r"], lora_alpha=self.lora["alpha"], lora_dropout=self.lora["dropout"],
+                             target_modules=self.lora["target_modules"], task_type="CAUSAL_LM")
+            model = get_peft_model(self.model, cfg)
+            rows = self.training_rows(ctx)
+            order = np.random.default_rng(ctx.seed).permutation(len(rows))
+            n_val = max(1, int(len(rows) * self.lora["val_fraction"]))
+            summary = fit_causal_lm(model, [rows[i] for i in order[n_val:]], [rows[i] for i in order[:n_val]],
+                                    self.tokenizer.pad_token_id, trainer_cfg=ctx.trainer_cfg,
+                                    batch_size=self.lora["batch_size"], lr=self.lora["lr"],
+                                    max_epochs=self.lora["epochs"], patience=self.lora["patience"], seed=ctx.seed)
+            tmp = out.parent / f".{key}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            model.save_pretrained(tmp)  # the adapter only (best weights by validation perplexity)
+            write_json(tmp / "meta.json", {**summary, "n_rows": len(rows), "seconds": time.perf_counter() - t0})
+            try:
+                os.replace(tmp, out)
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
+            self.model = model
+        self.info["adapter"] = read_json(out / "meta.json")
+
+    def messages(self, instruction: str) -> list[dict]:
+        msgs = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return msgs + [{"role": "user", "content": instruction}]
+
+    def _chat_ids(self, messages: list[dict], generation_prompt: bool) -> tuple[str, list[int]]:
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+        return text, self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def training_rows(self, ctx: GenContext) -> list[tuple[list[int], int]]:
+        """Instruction (n=1, the keywords the post contains, sampled exemplars) -> the seed post."""
+        s, rng = ctx.strategy, np.random.default_rng(ctx.seed + 1)
+        rows = []
+        for text, label, idx in zip(ctx.seed_texts, ctx.seed_labels.tolist(), ctx.seed_index.tolist()):
+            name = ctx.label_names[label]
+            terms, _ = class_keywords(ctx.guidance, name, s.keyword_pool)
+            kws = keywords_in_text(text, terms, s.n_keywords) if s.keyword_conditioning else []
+            exs = [t for t, _ in sample_exemplars(rng, class_exemplars(ctx.guidance, name), s.n_exemplars, idx)]
+            msgs = self.messages(render_instruction(s.instruction, name, 1, kws, exs))
+            _, prefix = self._chat_ids(msgs, True)
+            _, full = self._chat_ids(msgs + [{"role": "assistant", "content": f"1. {text}"}], False)
+            rows.append((full[:1024], min(len(prefix), len(full) - 1)))
+        return rows
+
+    # -- generation ------------------------------------------------------------------------------
+
+    def make_requests(self, ctx: GenContext, label: int, n: int, rng: np.random.Generator) -> list[Request]:
+        """Enough prompts for `n` posts (each prompt asks for `posts_per_prompt`)."""
+        s, name = ctx.strategy, ctx.label_names[label]
+        terms, weights = class_keywords(ctx.guidance, name, s.keyword_pool)
+        exemplars = class_exemplars(ctx.guidance, name)
+        out = []
+        for _ in range(max(1, -(-n // self.posts_per_prompt))):
+            kws = sample_keywords(rng, terms, weights, s.n_keywords)
+            exs = sample_exemplars(rng, exemplars, s.n_exemplars)
+            instruction = render_instruction(s.instruction, name, self.posts_per_prompt, kws, [t for t, _ in exs])
+            text, ids = self._chat_ids(self.messages(instruction), True)
+            out.append(Request(label, name, instruction, ids, kws, [i for _, i in exs], self.posts_per_prompt))
+        return out
+
+    def run_batch(self, ctx: GenContext, requests: Sequence[Request], seed: int) -> tuple[list[list[str]], int]:
+        s = ctx.strategy
+        procs = []
+        if s.bias:
+            terms, _ = class_keywords(ctx.guidance, requests[0].label_name, s.bias_keywords)
+            if terms:
+                procs = [KeywordBiasProcessor(keyword_token_ids(self.tokenizer, terms), s.bias)]
+        stop = sorted({i for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None})
+        rows = generate_batch(self.model, [r.prompt_ids for r in requests], self.sampling, seed,
+                              self.tokenizer.pad_token_id, stop, procs)
+        posts = [parse_posts(self.tokenizer.decode(r, skip_special_tokens=True), q.n_posts)
+                 for r, q in zip(rows, requests)]
+        return posts, sum(len(r) for r in rows)
+
+    def lm_scorer(self, texts: Sequence[str]) -> list[float]:
+        return per_text_perplexity(self.model, self.tokenizer, list(texts))

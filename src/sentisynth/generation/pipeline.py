@@ -1,0 +1,295 @@
+"""`stage=generate`: seed -> guidance -> generator -> batched sampling -> (filters) -> synthetic.jsonl.
+
+Raw batches go to a resumable store keyed by everything that changes them (generator, guidance
+strategy and content, sampling, batch size, seed, seed data) but not by the budget, filters, paths or
+logging, so a larger budget or different filters reuse what was generated. The finished dataset is
+cached under a key that adds budget and filters, and copied into the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from sentisynth.data import LowResourceData
+from sentisynth.generation.base import GenContext
+from sentisynth.generation.prompts import GuidanceStrategy, class_keywords
+from sentisynth.generation.store import BatchStore, content_key, exclusive
+from sentisynth.tracking import NullTracker, Tracker
+from sentisynth.train import build, run_dir_of
+from sentisynth.utils import atomic_write_text, read_json, seed_everything, write_json
+
+log = logging.getLogger(__name__)
+
+# Bump when a code change alters generated samples, so caches made by older code are not reused.
+STORE_VERSION = 2
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def plan_budget(budget: dict, seed_counts: np.ndarray) -> list[int]:
+    """Samples per class: `n_per_class`, or `total` split `uniform`, `balance` (fill the smallest classes
+    first so seed + synthetic is as balanced as possible) or `seed` (proportional to the seed)."""
+    n = len(seed_counts)
+    total = budget.get("total")
+    if total is None:
+        return [int(budget.get("n_per_class", 250))] * n
+    total, mode = int(total), budget.get("distribution", "uniform")
+    if mode == "uniform":
+        return [total // n + (1 if c < total % n else 0) for c in range(n)]
+    if mode == "seed":
+        share = seed_counts / seed_counts.sum() * total
+        out = np.floor(share).astype(int)
+        for c in np.argsort(-(share - out))[: total - out.sum()]:
+            out[c] += 1
+        return out.tolist()
+    if mode == "balance":
+        out = np.zeros(n, dtype=int)
+        for _ in range(total):  # water filling: one sample at a time to the currently smallest class
+            c = int(np.argmin(seed_counts + out))
+            out[c] += 1
+        return out.tolist()
+    raise ValueError(f"generator.budget.distribution must be uniform, balance or seed, got {mode!r}")
+
+
+def batch_seed(seed: int, label: int, batch_no: int) -> int:
+    return int(np.random.SeedSequence([int(seed), label, batch_no]).generate_state(1)[0])
+
+
+def norm_key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def accepted(store: BatchStore, n_classes: int) -> list[list[dict]]:
+    """Distinct samples per class in batch order; a text seen under two labels is dropped from both."""
+    by_class: list[list[dict]] = [[] for _ in range(n_classes)]
+    for bid in sorted(store.batches, key=lambda b: tuple(int(x) for x in b.split("-"))):
+        by_class[int(bid.split("-")[0])].extend(store.batches[bid])
+    owners: dict[str, set[int]] = {}
+    for c, rows in enumerate(by_class):
+        for r in rows:
+            owners.setdefault(norm_key(r["text"]), set()).add(c)
+    out: list[list[dict]] = []
+    for rows in by_class:
+        seen: set[str] = set()
+        keep = []
+        for r in rows:
+            k = norm_key(r["text"])
+            if k in seen or len(owners[k]) > 1:
+                continue
+            seen.add(k)
+            keep.append(r)
+        out.append(keep)
+    return out
+
+
+def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: GuidanceStrategy, cache_dir: Path) -> dict | None:
+    """The guidance dict (keywords + exemplars) when the strategy uses it: from `guidance.path`, the cache,
+    or built now with `sentisynth.guidance.build_guidance` on a classifier fitted to the seed."""
+    if not strategy.needs_guidance:
+        return None
+    path = cfg.guidance.get("path")
+    if path:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"guidance.path: no such guidance file: {path}")
+        return read_json(path)
+    shap_cfg = {k: v for k, v in (_plain(cfg.get("shap")) or {}).items() if not k.startswith("_")}
+    key = content_key({"classifier": _plain(cfg.classifier), "shap": shap_cfg, "seed": data.seed.fingerprint(),
+                       "labels": data.label_names})
+    cached = cache_dir / "guidance" / key / "guidance.json"
+    if cached.is_file():
+        return read_json(cached)
+    try:
+        from sentisynth.guidance import build_guidance
+    except ImportError as e:
+        raise RuntimeError(f"guidance={strategy.name} needs sentisynth.guidance.build_guidance ({e}); "
+                           "or pass guidance.path=<guidance.json>") from e
+    clf = build(cfg.classifier, n_classes=data.n_classes)
+    clf.fit(data.seed.texts, data.seed.labels)
+    guidance = build_guidance(clf, data.seed, list(data.label_names), **shap_cfg).to_dict()
+    write_json(cached, guidance)
+    return guidance
+
+
+def generate_until(gen: Any, ctx: GenContext, store: BatchStore, targets: list[int], raw_key: str,
+                   provenance: dict, max_batches: int) -> tuple[list[list[dict]], dict[str, float]]:
+    """Generate batches (per class, in order) until every class has `targets[c]` distinct samples."""
+    acc = accepted(store, len(targets))
+    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0}
+    bar = tqdm(total=sum(targets), initial=sum(min(len(a), t) for a, t in zip(acc, targets)),
+               desc="generating", unit="sample")
+    while any(len(a) < t for a, t in zip(acc, targets)):
+        progressed = False
+        for c, target in enumerate(targets):
+            while len(acc[c]) < target:
+                b = sum(1 for bid in store.batches if int(bid.split("-")[0]) == c)
+                if b >= max_batches:
+                    log.warning("class %s: stopped after %d batches with %d/%d distinct samples",
+                                ctx.label_names[c], b, len(acc[c]), target)
+                    break
+                seed = batch_seed(ctx.seed, c, b)
+                requests = gen.make_requests(ctx, c, gen.batch_size, np.random.default_rng(seed))
+                t0 = time.perf_counter()
+                posts, n_tokens = gen.run_batch(ctx, requests, seed)
+                dt = time.perf_counter() - t0
+                now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                extra = {}
+                if ctx.strategy.bias:  # shap_bias: which keywords were pushed, and by how much
+                    extra = {"bias": ctx.strategy.bias, "bias_keywords": class_keywords(
+                        ctx.guidance, ctx.label_names[c], ctx.strategy.bias_keywords)[0]}
+                rows = []
+                for i, (req, texts) in enumerate(zip(requests, posts)):
+                    for j, text in enumerate(texts):
+                        rows.append({
+                            "id": f"{raw_key}-{c}-{b}-{i}-{j}", "text": text, "label": c, "label_name": req.label_name,
+                            "provenance": {**provenance, "prompt": req.prompt, "keywords": req.keywords,
+                                           "exemplar_indices": req.exemplar_indices, "seed": seed,
+                                           "batch": f"{c}-{b}", "time": now, **extra}})
+                store.append(f"{c}-{b}", rows)
+                before = sum(min(len(a), t) for a, t in zip(acc, targets))
+                acc = accepted(store, len(targets))
+                bar.update(sum(min(len(a), t) for a, t in zip(acc, targets)) - before)
+                stats["tokens"] += n_tokens
+                stats["samples"] += len(rows)
+                stats["seconds"] += dt
+                stats["batches"] += 1
+                bar.set_postfix(tok_s=f"{stats['tokens'] / max(stats['seconds'], 1e-9):.0f}",
+                                samples_s=f"{stats['samples'] / max(stats['seconds'], 1e-9):.1f}")
+                progressed = True
+        if not progressed:
+            break
+    bar.close()
+    return acc, stats
+
+
+def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
+    """Generate the synthetic dataset of one config; returns flat metrics (also in metrics.json)."""
+    t_start = time.perf_counter()
+    seed_everything(int(cfg.seed))
+    out = run_dir_of(cfg)
+    cache_dir = Path(cfg.paths.cache_dir)
+    data: LowResourceData = build(cfg.data)
+    names = list(data.label_names)
+    strategy = GuidanceStrategy(**{k: v for k, v in _plain(cfg.guidance).items()
+                                   if k in {f.name for f in dataclasses.fields(GuidanceStrategy)}})
+    guidance = load_guidance_dict(cfg, data, strategy, cache_dir)
+    if guidance is not None:
+        write_json(out / "guidance.json", guidance)
+    gen = build(cfg.generator)
+    ctx = GenContext(data.seed.texts, data.seed.labels, data.seed.index, names, strategy, guidance, cache_dir,
+                     cfg.get("trainer"), int(cfg.seed), data.seed.fingerprint(),
+                     content_key(guidance) if guidance else "")
+    t0 = time.perf_counter()
+    gen.prepare(ctx)
+    t_prepare = time.perf_counter() - t0
+
+    identity = gen.identity()
+    strategy_dict = dataclasses.asdict(strategy)
+    if getattr(gen, "kind", "") != "lora_llm":  # label LMs never see the instruction text
+        strategy_dict.pop("instruction")
+    raw_key = content_key({"version": STORE_VERSION, "generator": identity, "guidance": strategy_dict, "guidance_content": ctx.guidance_fingerprint,
+                           "sampling": gen.sampling.to_dict(), "batch_size": gen.batch_size, "seed": int(cfg.seed),
+                           "seed_data": ctx.seed_fingerprint, "labels": names})
+    budget = gen.budget
+    need = plan_budget(budget, data.seed.class_counts(len(names)))
+    filters_cfg = _plain(cfg.get("filters")) or {}
+    final_key = content_key({"raw": raw_key, "need": need, "filters": filters_cfg})
+    provenance = {"generator": identity, "guidance": strategy.name, "sampling": gen.sampling.to_dict()}
+    raw_dir = cache_dir / "generation" / "raw" / raw_key
+    final_path = cache_dir / "generation" / "final" / final_key / "synthetic.jsonl"
+    max_batches = int(budget.get("max_batches_per_class", 1000))
+    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0}
+    report = None
+    met = True
+    with exclusive(raw_dir / ".lock"):
+        store = BatchStore(raw_dir / "batches.jsonl")
+        if store.n_recovered:
+            log.info("resuming: %d samples from %d batches already in %s", store.n_recovered, len(store.batches),
+                     store.path)
+        if final_path.is_file():
+            log.info("cache hit: %s", final_path)
+            final = [json.loads(line) for line in final_path.read_text(encoding="utf-8").splitlines()]
+        else:
+            targets = list(need)
+            for round_ in range(int(budget.get("max_rounds", 4))):
+                acc, s = generate_until(gen, ctx, store, targets, raw_key, provenance, max_batches)
+                for k in stats:
+                    stats[k] += s[k]
+                candidates = [r for c, rows in enumerate(acc) for r in rows[: targets[c]]]
+                if not filters_cfg:
+                    kept = candidates
+                    break
+                from sentisynth.filters import FilterContext, build_filter_chain
+
+                chain = build_filter_chain(filters_cfg, FilterContext(
+                    data=data, lm_scorer=lambda t: np.asarray(gen.lm_scorer(t)), cache_dir=cache_dir / "filters",
+                    seed=int(cfg.seed), budget_per_class={n: need[c] for c, n in enumerate(names)}, label_names=names))
+                report = chain.apply(candidates)
+                kept = report.kept
+                n_kept = np.bincount([int(r["label"]) for r in kept], minlength=len(names))
+                short = [c for c in range(len(names)) if n_kept[c] < need[c]]
+                if not short:
+                    break
+                for c in short:
+                    rate = max(n_kept[c] / max(targets[c], 1), 0.1)
+                    targets[c] += int(np.ceil((need[c] - n_kept[c]) / rate * 1.2))
+                log.info("round %d: classes short of budget after filtering: %s; new targets %s", round_,
+                         {names[c]: int(n_kept[c]) for c in short}, targets)
+            by_class: list[list[dict]] = [[] for _ in names]
+            for r in kept:
+                by_class[int(r["label"])].append(r)
+            final = [dict({k: v for k, v in r.items() if k not in ("batch", "batch_n")})
+                     for c, rows in enumerate(by_class) for r in rows[: need[c]]]
+            met = all(len(rows) >= need[c] for c, rows in enumerate(by_class))
+            if met:
+                atomic_write_text(final_path, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                      for r in final))
+                write_json(final_path.parent / "manifest.json", {
+                    "raw_key": raw_key, "final_key": final_key, "need": need, "filters": filters_cfg,
+                    "generator": identity, "guidance": strategy_dict, "seed": int(cfg.seed),
+                    "seed_data": ctx.seed_fingerprint, "data": data.summary()})
+            else:
+                msg = ", ".join(f"{names[c]} {len(by_class[c])}/{need[c]}" for c in range(len(names)))
+                log.warning("budget NOT met after %s rounds: %s", budget.get("max_rounds", 4), msg)
+                print(f"warning: budget not met: {msg}", flush=True)
+
+    json_lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in final)
+    atomic_write_text(out / "synthetic.jsonl", json_lines)
+    if report is not None:
+        from sentisynth.filters import write_filter_report
+
+        write_filter_report(report, out)
+    counts = np.bincount([int(r["label"]) for r in final], minlength=len(names))
+    metrics: dict[str, float] = {"generate/n_samples": int(len(final)), "generate/budget_met": int(met),
+                                 "generate/n_target": int(sum(need))}
+    metrics.update({f"generate/n/{n}": int(counts[c]) for c, n in enumerate(names)})
+    if report is not None:
+        metrics["generate/n_filtered_out"] = len(report.rejected)
+    write_json(out / "metrics.json", metrics)
+    timings = {"prepare_s": t_prepare, "generate_s": stats["seconds"], "total_s": time.perf_counter() - t_start,
+               "new_tokens": stats["tokens"], "new_samples": stats["samples"], "batches": stats["batches"],
+               "tokens_per_s": stats["tokens"] / stats["seconds"] if stats["seconds"] else None,
+               "samples_per_s": stats["samples"] / stats["seconds"] if stats["seconds"] else None,
+               "raw_key": raw_key, "final_key": final_key}
+    write_json(out / "timings.json", timings)
+    tracker: Tracker = build(cfg.get("logger")) or NullTracker()
+    tracker.start(_plain(cfg), name=out.name)
+    try:
+        tracker.log_metrics({**metrics, **{f"timing/{k}": v for k, v in timings.items() if isinstance(v, (int, float))}})
+    finally:
+        tracker.finish()
+    print(f"{len(final)} synthetic samples ({', '.join(f'{n} {counts[c]}' for c, n in enumerate(names))}) "
+          f"-> {out / 'synthetic.jsonl'}" + (f"; {timings['samples_per_s']:.1f} samples/s, "
+                                             f"{timings['tokens_per_s']:.0f} tokens/s" if stats["seconds"] else
+                                             " (all from cache)"), flush=True)
+    return metrics

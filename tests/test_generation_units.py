@@ -1,0 +1,119 @@
+"""Prompt construction, completion parsing, keyword conditioning, shap_bias, budget and the store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sentisynth.generation.pipeline import accepted, plan_budget
+from sentisynth.generation.prompts import (
+    GuidanceStrategy,
+    class_keywords,
+    clean_text,
+    conditioning_prefix,
+    keywords_in_text,
+    parse_posts,
+    render_instruction,
+    sample_keywords,
+)
+from sentisynth.generation.sampling import KeywordBiasProcessor, keyword_token_ids
+from sentisynth.generation.store import BatchStore, content_key
+from sentisynth.generation.tokenizer import train_bpe_tokenizer
+
+GUIDANCE = {"classes": {"anger": {"keywords": [{"term": "hate", "shap": 0.5, "tfidf_diff": 0.1, "score": 2.0},
+                                               {"term": "angry", "shap": 0.4, "tfidf_diff": 0.1, "score": 1.0},
+                                               {"term": "fuming mad", "shap": 0.1, "tfidf_diff": 0.0, "score": 0.5}],
+                                  "exemplars": [{"text": "I hate mondays", "index": 7}]}}}
+
+
+def test_conditioning_prefix_format() -> None:
+    assert conditioning_prefix("anger") == "<anger> <text>"
+    assert conditioning_prefix("anger", ["hate", "angry"]) == "<anger> <kw> hate angry <text>"
+    assert conditioning_prefix("anger", []) == "<anger> <kw> <text>"  # empty slot: post had no keyword
+    long = " ".join(f"w{i}" for i in range(50))
+    assert conditioning_prefix("very angry", None, [long], max_exemplar_words=3) == "<very_angry> <ex> w0 w1 w2 <text>"
+
+
+def test_keywords_in_text_whole_words_in_ranking_order() -> None:
+    terms, weights = class_keywords(GUIDANCE, "anger", 20)
+    assert terms == ["hate", "angry", "fuming mad"] and weights.tolist() == [2.0, 1.0, 0.5]
+    assert keywords_in_text("So ANGRY, I hate this, fuming mad", terms, 5) == ["hate", "angry", "fuming mad"]
+    assert keywords_in_text("whatever hated", terms, 5) == []  # no partial-word matches
+    assert keywords_in_text("hate angry", terms, 1) == ["hate"]
+    rng = np.random.default_rng(0)
+    picks = sample_keywords(rng, terms, weights, 2)
+    assert len(picks) == 2 and len(set(picks)) == 2 and all(p in terms for p in picks)
+    assert class_keywords(GUIDANCE, "joy", 5)[0] == [] and class_keywords(None, "anger", 5)[0] == []
+
+
+def test_render_instruction_includes_guidance() -> None:
+    s = GuidanceStrategy(name="shap")
+    text = render_instruction(s.instruction, "anger", 3, ["hate", "angry"], ["I hate mondays"])
+    assert "3" in text and "anger" in text and "hate, angry" in text and "- I hate mondays" in text
+    naive = render_instruction(s.instruction, "joy", 2)
+    assert "Examples" not in naive and "Words typical" not in naive
+    with pytest.raises(ValueError, match="guidance.name"):
+        GuidanceStrategy(name="magic")
+
+
+@pytest.mark.parametrize("completion,expected", [
+    ("Here are 3 posts:\n1. First post!\n2) \"Second post\"\n3 - third one", ["First post!", "Second post", "third one"]),
+    ("- a bullet\n* another   one\n\n", ["a bullet", "another one"]),
+    ("Sure! Here you go:\nPost 1: hello world\nPost 2: bye", ["hello world", "bye"]),
+    ("just one post without numbering", ["just one post without numbering"]),
+    ("1. one\n2. two\n3. three\n4. four", ["one", "two"]),
+    ("", []),
+])
+def test_parse_posts(completion: str, expected: list[str]) -> None:
+    assert parse_posts(completion, 2 if "four" in completion else 5) == expected
+
+
+def test_clean_text_strips_prefix_tags_and_space() -> None:
+    assert clean_text("<anger> <text>  so   mad \n today ") == "so mad today"
+    assert clean_text("   ") == ""
+    assert clean_text("I <3 you") == "I <3 you"
+
+
+def test_keyword_bias_changes_exactly_keyword_logits() -> None:
+    tok = train_bpe_tokenizer(["i hate this so much", "angry angry people", "love and joy"] * 20, vocab_size=300)
+    ids = keyword_token_ids(tok, ["hate", "angry"])
+    assert ids and all(i not in tok.all_special_ids for i in ids)
+    scores = torch.randn(3, len(tok))
+    out = KeywordBiasProcessor(ids, 2.5)(torch.zeros(3, 4, dtype=torch.long), scores.clone())
+    changed = torch.nonzero(out != scores)
+    assert set(changed[:, 1].tolist()) == set(ids) and changed.shape[0] == 3 * len(ids)
+    assert torch.allclose((out - scores)[:, ids], torch.full((3, len(ids)), 2.5))
+    per_row = KeywordBiasProcessor([[ids[0]], []], 1.0)(torch.zeros(2, 1, dtype=torch.long), scores[:2].clone())
+    assert torch.nonzero(per_row != scores[:2]).tolist() == [[0, ids[0]]]
+
+
+def test_plan_budget() -> None:
+    counts = np.array([10, 5, 1, 4])
+    assert plan_budget({"n_per_class": 7}, counts) == [7, 7, 7, 7]
+    assert plan_budget({"total": 10, "distribution": "uniform"}, counts) == [3, 3, 2, 2]
+    bal = plan_budget({"total": 12, "distribution": "balance"}, counts)
+    assert sum(bal) == 12 and bal[0] == 0 and bal[2] > bal[1]  # the smallest class gets the most
+    assert sum(plan_budget({"total": 9, "distribution": "seed"}, counts)) == 9
+    with pytest.raises(ValueError, match="distribution"):
+        plan_budget({"total": 3, "distribution": "nope"}, counts)
+
+
+def test_store_drops_torn_batches_and_dedups(tmp_path) -> None:
+    path = tmp_path / "batches.jsonl"
+    store = BatchStore(path)
+    store.append("0-0", [{"id": "a", "text": "x", "label": 0}, {"id": "b", "text": "X ", "label": 0}])
+    store.append("1-0", [])  # a batch that produced nothing still counts as done
+    store.append("1-1", [{"id": "c", "text": "x", "label": 1}, {"id": "d", "text": "y", "label": 1}])
+    with open(path, "a") as f:  # a killed writer: half a batch, then half a line
+        f.write(json.dumps({"id": "e", "text": "z", "label": 0, "batch": "0-1", "batch_n": 3}) + "\n")
+        f.write('{"id": "f", "te')
+    again = BatchStore(path)
+    assert sorted(again.batches) == ["0-0", "1-0", "1-1"] and "0-1" not in again
+    assert path.read_text().endswith("\n") and len(path.read_text().splitlines()) == 5
+    acc = accepted(again, 2)
+    # "x" appears under both labels -> dropped from both; "X " duplicates "x" within class 0
+    assert [r["id"] for r in acc[0]] == [] and [r["id"] for r in acc[1]] == ["d"]
+    assert content_key({"a": 1, "b": [1, 2]}) == content_key({"b": [1, 2], "a": 1})
