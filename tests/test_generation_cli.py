@@ -74,3 +74,29 @@ def test_sigkill_then_rerun_gives_exact_distinct_count(tmp_path: Path) -> None:
     assert timings["batches"] < len({json.loads(x)["batch"] for x in
                                      next((tmp_path / "cache" / "generation" / "raw").glob("*/batches.jsonl"))
                                      .read_text().splitlines()})
+
+
+def test_generate_with_filters_writes_a_report_that_adds_up(tmp_path: Path) -> None:
+    """The filter chain after generation (heuristic, dedup, perplexity under the generator; the MiniLM
+    teacher is left out to keep this fast): filter_report.json adds up and rejected.jsonl is written."""
+    gfile = tmp_path / "guidance.json"
+    gfile.write_text(json.dumps({"classes": {n: {"keywords": [], "exemplars": []} for n in LABELS}}))
+    cmd = [a for a in command(tmp_path, "run", gfile) if a != "filters=none"]
+    cmd = [a.replace("guidance=shap_bias", "guidance=naive") for a in cmd if not a.startswith("guidance.bias")]
+    cmd += ["filters=default", "~filters.teacher", "~filters.diversity", "filters.perplexity.percentile=80",
+            "generator.budget.max_rounds=2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    report = json.loads((tmp_path / "run" / "filter_report.json").read_text())
+    assert report["filters_applied"][:3] == ["heuristic", "dedup", "perplexity"]
+    assert report["n_in"] == report["n_kept"] + report["n_dropped"]
+    for step in report["filters"]:
+        assert step["in"] == step["kept"] + step["dropped"]
+        for c in step["per_class"].values():
+            assert c["in"] == c["kept"] + c["dropped"]
+    rejected = [json.loads(x) for x in (tmp_path / "run" / "rejected.jsonl").read_text().splitlines()]
+    assert len(rejected) == report["n_dropped"] > 0  # the 80th-percentile perplexity cut always drops some
+    assert all(r["rejected_by"] and r["reject_reason"] for r in rejected)
+    kept = (tmp_path / "run" / "synthetic.jsonl").read_text().splitlines()
+    assert all("perplexity" in json.loads(x) for x in kept)
