@@ -243,8 +243,8 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
                 for c in short:
                     rate = max(n_kept[c] / max(targets[c], 1), 0.1)
                     targets[c] += int(np.ceil((need[c] - n_kept[c]) / rate * 1.2))
-                log.info("round %d: classes short of budget after filtering: %s; new targets %s", round_,
-                         {names[c]: int(n_kept[c]) for c in short}, targets)
+                log.info("round %d: classes short of budget after filtering (kept/needed): %s; new targets %s",
+                         round_, {names[c]: f"{int(n_kept[c])}/{int(need[c])}" for c in short}, targets)
             by_class: list[list[dict]] = [[] for _ in names]
             for r in kept:
                 by_class[int(r["label"])].append(r)
