@@ -115,6 +115,7 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
     n_params = sum(p.numel() for p in model.parameters())
     log.info("tiny generator: pretraining %.2fM params on %d blocks of %d tokens (%d steps) -> %s",
              n_params / 1e6, len(train_rows), cfg.seq_len, cfg.max_steps, final)
+    resumed_from = _checkpoint_step(final.parent / f".{key}.work" / "last.ckpt")
     t1 = time.perf_counter()
     summary = fit_causal_lm(model, train_rows, val_rows, tok.pad_token_id, trainer_cfg=trainer_cfg,
                             batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=-1,
@@ -129,7 +130,9 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
         "corpus_train_tokens": n_corpus_tokens, "tokens_seen": summary["steps"] * cfg.batch_size * cfg.seq_len,
         "steps": summary["steps"], "val_ppl": val_ppl, "val_ppl_history": summary["val_ppl_history"],
         "tokenizer_s": t_tok, "train_s": train_s, "total_s": time.perf_counter() - t0,
-        "tokens_per_s": summary["steps"] * cfg.batch_size * cfg.seq_len / max(train_s, 1e-9),
+        # a resumed run trained only the steps after its checkpoint: throughput and time cover those
+        "resumed_from_step": resumed_from,
+        "tokens_per_s": (summary["steps"] - resumed_from) * cfg.batch_size * cfg.seq_len / max(train_s, 1e-9),
         "torch_threads": torch.get_num_threads(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     tmp = final.parent / f".{key}.tmp-{os.getpid()}"
@@ -145,6 +148,13 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
     shutil.rmtree(final.parent / f".{key}.work", ignore_errors=True)
     log.info("tiny generator: pretrained in %.0fs, val perplexity %.1f", meta["total_s"], val_ppl)
     return final
+
+
+def _checkpoint_step(path: Path) -> int:
+    """Global step stored in a Lightning checkpoint (0 when there is none: a fresh run)."""
+    if not path.is_file():
+        return 0
+    return int(torch.load(path, map_location="cpu", weights_only=False).get("global_step", 0))
 
 
 def main() -> None:
