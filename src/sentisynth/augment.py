@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sentisynth.data import DataError, LowResourceData, Split
+from sentisynth.data import DataError, LowResourceData, Split, read_corpus
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,14 @@ def target_class_counts(
     return extra
 
 
+def rows_per_class(labels: np.ndarray, per_class: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sorted row positions: `per_class[c]` rows of class c, drawn without replacement."""
+    picks = [rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False) for c, k in enumerate(per_class) if k]
+    return np.sort(np.concatenate(picks)) if picks else np.array([], dtype=int)
+
+
 def sample_per_class(split: Split, per_class: np.ndarray, rng: np.random.Generator) -> Split:
-    rows = [
-        rng.choice(np.flatnonzero(split.labels == c), size=int(k), replace=False)
-        for c, k in enumerate(per_class)
-        if k > 0
-    ]
-    return split.subset(np.sort(np.concatenate(rows)) if rows else np.array([], dtype=int))
+    return split.subset(rows_per_class(split.labels, per_class, rng))
 
 
 class NoAugment:
@@ -185,9 +186,7 @@ class SyntheticAugment:
             log.warning("augment.n=%d but only %d synthetic samples could be matched per class (file %s)",
                         n, per_class.sum(), path)
         rng = np.random.default_rng(self.seed + 104729)
-        chosen = np.sort(np.concatenate([
-            rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False) for c, k in enumerate(per_class) if k
-        ] or [np.array([], dtype=int)]))
+        chosen = rows_per_class(labels, per_class, rng)
         picked = [rows[i] for i in chosen]
         split = Split([r["text"] for r in picked], labels[chosen], np.array([r["_line"] for r in picked], dtype=int))
         soft = None
@@ -201,15 +200,6 @@ class SyntheticAugment:
         info = {"per_class": per_class.tolist(), "path": str(path), "strategy": self.guidance or "synthetic",
                 "shortfall": short}
         return Augmentation(split, "synthetic", sample_weight=weights, soft_labels=soft, info=info)
-
-
-def read_corpus(path: str | Path) -> list[str]:
-    """Unlabelled posts, one per line (empty lines skipped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"missing file: {path} (augment=pseudo needs an unlabelled corpus, one post per line)")
-    with open(path, encoding="utf-8") as f:
-        return [" ".join(line.split()) for line in f if line.strip()]
 
 
 class PseudoAugment:
@@ -267,9 +257,7 @@ class PseudoAugment:
         if per_class.sum() < n:
             log.warning("augment=pseudo: only %d of %d posts passed the filters per class quota (%s)",
                         per_class.sum(), n, dict(zip(data.label_names, available.tolist())))
-        pick = np.sort(np.concatenate([
-            rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False) for c, k in enumerate(per_class) if k
-        ] or [np.array([], dtype=int)]))
+        pick = rows_per_class(labels, per_class, rng)
         kept = [result.kept[i] for i in pick]
         split = Split([s["text"] for s in kept], labels[pick], np.array([s["provenance"]["line"] for s in kept]))
         soft = np.array([s["teacher"]["probs"] for s in kept], dtype=float) if kept and "teacher" in kept[0] else None

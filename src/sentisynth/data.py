@@ -505,6 +505,17 @@ def make_low_resource(
     )
 
 
+def read_corpus(path: str | os.PathLike, max_lines: int | None = None) -> list[str]:
+    """Unlabelled posts, one per line: white space normalised, empty lines skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"missing file: {path} (an unlabelled corpus, one post per line)")
+    with open(path, encoding="utf-8") as f:
+        lines = [" ".join(line.split()) for line in f]
+    lines = [line for line in lines if line]
+    return lines[:max_lines] if max_lines else lines
+
+
 DATASETS = {"tweet_eval": load_tweet_eval, "sst2": load_sst2, "files": load_files}
 
 

@@ -42,6 +42,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def to_plain(cfg: Any) -> Any:
+    """OmegaConf nodes -> plain dicts/lists (interpolations resolved); anything else unchanged."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(cfg, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
 def _to_builtin(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()

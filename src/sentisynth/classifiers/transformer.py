@@ -30,6 +30,7 @@ from sentisynth.classifiers.lightning_module import (
     SequenceClassifierModule,
     TextDataModule,
 )
+from sentisynth.utils import to_plain
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +54,6 @@ def balanced_class_weight(labels: np.ndarray, n_classes: int) -> np.ndarray:
     present = counts > 0
     w[present] = len(labels) / (present.sum() * counts[present])
     return w
-
-
-def _plain(cfg: Any) -> dict[str, Any]:
-    if cfg is None:
-        return {}
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return dict(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    except ImportError:  # pragma: no cover
-        pass
-    return dict(cfg)
 
 
 class TransformerClassifier:
@@ -108,7 +96,7 @@ class TransformerClassifier:
         self.max_length, self.lr, self.weight_decay = max_length, lr, weight_decay
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.class_weight, self.warmup, self.patience = class_weight, warmup, patience
-        self.trainer_cfg = _plain(trainer)
+        self.trainer_cfg = dict(to_plain(trainer) or {})
         self.seed = seed
         self.alpha, self.T, self.beta = alpha, T, beta
         self.num_threads = num_threads

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sentisynth.data import LowResourceData
+from sentisynth.utils import to_plain
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +68,6 @@ class FilterContext:
         return self._teachers[key]
 
 
-def _plain(cfg: Any) -> Any:
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(cfg, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    return cfg
-
-
 # Settings that change speed or display but not the fitted weights: not part of the cache key.
 _NON_MODEL_KEYS = {"trainer", "progress", "eval_batch_size", "num_threads", "local_files_only"}
 
@@ -86,7 +76,7 @@ def teacher_cache_key(model_cfg: Any, data: LowResourceData | None) -> str:
     """Hash of (model config, seed and val fingerprints): same inputs reuse the same teacher."""
     if data is None:
         raise ValueError("training a teacher needs FilterContext.data (the seed and val splits)")
-    cfg = {k: v for k, v in dict(_plain(model_cfg) or {}).items() if k not in _NON_MODEL_KEYS}
+    cfg = {k: v for k, v in dict(to_plain(model_cfg) or {}).items() if k not in _NON_MODEL_KEYS}
     payload = json.dumps({"model": cfg, "seed": data.seed.fingerprint(), "val": data.val.fingerprint(),
                           "n_classes": data.n_classes}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -229,7 +219,7 @@ def build_filter(name: str, node: Any) -> Filter:
     """Instantiate one filter config (`_target_` + options); nested configs (the teacher model) stay data."""
     from hydra.utils import instantiate
 
-    node = dict(_plain(node))
+    node = dict(to_plain(node))
     node.pop("enabled", None)
     if "_target_" not in node:
         raise ValueError(f"filters.{name}: missing _target_ (e.g. sentisynth.filters.HeuristicFilter)")
@@ -241,6 +231,6 @@ def build_filter(name: str, node: Any) -> Filter:
 def build_filter_chain(filters_cfg: Any, context: FilterContext, leak_guard: bool = True) -> FilterChain:
     """`filters_cfg` maps names to filter configs, applied in order; null entries are skipped."""
     cfg = filters_cfg if filters_cfg is not None else {}
-    filters = [build_filter(str(name), node) for name, node in _plain(cfg).items()
+    filters = [build_filter(str(name), node) for name, node in to_plain(cfg).items()
                if node is not None and node.get("enabled", True) is not False]
     return FilterChain(filters, context, leak_guard=leak_guard)

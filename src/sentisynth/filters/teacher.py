@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sentisynth.data import LowResourceData
-from sentisynth.filters.base import FilterContext, Sample, _plain, reject
+from sentisynth.filters.base import FilterContext, Sample, reject
+from sentisynth.utils import to_plain
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def load_or_train_teacher(model_cfg: Any, data: LowResourceData | None, cache_di
 
     if data is None:
         raise ValueError("the teacher filter needs FilterContext.data (seed and val) to train its teacher")
-    cfg = dict(_plain(model_cfg) or {})
+    cfg = dict(to_plain(model_cfg) or {})
     cfg.setdefault("_target_", "sentisynth.classifiers.transformer.TransformerClassifier")
     path = Path(cache_dir) / "teachers" / key if cache_dir else None
     if path is not None and (path / META_FILE).is_file():

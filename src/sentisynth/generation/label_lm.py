@@ -161,8 +161,9 @@ class LabelLMGenerator:
 
     def _domain_pretrain(self, model: Any, tok: Any, ctx: GenContext) -> dict:
         """Optional continued pretraining on unlabelled in-domain text before label fine-tuning."""
+        from sentisynth.data import read_corpus
         from sentisynth.generation.lm_finetune import fit_causal_lm
-        from sentisynth.generation.tiny import pack_blocks, read_corpus
+        from sentisynth.generation.tiny import pack_blocks
 
         lines = read_corpus(self.pretrain_corpus)
         rng = np.random.default_rng(ctx.seed)

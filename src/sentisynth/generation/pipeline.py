@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from sentisynth.data import LowResourceData
@@ -25,16 +25,12 @@ from sentisynth.generation.prompts import GuidanceStrategy, class_keywords
 from sentisynth.generation.store import BatchStore, content_key, exclusive
 from sentisynth.tracking import NullTracker, Tracker
 from sentisynth.train import build, run_dir_of
-from sentisynth.utils import atomic_write_text, read_json, seed_everything, write_json
+from sentisynth.utils import atomic_write_text, read_json, seed_everything, to_plain, write_json
 
 log = logging.getLogger(__name__)
 
 # Bump when a code change alters generated samples, so caches made by older code are not reused.
 STORE_VERSION = 2
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 def plan_budget(budget: dict, seed_counts: np.ndarray) -> list[int]:
@@ -103,8 +99,8 @@ def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: Guidanc
         if not Path(path).is_file():
             raise FileNotFoundError(f"guidance.path: no such guidance file: {path}")
         return read_json(path)
-    shap_cfg = {k: v for k, v in (_plain(cfg.get("shap")) or {}).items() if not k.startswith("_")}
-    key = content_key({"classifier": _plain(cfg.classifier), "shap": shap_cfg, "seed": data.seed.fingerprint(),
+    shap_cfg = {k: v for k, v in (to_plain(cfg.get("shap")) or {}).items() if not k.startswith("_")}
+    key = content_key({"classifier": to_plain(cfg.classifier), "shap": shap_cfg, "seed": data.seed.fingerprint(),
                        "labels": data.label_names})
     cached = cache_dir / "guidance" / key / "guidance.json"
     if cached.is_file():
@@ -180,7 +176,7 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     cache_dir = Path(cfg.paths.cache_dir)
     data: LowResourceData = build(cfg.data)
     names = list(data.label_names)
-    strategy = GuidanceStrategy(**{k: v for k, v in _plain(cfg.guidance).items()
+    strategy = GuidanceStrategy(**{k: v for k, v in to_plain(cfg.guidance).items()
                                    if k in {f.name for f in dataclasses.fields(GuidanceStrategy)}})
     guidance = load_guidance_dict(cfg, data, strategy, cache_dir)
     if guidance is not None:
@@ -202,7 +198,7 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
                            "seed_data": ctx.seed_fingerprint, "labels": names})
     budget = gen.budget
     need = plan_budget(budget, data.seed.class_counts(len(names)))
-    filters_cfg = _plain(cfg.get("filters")) or {}
+    filters_cfg = to_plain(cfg.get("filters")) or {}
     final_key = content_key({"raw": raw_key, "need": need, "filters": filters_cfg})
     provenance = {"generator": identity, "guidance": strategy.name, "sampling": gen.sampling.to_dict()}
     raw_dir = cache_dir / "generation" / "raw" / raw_key
@@ -283,7 +279,7 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
                "raw_key": raw_key, "final_key": final_key}
     write_json(out / "timings.json", timings)
     tracker: Tracker = build(cfg.get("logger")) or NullTracker()
-    tracker.start(_plain(cfg), name=out.name)
+    tracker.start(to_plain(cfg), name=out.name)
     try:
         tracker.log_metrics({**metrics, **{f"timing/{k}": v for k, v in timings.items() if isinstance(v, (int, float))}})
     finally:

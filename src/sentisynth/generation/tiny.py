@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from sentisynth.data import read_corpus
 from sentisynth.utils import write_json
 
 log = logging.getLogger(__name__)
@@ -58,16 +59,6 @@ def file_fingerprint(path: str | os.PathLike) -> str:
 def cache_key(cfg: TinyConfig, corpus_fp: str) -> str:
     blob = json.dumps({"config": asdict(cfg), "corpus": corpus_fp}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def read_corpus(path: str | os.PathLike, max_lines: int | None = None) -> list[str]:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"tiny generator: pretraining corpus not found: {p} (set generator.corpus)")
-    with open(p, encoding="utf-8") as f:
-        lines = [" ".join(line.split()) for line in f]
-    lines = [line for line in lines if line]
-    return lines[:max_lines] if max_lines else lines
 
 
 def pack_blocks(ids_per_line: list[list[int]], eos_id: int, seq_len: int) -> list[tuple[list[int], int]]:
