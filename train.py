@@ -2,6 +2,7 @@
 
     python train.py data=tweet_eval_emotion classifier=tfidf_svm data.seed_size=full augment=none
     python train.py -m data.seed_size=250,500,1000 augment=none,real seed=0,1,2
+    python train.py experiment=offline_tweeteval     # a whole study (conf/experiment/), resumable, with report
 """
 
 import hydra
@@ -14,6 +15,10 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    if cfg.get("study"):  # an experiment with a study block: all its cells, then the report
+        from sentisynth.study import run_study
+
+        return run_task(run_study, cfg)
     from sentisynth.train import run
 
     return run_task(run, cfg)

@@ -160,7 +160,7 @@ def test_teacher_keep_mode_drops_wrong_label() -> None:
     assert [s["id"] for s in kept] == ["s1"]
     assert {s["id"]: s["reject_reason"] for s in dropped} == {"s0": "teacher_disagrees", "s2": "teacher_low_confidence"}
     for s in kept + dropped:  # the teacher's view is on every sample
-        assert set(s["teacher"]) == {"probs", "label", "label_name", "confidence"} and len(s["teacher"]["probs"]) == 2
+        assert set(s["teacher"]) == {"probs", "label", "label_name", "confidence", "tau"} and len(s["teacher"]["probs"]) == 2
     assert kept[0]["teacher"]["confidence"] == pytest.approx(0.95)
 
 
@@ -242,12 +242,16 @@ def test_default_config_builds_in_order(data, tmp_path: Path) -> None:
                                              "paths.output_dir=/tmp", "paths.root_dir=/tmp"])
         none = compose("generate", overrides=["filters=none"])
         senti = compose("generate", overrides=["filters=sentisynth"])
+        tiny = compose("generate", overrides=["paths.output_dir=/tmp", "paths.root_dir=/tmp"])
+        gpt2 = compose("generate", overrides=["generator=gpt2", "paths.output_dir=/tmp", "paths.root_dir=/tmp"])
+    # the default chain's teacher threshold follows the generator: tiny sets 0.5, others keep 0.8
+    assert tiny.filters.teacher.tau == 0.5 and gpt2.filters.teacher.tau == 0.8
     chain = build_filter_chain(cfg.filters, FilterContext(data=data, cache_dir=tmp_path))
     assert [f.name for f in chain.filters] == ["heuristic", "dedup", "teacher", "diversity"]
     assert chain.filters[2].tau == 0.9 and chain.filters[2].model_cfg["trainer"]["accelerator"] == "cpu"
     assert [f.name for f in build_filter_chain(none.filters, FilterContext(data=data)).filters] == ["leak_guard"]
     senti_chain = build_filter_chain(senti.filters, FilterContext(data=data))
-    assert [f.name for f in senti_chain.filters] == ["heuristic", "dedup", "teacher"] and senti_chain.filters[2].tau == 0.9
+    assert [f.name for f in senti_chain.filters] == ["heuristic", "dedup", "teacher"] and senti_chain.filters[2].tau == 0.8
     with pytest.raises(ValueError, match="missing _target_"):
         build_filter_chain({"x": {"tau": 1}}, FilterContext())
 
@@ -293,3 +297,62 @@ def test_chain_input_errors() -> None:
         FilterChain([], FilterContext()).apply([sample(0, "a b c"), sample(0, "d e f")])
     with pytest.raises(ValueError, match="unknown split"):
         DedupFilter(against=["train"])
+
+
+def test_memo_scorer_scores_each_text_once() -> None:
+    """Top-up rounds re-filter all candidates; the memo sends only unseen texts to the teacher / LM."""
+    from sentisynth.filters.base import MemoScorer
+
+    seen: list[list[str]] = []
+
+    class Teacher:
+        def score(self, texts):
+            seen.append(list(texts))
+            probs = np.array([[0.9, 0.1] if "angry" in t else [0.2, 0.8] for t in texts])
+            return {"probs": probs, "label": probs.argmax(1), "confidence": probs.max(1)}
+
+    memo = MemoScorer(Teacher)
+    first = memo.score(["so angry", "happy day", "so angry"])
+    assert seen == [["so angry", "happy day"]]
+    second = memo.score(["happy day", "angry again", "so angry"])
+    assert seen[1] == ["angry again"]
+    assert second["label"].tolist() == [1, 0, 0] and first["confidence"].tolist() == [0.9, 0.8, 0.9]
+
+    calls: list[int] = []
+    ppl = MemoScorer(lambda: (lambda xs: calls.append(len(xs)) or [float(len(x)) for x in xs]), method=None)
+    assert ppl(["ab", "abc"]).tolist() == [2.0, 3.0] and ppl(["abc", "abcd"]).tolist() == [3.0, 4.0]
+    assert calls == [2, 1]
+
+
+def test_precision_threshold_picks_the_largest_slice_at_target_precision() -> None:
+    from sentisynth.filters.teacher import precision_threshold
+
+    conf = np.array([0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4])
+    correct = np.array([1, 1, 1, 1, 0, 1, 0, 0], dtype=bool)
+    # top 4 all right (1.0); top 6: 5/6 = 0.83; top 7: 5/7 = 0.71
+    assert precision_threshold(conf, correct, 0.8, min_support=1) == 0.6
+    assert precision_threshold(conf, correct, 0.9, min_support=1) == 0.8
+    assert precision_threshold(conf, correct, 0.8, min_support=7) == 0.5   # no slice of >= 7 reaches 0.8
+    assert precision_threshold(conf[::-1], correct[::-1], 0.8, min_support=1) == 0.6  # order-free
+
+
+def test_teacher_filter_auto_tau_calibrates_on_val(tiny_data_dir) -> None:
+    from sentisynth.data import load_data
+    from sentisynth.filters.teacher import TeacherFilter
+
+    data = load_data("tweet_eval", seed_size=20, seed=0, task="emotion", data_dir=str(tiny_data_dir))
+
+    class Teacher:  # right and 0.9 sure on val posts with an anger word, unsure (0.4) elsewhere
+        def score(self, texts):
+            probs = np.array([[0.9, 0.04, 0.03, 0.03] if ("angry" in t or "furious" in t) else
+                              [0.4, 0.2, 0.2, 0.2] for t in texts])
+            return {"probs": probs, "label": probs.argmax(1), "confidence": probs.max(1)}
+
+    filt = TeacherFilter(tau="auto", target_precision=0.8, min_support=2)
+    ctx = FilterContext(data=data, teacher=Teacher(), label_names=data.label_names)
+    assert filt.threshold(Teacher(), ctx) == pytest.approx(0.9)
+    samples = [{"text": "so angry today", "label": 0}, {"text": "meh day", "label": 0}]
+    kept, dropped = filt.apply(samples, ctx)
+    assert [s["text"] for s in kept] == ["so angry today"] and kept[0]["teacher"]["tau"] == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="auto"):
+        TeacherFilter(tau="sometimes")

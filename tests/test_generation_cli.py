@@ -100,3 +100,48 @@ def test_generate_with_filters_writes_a_report_that_adds_up(tmp_path: Path) -> N
     assert all(r["rejected_by"] and r["reject_reason"] for r in rejected)
     kept = (tmp_path / "run" / "synthetic.jsonl").read_text().splitlines()
     assert all("perplexity" in json.loads(x) for x in kept)
+
+
+def test_train_generates_on_the_fly_once_for_a_sweep_over_classifiers(tmp_path: Path) -> None:
+    """`train.py augment=synthetic_naive` without a path generates exactly the real arm's per-class counts
+    through the cache; a second classifier on the same data reuses it (no new batch), and the run writes the
+    linguistic comparison of seed, real pool and the synthetic rows."""
+    gen = "augment.generate.generator."
+    tiny = [gen + o.split(".", 1)[1] for o in TINY if not o.startswith("generator.budget")]
+    common = ["data.seed_size=60", "augment=synthetic_naive", "augment.n=40", "filters@augment.generate.filters=none",
+              "logger=none", f"paths.cache_dir={tmp_path / 'cache'}", "trainer.enable_progress_bar=false", *tiny]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
+
+    def train(run: str, classifier: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "train.py", *common, f"classifier={classifier}", f"hydra.run.dir={tmp_path / run}"]
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+
+    first = train("lr", "tfidf_lr")
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    batches = store_lines(tmp_path)
+    summary = json.loads((tmp_path / "lr" / "data_summary.json").read_text())
+    real = subprocess.run([sys.executable, "train.py", *[a for a in common if not a.startswith(("augment", gen, "filters@"))],
+                           "augment=real", "augment.n=40", f"hydra.run.dir={tmp_path / 'real'}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert real.returncode == 0, real.stderr[-3000:]
+    real_summary = json.loads((tmp_path / "real" / "data_summary.json").read_text())
+    assert summary["per_class"] == real_summary["per_class"] and sum(summary["per_class"]) == 40  # fair counts
+    assert summary["strategy"] == "naive" and summary["shortfall"] == 0
+    rows = [json.loads(x) for x in (tmp_path / "lr" / "generation" / "synthetic.jsonl").read_text().splitlines()]
+    assert [sum(r["label"] == c for r in rows) for c in range(4)] == summary["per_class"]
+    assert all(r["provenance"]["guidance"] == "naive" for r in rows)
+
+    second = train("svm", "tfidf_svm")
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+    assert "cache hit" in second.stdout + second.stderr
+    assert store_lines(tmp_path) == batches  # nothing generated again
+    assert (tmp_path / "svm" / "generation" / "synthetic.jsonl").read_text() == \
+        (tmp_path / "lr" / "generation" / "synthetic.jsonl").read_text()
+    metrics = json.loads((tmp_path / "svm" / "metrics.json").read_text())
+    assert metrics["train/n_synthetic"] == 40 and metrics["train/n_total"] == 100
+
+    import pandas as pd
+
+    ling = pd.read_csv(tmp_path / "lr" / "linguistic.csv")
+    assert set(ling["set"]) == {"seed", "real_pool", "synthetic"}
+    assert set(ling[ling["set"] == "synthetic"]["class"]) == {"all", *LABELS}

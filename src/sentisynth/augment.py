@@ -116,6 +116,16 @@ class RealAugment:
 
 
 
+def write_set_comparison(data: LowResourceData, synthetic: Split, out_dir: Path) -> None:
+    """Linguistic comparison (sentisynth.analysis) of seed, real pool and the synthetic rows a run trains on."""
+    from sentisynth.analysis import compare_sets, write_analysis
+
+    sets = {"seed": (data.seed.texts, data.seed.labels), "real_pool": (data.pool.texts, data.pool.labels),
+            "synthetic": (synthetic.texts, synthetic.labels)}
+    frame = compare_sets({k: v for k, v in sets.items() if len(v[0])}, data.label_names)
+    write_analysis(frame, out_dir)
+
+
 def read_labelled_jsonl(path: str | Path, label_names: list[str]) -> list[dict[str, Any]]:
     """Synthetic (or pseudo-labelled) samples: one JSON object per line with `text` and `label` or `label_name`."""
     path = Path(path)
@@ -164,17 +174,46 @@ class SyntheticAugment:
         distill: bool = False,
         seed: int = 0,
         guidance: str | None = None,
+        generate: Any = None,
+        analysis: bool = False,
     ) -> None:
         self.path, self.n, self.balance, self.match_real = path, n, balance, match_real
         self.weight, self.distill, self.seed, self.guidance = weight, distill, seed, guidance
+        self.generate, self.analysis = generate, analysis
 
-    def source_path(self, data: LowResourceData, **context: Any) -> Path:
-        if not self.path:
-            raise DataError("augment=synthetic needs augment.path=<synthetic.jsonl> (from generate.py)")
-        return Path(self.path)
+    def class_counts(self, data: LowResourceData) -> np.ndarray:
+        """The real arm's per-class counts for this `n` (what on-the-fly generation is asked for)."""
+        return RealAugment(self.n, self.balance, self.seed).class_counts(data)
 
-    def __call__(self, data: LowResourceData, **context: Any) -> Augmentation:
-        path = self.source_path(data, **context)
+    def source_path(self, data: LowResourceData, cfg: Any = None, run_dir: Path | None = None, **_: Any) -> Path:
+        """`path` when given; else generate (or fetch from the cache) exactly the real arm's per-class counts."""
+        if self.path:
+            return Path(self.path)
+        if not self.generate:
+            raise DataError("augment=synthetic needs augment.path=<synthetic.jsonl> (from generate.py) "
+                            "or an augment.generate block")
+        from omegaconf import OmegaConf
+
+        from sentisynth.generation.pipeline import run_generate_stage
+        from sentisynth.utils import to_plain
+
+        per_class = self.class_counts(data)
+        block = to_plain(self.generate)
+        block["generator"].setdefault("budget", {})
+        block["generator"]["budget"].update({"per_class": per_class.tolist(), "total": None})
+        out = Path(run_dir or ".") / "generation"
+        paths = to_plain(cfg.paths) if cfg is not None else {}
+        gen_cfg = OmegaConf.create({
+            **block, "data": to_plain(cfg.data) if cfg is not None else {}, "seed": int(self.seed),
+            "trainer": to_plain(cfg.get("trainer")) if cfg is not None else None, "logger": None,
+            "paths": {"cache_dir": paths.get("cache_dir", ".cache"), "output_dir": str(out)}})
+        log.info("augment=synthetic: generating %s (per class) with guidance=%s", per_class.tolist(),
+                 block["guidance"]["name"])
+        run_generate_stage(gen_cfg)
+        return out / "synthetic.jsonl"
+
+    def __call__(self, data: LowResourceData, run_dir: Path | None = None, **context: Any) -> Augmentation:
+        path = self.source_path(data, run_dir=run_dir, **context)
         rows = read_labelled_jsonl(path, data.label_names)
         labels = np.array([r["label"] for r in rows], dtype=int)
         available = np.bincount(labels, minlength=data.n_classes)
@@ -199,6 +238,8 @@ class SyntheticAugment:
         weights = np.full(len(split), float(self.weight)) if self.weight != 1.0 else None
         info = {"per_class": per_class.tolist(), "path": str(path), "strategy": self.guidance or "synthetic",
                 "shortfall": short}
+        if self.analysis and run_dir is not None:
+            write_set_comparison(data, split, Path(run_dir))
         return Augmentation(split, "synthetic", sample_weight=weights, soft_labels=soft, info=info)
 
 
@@ -229,16 +270,30 @@ class PseudoAugment:
         self.teacher = teacher  # a ready teacher (has `score(texts)`); else trained on the seed and cached
         self.balance, self.match_real, self.cache_dir, self.seed = balance, match_real, cache_dir, seed
 
-    def __call__(self, data: LowResourceData, run_dir: Path | None = None, **_: Any) -> Augmentation:
+    def filtered(self, data: LowResourceData, rows: np.ndarray, candidates: list[str], run_dir: Path | None) -> Any:
+        """Teacher-label the candidates and run the filter chain; cached on disk (keyed by the filters, the
+        candidates and every real split), so a sweep over classifiers scores the corpus once."""
         from sentisynth.filters import FilterContext, build_filter_chain, write_filter_report
+        from sentisynth.filters.base import FilterResult
+        from sentisynth.generation.store import content_key
+        from sentisynth.utils import atomic_write_text, read_json, to_plain, write_json
 
-        texts = read_corpus(self.corpus)
-        rng = np.random.default_rng(self.seed + 15485863)
-        rows = np.sort(rng.choice(len(texts), size=min(self.candidates, len(texts)), replace=False))
-        candidates = [texts[i] for i in rows]
-        n = resolve_count(self.n, len(data.seed))
-        context = FilterContext(data=data, cache_dir=self.cache_dir, seed=self.seed, teacher=self.teacher)
-        teacher_cfg = (self.filters or {}).get("teacher", {}).get("model") if self.filters else None
+        filters = to_plain(self.filters) or {}
+        key = content_key({"filters": filters, "corpus": str(self.corpus), "rows": rows.tolist(),
+                           "splits": [s.fingerprint() for s in (data.seed, data.pool, data.val, data.test)],
+                           "labels": list(data.label_names)})
+        cached = Path(self.cache_dir) / "pseudo" / key if self.cache_dir and self.teacher is None else None
+        if cached is not None and (cached / "kept.jsonl").is_file():
+            log.info("augment=pseudo: cache hit %s", cached)
+            kept = [json.loads(x) for x in (cached / "kept.jsonl").read_text(encoding="utf-8").splitlines()]
+            result = FilterResult(kept, [], read_json(cached / "filter_report.json"))
+            if run_dir is not None:
+                write_json(Path(run_dir) / "filter_report.json", result.report)
+            return result
+        # the same teacher cache as generate.py (<cache_dir>/filters/teachers/<key>): one teacher per seed set
+        filter_cache = str(Path(self.cache_dir) / "filters") if self.cache_dir else None
+        context = FilterContext(data=data, cache_dir=filter_cache, seed=self.seed, teacher=self.teacher)
+        teacher_cfg = filters.get("teacher", {}).get("model") if filters else None
         if teacher_cfg is None and self.teacher is None:
             raise DataError("augment=pseudo needs augment.filters.teacher.model (the teacher that labels the corpus)")
         scored = context.get_teacher(teacher_cfg).score(candidates)
@@ -250,6 +305,20 @@ class PseudoAugment:
         result = build_filter_chain(self.filters, context).apply(samples)
         if run_dir is not None:
             write_filter_report(result, run_dir)
+        if cached is not None:
+            write_json(cached / "filter_report.json", result.report)
+            atomic_write_text(cached / "kept.jsonl", "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n"
+                                                             for r in result.kept))
+        return result
+
+    def __call__(self, data: LowResourceData, run_dir: Path | None = None, **_: Any) -> Augmentation:
+
+        texts = read_corpus(self.corpus)
+        rng = np.random.default_rng(self.seed + 15485863)
+        rows = np.sort(rng.choice(len(texts), size=min(self.candidates, len(texts)), replace=False))
+        candidates = [texts[i] for i in rows]
+        n = resolve_count(self.n, len(data.seed))
+        result = self.filtered(data, rows, candidates, run_dir)
         labels = np.array([s["label"] for s in result.kept], dtype=int)
         available = np.bincount(labels, minlength=data.n_classes)
         cap = np.minimum(available, data.pool.class_counts(data.n_classes)) if self.match_real else available

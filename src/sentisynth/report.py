@@ -30,8 +30,8 @@ KEYS = ["data", "classifier", "strategy", "seed_size"]
 
 def _strategy(choices: dict[str, Any], cfg: Any) -> str:
     augment = str(choices.get("augment", "none"))
-    if augment == "synthetic":
-        guidance = choices.get("guidance") or OmegaConf.select(cfg, "augment.guidance", default=None)
+    if augment.startswith("synthetic"):  # synthetic, synthetic_naive, synthetic_shap, ...
+        guidance = OmegaConf.select(cfg, "augment.guidance", default=None) or choices.get("guidance")
         return f"synthetic:{guidance}" if guidance else "synthetic"
     return augment
 
@@ -47,12 +47,13 @@ def read_run(job: Path) -> dict[str, Any] | None:
         hydra_cfg = OmegaConf.load(hydra_dir / "hydra.yaml")
         choices = OmegaConf.to_container(hydra_cfg.hydra.runtime.choices) or {}
     metrics = read_json(metrics_path)
+    cell = read_json(job / "cell.json") if (job / "cell.json").is_file() else None
     seed_size = OmegaConf.select(cfg, "data.seed_size", default=None)
     return {
         "job": str(job),
         "data": choices.get("data", OmegaConf.select(cfg, "data.loader", default="?")),
         "classifier": choices.get("classifier", "?"),
-        "strategy": _strategy(choices, cfg),
+        "strategy": cell["arm"] if cell else _strategy(choices, cfg),  # a study cell names its arm
         "seed_size": str(seed_size) if seed_size is not None else str(metrics.get("train/n_seed")),
         "seed": int(OmegaConf.select(cfg, "seed", default=0)),
         **metrics,

@@ -72,6 +72,7 @@ class TransformerClassifier:
         lr: float = 1e-4,
         weight_decay: float = 0.01,
         epochs: int = 6,
+        min_steps: int = 0,
         batch_size: int = 32,
         eval_batch_size: int = 128,
         class_weight: str | None = "balanced",
@@ -95,6 +96,7 @@ class TransformerClassifier:
         self.n_classes = n_classes
         self.max_length, self.lr, self.weight_decay = max_length, lr, weight_decay
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
+        self.min_steps = int(min_steps or 0)  # small seeds: more epochs, so a 250-post seed still gets trained
         self.class_weight, self.warmup, self.patience = class_weight, warmup, patience
         self.trainer_cfg = dict(to_plain(trainer) or {})
         self.seed = seed
@@ -184,8 +186,9 @@ class TransformerClassifier:
             n_devices = max(torch.cuda.device_count(), 1)
         n_devices = n_devices if isinstance(n_devices, int) and n_devices > 0 else 1
         steps_per_epoch = math.ceil(math.ceil(len(train) / (self.batch_size * n_devices)) / accumulate)
+        epochs = max(int(self.epochs), math.ceil(self.min_steps / steps_per_epoch))
         module = SequenceClassifierModule(self.model, self.n_classes, self.lr, self.weight_decay, self.warmup,
-                                          steps_per_epoch * self.epochs, cw, self.alpha, self.T, self.beta)
+                                          steps_per_epoch * epochs, cw, self.alpha, self.T, self.beta)
         ckpt_dir = Path(tempfile.mkdtemp(prefix="sentisynth_ckpt_"))
         callbacks: list[Any] = [EpochLog()]
         ckpt = None
@@ -196,7 +199,7 @@ class TransformerClassifier:
             if self.patience and self.patience > 0:
                 callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=self.patience))
         tcfg.setdefault("enable_progress_bar", self.progress)
-        tcfg.update(max_epochs=self.epochs, callbacks=callbacks, logger=False, default_root_dir=str(ckpt_dir),
+        tcfg.update(max_epochs=epochs, callbacks=callbacks, logger=False, default_root_dir=str(ckpt_dir),
                     enable_checkpointing=has_val, enable_model_summary=False, num_sanity_val_steps=0,
                     deterministic=tcfg.get("deterministic", False))
         if not has_val:
@@ -282,7 +285,7 @@ class TransformerClassifier:
     # -- persistence ------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """Everything that changes what `fit` produces (cache key for teachers)."""
-        keys = ("model_name_or_path", "n_classes", "max_length", "lr", "weight_decay", "epochs", "batch_size",
+        keys = ("model_name_or_path", "n_classes", "max_length", "lr", "weight_decay", "epochs", "min_steps", "batch_size",
                 "class_weight", "warmup", "patience", "seed", "alpha", "T", "beta", "revision", "group_by_length")
         return {k: getattr(self, k) for k in keys}
 

@@ -234,3 +234,39 @@ def build_filter_chain(filters_cfg: Any, context: FilterContext, leak_guard: boo
     filters = [build_filter(str(name), node) for name, node in to_plain(cfg).items()
                if node is not None and node.get("enabled", True) is not False]
     return FilterChain(filters, context, leak_guard=leak_guard)
+
+
+class MemoScorer:
+    """Scores each distinct text once. Generation's top-up rounds re-filter every candidate so far; with
+    this the teacher and the perplexity model only see the new ones. `score(texts)` returns the teacher's
+    dict of arrays; calling it (`memo(texts)`) returns an array, for `lm_scorer`."""
+
+    def __init__(self, load: Callable[[], Any], method: str | None = "score") -> None:
+        self._load, self._method, self._scorer = load, method, None
+        self._rows: dict[str, Any] = {}
+
+    def _ensure(self, texts: list[str]) -> None:
+        new = [t for t in dict.fromkeys(texts) if t not in self._rows]
+        if not new:
+            return
+        if self._scorer is None:
+            loaded = self._load()
+            self._scorer = getattr(loaded, self._method) if self._method else loaded
+        out = self._scorer(new)
+        if isinstance(out, dict):
+            for i, t in enumerate(new):
+                self._rows[t] = {k: v[i] for k, v in out.items()}
+        else:
+            for t, v in zip(new, np.asarray(out)):
+                self._rows[t] = v
+
+    def score(self, texts: list[str]) -> dict[str, np.ndarray]:
+        texts = [str(t) for t in texts]
+        self._ensure(texts)
+        keys = ("probs", "label", "confidence")
+        return {k: np.array([self._rows[t][k] for t in texts]) for k in keys}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        self._ensure(texts)
+        return np.array([self._rows[t] for t in texts], dtype=float)

@@ -41,8 +41,8 @@ from sentisynth.utils import read_json, write_json
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FINETUNE = {"epochs": 8, "batch_size": 16, "lr": 5e-4, "weight_decay": 0.01, "patience": 2,
-                    "val_fraction": 0.1, "warmup_steps": 20}
+DEFAULT_FINETUNE = {"epochs": 8, "max_steps": None, "batch_size": 16, "lr": 5e-4, "weight_decay": 0.01,
+                    "patience": 2, "val_fraction": 0.1, "warmup_steps": 20}
 
 
 class LabelLMGenerator:
@@ -143,7 +143,8 @@ class LabelLMGenerator:
         log.info("label fine-tuning %s (%d trainable params) on %d seed posts", self.name, n_trainable, len(train))
         summary.update(fit_causal_lm(model, train, val, tok.pad_token_id, trainer_cfg=ctx.trainer_cfg,
                                      batch_size=ft["batch_size"], lr=ft["lr"], weight_decay=ft["weight_decay"],
-                                     max_epochs=ft["epochs"], patience=ft["patience"],
+                                     max_epochs=ft["epochs"], max_steps=int(ft.get("max_steps") or -1),
+                                     patience=ft["patience"],
                                      warmup_steps=ft["warmup_steps"], seed=ctx.seed))
         for p in model.parameters():
             p.requires_grad_(True)

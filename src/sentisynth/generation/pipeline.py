@@ -34,9 +34,15 @@ STORE_VERSION = 2
 
 
 def plan_budget(budget: dict, seed_counts: np.ndarray) -> list[int]:
-    """Samples per class: `n_per_class`, or `total` split `uniform`, `balance` (fill the smallest classes
-    first so seed + synthetic is as balanced as possible) or `seed` (proportional to the seed)."""
+    """Samples per class: `per_class` (a list, e.g. the real arm's counts), `n_per_class`, or `total` split
+    `uniform`, `balance` (fill the smallest classes first so seed + synthetic is as balanced as possible) or
+    `seed` (proportional to the seed)."""
     n = len(seed_counts)
+    if budget.get("per_class") is not None:
+        per_class = [int(k) for k in budget["per_class"]]
+        if len(per_class) != n or min(per_class) < 0:
+            raise ValueError(f"generator.budget.per_class needs {n} counts >= 0, got {per_class}")
+        return per_class
     total = budget.get("total")
     if total is None:
         return [int(budget.get("n_per_class", 250))] * n
@@ -168,6 +174,23 @@ def generate_until(gen: Any, ctx: GenContext, store: BatchStore, targets: list[i
     return acc, stats
 
 
+def memo_filter_context(data: LowResourceData, gen: Any, filters_cfg: dict, cache_dir: Path, seed: int,
+                        budget: dict[str, int]) -> Any:
+    """The filters' context for every top-up round, with the teacher and the generator's perplexity
+    scorer memoised per text: a round re-filters all candidates so far, but scores only the new ones."""
+    from sentisynth.filters import FilterContext
+    from sentisynth.filters.base import MemoScorer
+
+    ctx = FilterContext(data=data, cache_dir=cache_dir, seed=seed, budget_per_class=budget,
+                        label_names=list(data.label_names))
+    ctx.lm_scorer = MemoScorer(lambda: gen.lm_scorer, method=None)
+    teacher_model = (filters_cfg.get("teacher") or {}).get("model")
+    if teacher_model is not None:
+        loader = FilterContext(data=data, cache_dir=cache_dir, seed=seed)
+        ctx.teacher = MemoScorer(lambda: loader.get_teacher(teacher_model))
+    return ctx
+
+
 def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     """Generate the synthetic dataset of one config; returns flat metrics (also in metrics.json)."""
     t_start = time.perf_counter()
@@ -199,11 +222,13 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     budget = gen.budget
     need = plan_budget(budget, data.seed.class_counts(len(names)))
     filters_cfg = to_plain(cfg.get("filters")) or {}
-    final_key = content_key({"raw": raw_key, "need": need, "filters": filters_cfg})
+    max_rounds = int(budget.get("max_rounds", 4))
+    max_batches = int(budget.get("max_batches_per_class", 1000))
+    final_key = content_key({"raw": raw_key, "need": need, "filters": filters_cfg, "max_rounds": max_rounds,
+                             "max_batches": max_batches})
     provenance = {"generator": identity, "guidance": strategy.name, "sampling": gen.sampling.to_dict()}
     raw_dir = cache_dir / "generation" / "raw" / raw_key
     final_path = cache_dir / "generation" / "final" / final_key / "synthetic.jsonl"
-    max_batches = int(budget.get("max_batches_per_class", 1000))
     stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0}
     report = None
     met = True
@@ -215,9 +240,13 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
         if final_path.is_file():
             log.info("cache hit: %s", final_path)
             final = [json.loads(line) for line in final_path.read_text(encoding="utf-8").splitlines()]
+            met = bool(read_json(final_path.parent / "manifest.json").get("budget_met", True))
         else:
+            from sentisynth.filters import build_filter_chain
+
             targets = list(need)
-            for round_ in range(int(budget.get("max_rounds", 4))):
+            filter_ctx = None
+            for round_ in range(max_rounds):
                 acc, s = generate_until(gen, ctx, store, targets, raw_key, provenance, max_batches)
                 for k in stats:
                     stats[k] += s[k]
@@ -225,11 +254,10 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
                 if not filters_cfg:
                     kept = candidates
                     break
-                from sentisynth.filters import FilterContext, build_filter_chain
-
-                chain = build_filter_chain(filters_cfg, FilterContext(
-                    data=data, lm_scorer=lambda t: np.asarray(gen.lm_scorer(t)), cache_dir=cache_dir / "filters",
-                    seed=int(cfg.seed), budget_per_class={n: need[c] for c, n in enumerate(names)}, label_names=names))
+                if filter_ctx is None:  # one context for all rounds: texts already scored are not scored again
+                    filter_ctx = memo_filter_context(data, gen, filters_cfg, cache_dir / "filters", int(cfg.seed),
+                                                     {n: need[c] for c, n in enumerate(names)})
+                chain = build_filter_chain(filters_cfg, filter_ctx)
                 report = chain.apply(candidates)
                 kept = report.kept
                 n_kept = np.bincount([int(r["label"]) for r in kept], minlength=len(names))
@@ -237,7 +265,7 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
                 if not short:
                     break
                 for c in short:
-                    rate = max(n_kept[c] / max(targets[c], 1), 0.1)
+                    rate = max(n_kept[c] / max(targets[c], 1), 0.02)  # at most 50x the shortfall per round
                     targets[c] += int(np.ceil((need[c] - n_kept[c]) / rate * 1.2))
                 log.info("round %d: classes short of budget after filtering (kept/needed): %s; new targets %s",
                          round_, {names[c]: f"{int(n_kept[c])}/{int(need[c])}" for c in short}, targets)
@@ -247,17 +275,23 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
             final = [dict({k: v for k, v in r.items() if k not in ("batch", "batch_n")})
                      for c, rows in enumerate(by_class) for r in rows[: need[c]]]
             met = all(len(rows) >= need[c] for c, rows in enumerate(by_class))
-            if met:
-                atomic_write_text(final_path, "".join(json.dumps(r, ensure_ascii=False) + "\n"
-                                                      for r in final))
-                write_json(final_path.parent / "manifest.json", {
-                    "raw_key": raw_key, "final_key": final_key, "need": need, "filters": filters_cfg,
-                    "generator": identity, "guidance": strategy_dict, "seed": int(cfg.seed),
-                    "seed_data": ctx.seed_fingerprint, "data": data.summary()})
-            else:
-                msg = ", ".join(f"{names[c]} {len(by_class[c])}/{need[c]}" for c in range(len(names)))
-                log.warning("budget NOT met after %s rounds: %s", budget.get("max_rounds", 4), msg)
-                print(f"warning: budget not met: {msg}", flush=True)
+            # Cached even when short: the key holds max_rounds/max_batches, so asking for more rounds
+            # resumes from the raw store instead of reusing the short result.
+            write_json(final_path.parent / "manifest.json", {
+                "raw_key": raw_key, "final_key": final_key, "need": need, "filters": filters_cfg,
+                "budget_met": met, "kept": [len(rows[: need[c]]) for c, rows in enumerate(by_class)],
+                "generator": identity, "guidance": strategy_dict, "seed": int(cfg.seed),
+                "seed_data": ctx.seed_fingerprint, "data": data.summary()})
+            atomic_write_text(final_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in final))
+            if report is not None:
+                from sentisynth.filters import write_filter_report
+
+                write_filter_report(report, final_path.parent, print_table=False)
+        if not met:
+            msg = ", ".join(f"{names[c]} {int((np.array([r['label'] for r in final]) == c).sum())}/{need[c]}"
+                            for c in range(len(names)))
+            log.warning("budget NOT met after %d rounds: %s", max_rounds, msg)
+            print(f"warning: budget not met after {max_rounds} rounds (kept/needed): {msg}", flush=True)
 
     json_lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in final)
     atomic_write_text(out / "synthetic.jsonl", json_lines)
@@ -265,6 +299,12 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
         from sentisynth.filters import write_filter_report
 
         write_filter_report(report, out)
+    elif (final_path.parent / "filter_report.json").is_file():  # cache hit: the report of the run that made it
+        import shutil
+
+        for name in ("filter_report.json", "rejected.jsonl"):
+            if (final_path.parent / name).is_file():
+                shutil.copyfile(final_path.parent / name, out / name)
     counts = np.bincount([int(r["label"]) for r in final], minlength=len(names))
     metrics: dict[str, float] = {"generate/n_samples": int(len(final)), "generate/budget_met": int(met),
                                  "generate/n_target": int(sum(need))}

@@ -1,0 +1,84 @@
+"""Studies (`train.py experiment=...` with a `study` block): every cell composes; a small study runs,
+resumes without redoing finished cells, and its report names every arm."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from sentisynth.cli import register_resolvers
+from sentisynth.study import plan_cells
+from sentisynth.utils import to_plain
+from tests.conftest import CONF, run_cli
+
+register_resolvers()
+STUDIES = ["offline_tweeteval", "paper_tweeteval", "sentisynth_sst2"]
+
+
+@pytest.mark.parametrize("experiment", STUDIES)
+def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        base = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"]
+        study = to_plain(compose("train", overrides=[f"experiment={experiment}", *base]).study)
+        cells = plan_cells(study)
+        assert len({c.name for c in cells}) == len(cells)
+        for cell in cells:
+            cfg = compose("train", overrides=[*cell.overrides, *base])
+            assert cfg.classifier._target_ and cfg.augment._target_
+            if cell.arm in ("naive", "shap"):
+                assert cfg.augment.generate.guidance.name == cell.arm
+    if experiment == "offline_tweeteval":  # the spec: 5 arms x 4 sizes; classical on every seed, transformer on one
+        assert {c.arm for c in cells} == {"none", "real", "pseudo", "naive", "shap"}
+        assert {c.seed_size for c in cells} == {250, 500, 1000, 2000}
+        seeds = {c.seed for c in cells}
+        for arm in ("none", "real", "pseudo", "naive", "shap"):
+            for size in (250, 500, 1000, 2000):
+                here = [c for c in cells if c.arm == arm and c.seed_size == size]
+                assert {c.seed for c in here if c.classifier == "tfidf_lr"} == seeds
+                assert {c.seed for c in here if c.classifier == "tfidf_xgb"} == seeds
+                assert len([c for c in here if c.classifier == "transformer"]) >= 1
+
+
+def test_small_study_runs_resumes_and_reports(tmp_path: Path, tiny_data_dir: Path) -> None:
+    study_dir = tmp_path / "study"
+    args = ["experiment=offline_tweeteval", "study.seeds=[0,1]", "study.seed_sizes=[16,24]",
+            "~study.arms", "+study.arms={none:['augment=none'],real:['augment=real']}",
+            "~study.classifiers", "+study.classifiers={tfidf_lr:{seeds:all}}",
+            f"study.dir={study_dir}", f"paths.data_dir={tiny_data_dir}", f"paths.cache_dir={tmp_path / 'cache'}",
+            f"hydra.run.dir={tmp_path / 'run'}", "logger=none"]
+    done = run_cli("train.py", *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    status = json.loads((study_dir / "study_status.json").read_text())
+    assert len(status["cells"]) == 8 and all(c["status"] == "done" for c in status["cells"].values())
+    first = {p.parent.name: p.stat().st_mtime_ns for p in study_dir.glob("*/metrics.json")}
+    assert len(first) == 8
+    # the cells got the study's common overrides and the user's command-line ones
+    cfg = OmegaConf.load(study_dir / "16_real_tfidf_lr_seed1" / ".hydra" / "config.yaml")
+    assert cfg.augment.n == 200 and cfg.paths.data_dir == str(tiny_data_dir) and cfg.seed == 1
+
+    # resume: delete one finished cell; the re-run redoes that one only
+    for p in (study_dir / "24_none_tfidf_lr_seed0").iterdir():
+        if p.is_file():
+            p.unlink()
+    done = run_cli("train.py", *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    second = {p.parent.name: p.stat().st_mtime_ns for p in study_dir.glob("*/metrics.json")}
+    assert set(second) == set(first)
+    changed = {k for k in first if first[k] != second[k]}
+    assert changed == {"24_none_tfidf_lr_seed0"}
+
+    summary = pd.read_csv(study_dir / "report" / "summary.csv")
+    assert set(summary["strategy"]) == {"none", "real"}
+    assert set(summary["seed_size"].astype(str)) == {"16", "24"}
+    assert (summary["n_seeds"] == 2).all()
+    runs = pd.read_csv(study_dir / "report" / "runs.csv")
+    one = runs[(runs.strategy == "real") & (runs.seed_size == 24) & (runs.seed == 1)].iloc[0]
+    metrics = json.loads((study_dir / "24_real_tfidf_lr_seed1" / "metrics.json").read_text())
+    assert one["test/macro_f1"] == pytest.approx(metrics["test/macro_f1"])
