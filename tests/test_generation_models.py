@@ -164,3 +164,18 @@ def test_gpt2_domain_adaptive_pretraining_runs_on_a_corpus(gpt2_dir: Path, tmp_p
     summary = gen._domain_pretrain(model, tok, ctx_for(GuidanceStrategy(), tmp_path / "cache"))
     assert summary["steps"] == 3 and math.isfinite(summary["best_val_ppl"])
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_finetune_step_cap_shorter_than_an_epoch_still_validates(gpt2_dir: Path) -> None:
+    """`finetune.max_steps` below one epoch (a 2,000-post seed with an 80-step cap): early stopping on
+    validation perplexity needs at least one validation, so it runs at the cap instead of failing."""
+    from transformers import GPT2LMHeadModel
+
+    from sentisynth.generation.lm_finetune import fit_causal_lm
+
+    model = GPT2LMHeadModel.from_pretrained(gpt2_dir)
+    rng = np.random.default_rng(0)
+    rows = [(rng.integers(5, 60, size=12).tolist(), 2) for _ in range(40)]
+    out = fit_causal_lm(model, rows[:36], rows[36:], pad_id=0, trainer_cfg={"accelerator": "cpu"}, batch_size=4,
+                        max_epochs=3, max_steps=3, patience=2)  # 9 steps per epoch, capped at 3
+    assert out["steps"] == 3 and len(out["val_ppl_history"]) >= 1 and math.isfinite(out["best_val_ppl"])

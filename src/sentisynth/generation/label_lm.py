@@ -82,7 +82,8 @@ class LabelLMGenerator:
 
     def prepare(self, ctx: GenContext) -> None:
         source, base_id = self.base_model(ctx)
-        key = content_key({"base": base_id, "train_blocks": self.train_blocks, "finetune": self.finetune,
+        finetune = {k: v for k, v in self.finetune.items() if v is not None}  # unset options keep earlier keys
+        key = content_key({"base": base_id, "train_blocks": self.train_blocks, "finetune": finetune,
                            "pretrain_corpus": self._corpus_id(), "pretrain_steps": self.pretrain_steps,
                            "format": ctx.strategy.finetune_format(), "labels": ctx.label_names,
                            "seed_data": ctx.seed_fingerprint,

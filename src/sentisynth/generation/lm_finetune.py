@@ -196,7 +196,10 @@ def fit_causal_lm(model: torch.nn.Module, train_rows: Sequence[tuple[list[int], 
     gen = torch.Generator().manual_seed(seed)
     train_dl = DataLoader(TokenRows(train_rows), batch_size=batch_size, shuffle=True, collate_fn=collate, generator=gen)
     val_dl = DataLoader(TokenRows(val_rows), batch_size=max(batch_size, 32), collate_fn=collate)
-    steps = max_steps if max_steps and max_steps > 0 else max_epochs * math.ceil(len(train_rows) / batch_size)
+    per_epoch = math.ceil(len(train_rows) / batch_size)
+    steps = max_steps if max_steps and max_steps > 0 else max_epochs * per_epoch
+    if val_check_interval is None and max_steps and 0 < max_steps < per_epoch:
+        val_check_interval = int(max_steps)  # a step cap shorter than an epoch: still validate (early stopping)
     module = CausalLMModule(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, total_steps=steps)
     callbacks: list = [EarlyStopping(monitor="val_ppl", mode="min", patience=patience)] if patience else []
     if log_every:
