@@ -104,6 +104,8 @@ def per_class_delta(runs: pd.DataFrame) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=KEYS + names)
     delta = pd.DataFrame(rows).groupby(KEYS, sort=False)[names].mean().reset_index()
+    delta["_order"] = delta["seed_size"].map(_size_key)
+    delta = delta.sort_values(["data", "classifier", "_order", "strategy"], kind="stable").drop(columns="_order")
     # rarest classes first: order by their training count in the seed-only runs
     counts = {n: runs[f"train/n/{n}"].mean() if f"train/n/{n}" in runs else 0 for n in names}
     ordered = sorted(names, key=lambda n: counts[n])
@@ -180,8 +182,10 @@ def collect_filter_rates(runs: pd.DataFrame) -> pd.DataFrame:
     """Acceptance rates from each run's `filter_report.json` (when the synthetic arm wrote one)."""
     rows = []
     for _, r in runs.iterrows():
-        path = Path(r["job"]) / "filter_report.json"
-        if not path.is_file():
+        # pseudo arms write it into the job dir; on-the-fly synthetic arms into job/generation/
+        path = next((p for p in (Path(r["job"]) / "filter_report.json", Path(r["job"]) / "generation" /
+                                 "filter_report.json") if p.is_file()), None)
+        if path is None:
             continue
         report = read_json(path)
         for stage in report.get("filters", []):
