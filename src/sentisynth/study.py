@@ -99,7 +99,7 @@ def write_hydra_dir(job_dir: Path, cfg: DictConfig, choices: dict[str, Any], ove
 def run_study(cfg: DictConfig) -> dict[str, float]:
     """Run (or resume) every cell, then write the report. Returns counts of done/failed cells."""
     from sentisynth.report import build_report
-    from sentisynth.train import run
+    from sentisynth.train import build, run
 
     study = to_plain(cfg.study)
     root = Path(study["dir"])
@@ -140,7 +140,7 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
     status["last_pass_s"] = round(time.perf_counter() - t_study, 1)
     write_json(status_path, status)
     done = sum(1 for c in cells if (root / c.name / "metrics.json").is_file())
-    report = build_report(root, tracker=_report_tracker(cfg, root)) if done else None
+    report = build_report(root, tracker=build(cfg.get("logger"))) if done else None  # tables + plots to the logger
     print(f"study {study.get('name')}: {done}/{len(cells)} cells done, {len(failed)} failed this pass; "
           f"report: {report}", flush=True)
     if failed:
@@ -148,12 +148,3 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
                            + (" ..." if len(failed) > 5 else "") + "; re-run the same command to retry them")
     return {"study/cells": len(cells), "study/done": done, "study/failed": len(failed)}
 
-
-def _report_tracker(cfg: DictConfig, root: Path) -> Any:
-    """The report's tables and plots go to W&B (offline unless configured) when the logger is wandb."""
-    logger_cfg = cfg.get("logger")
-    if logger_cfg is None or "Wandb" not in str(logger_cfg.get("_target_", "")):
-        return None
-    from sentisynth.train import build
-
-    return build(logger_cfg)
