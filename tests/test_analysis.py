@@ -66,3 +66,26 @@ def test_compare_sets_per_class_and_files(tmp_path: Path) -> None:
     assert syn_all["unseen_vocab_share"] == pytest.approx(2 / 4)  # we, it unseen; love, sad seen
     paths = write_analysis(frame, tmp_path)
     assert paths["png"].stat().st_size > 1000 and "| set | class |" in paths["md"].read_text()
+
+
+def test_compare_sets_memo_gives_the_same_frame_and_skips_recomputation(tmp_path: Path, monkeypatch) -> None:
+    import sentisynth.analysis as analysis
+
+    sets = {
+        "seed": (["i love this", "so sad today", "i cry"], [0, 1, 1]),
+        "synthetic": (["we love it", "sad sad sad"], [0, 1]),
+    }
+    fresh = compare_sets(sets, ["joy", "sadness"])
+    first = compare_sets(sets, ["joy", "sadness"], cache_dir=tmp_path)
+    assert len(list((tmp_path / "analysis").glob("*.json"))) == 6
+
+    def fail(*_a, **_k):
+        raise AssertionError("recomputed a memoised group")
+
+    monkeypatch.setattr(analysis, "text_measures", fail)
+    second = compare_sets(sets, ["joy", "sadness"], cache_dir=tmp_path)
+    assert fresh.equals(first) and first.equals(second)
+    # another synthetic set changes its groups' keys (recomputed, here: the patched function raises)
+    with pytest.raises(AssertionError, match="recomputed"):
+        compare_sets({**sets, "synthetic": (["we love it!", "sad sad sad"], [0, 1])}, ["joy", "sadness"],
+                     cache_dir=tmp_path)

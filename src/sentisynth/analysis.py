@@ -13,6 +13,7 @@ are not a parser.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sentisynth.classifiers.text import PLACEHOLDERS, URL, USER, tweet_tokenize
-from sentisynth.utils import atomic_write_text
+from sentisynth.utils import atomic_write_text, read_json, write_json
 
 FIRST_SINGULAR = {"i", "me", "my", "mine", "myself", "i'm", "im", "i've", "ive", "i'll", "i'd", "imma"}
 FIRST_PLURAL = {"we", "us", "our", "ours", "ourselves", "we're", "we've", "we'll", "we'd", "let's"}
@@ -139,15 +140,29 @@ def vocabulary(texts: Iterable[str]) -> set[str]:
     return set(_words(t for text in texts for t in tokens_of(text)))
 
 
+def _memo_key(texts: Sequence[str], seed_vocab: set[str] | None, self_bleu_sample: int, seed: int) -> str:
+    h = hashlib.sha256(f"v1|{self_bleu_sample}|{seed}|".encode())
+    h.update("\x1e".join(sorted(seed_vocab)).encode() if seed_vocab is not None else b"<no seed vocab>")
+    h.update(b"\x1d")
+    h.update("\x1e".join(texts).encode())
+    return h.hexdigest()[:20]
+
+
 def compare_sets(
     sets: dict[str, tuple[Sequence[str], Sequence[int]]],
     label_names: Sequence[str],
     seed_name: str = "seed",
     self_bleu_sample: int = 100,
     seed: int = 0,
+    cache_dir: str | Path | None = None,
 ) -> pd.DataFrame:
-    """One row per (set, class) plus (set, 'all'): every measure. `sets[seed_name]` defines the seed vocabulary."""
+    """One row per (set, class) plus (set, 'all'): every measure. `sets[seed_name]` defines the seed vocabulary.
+
+    With `cache_dir`, each group's measures are memoised on disk under a hash of its texts (self-BLEU is the
+    slow part), so a study that analyses the same seed and real pool in every synthetic cell computes them once.
+    """
     seed_vocab = vocabulary(sets[seed_name][0]) if seed_name in sets else None
+    memo = Path(cache_dir) / "analysis" if cache_dir else None
     rows = []
     for set_name, (texts, labels) in sets.items():
         labels = np.asarray(labels, dtype=int)
@@ -158,7 +173,13 @@ def compare_sets(
             subset = [t for t, m in zip(texts, mask) if m]
             if not subset:
                 continue
-            measures = text_measures(subset, seed_vocab, self_bleu_sample, seed)
+            path = memo / f"{_memo_key(subset, seed_vocab, self_bleu_sample, seed)}.json" if memo else None
+            if path is not None and path.is_file():
+                measures = read_json(path)
+            else:
+                measures = text_measures(subset, seed_vocab, self_bleu_sample, seed)
+                if path is not None:
+                    write_json(path, measures)
             rows.append({"set": set_name, "class": cls, **measures})
     return pd.DataFrame(rows)
 

@@ -116,13 +116,13 @@ class RealAugment:
 
 
 
-def write_set_comparison(data: LowResourceData, synthetic: Split, out_dir: Path) -> None:
+def write_set_comparison(data: LowResourceData, synthetic: Split, out_dir: Path, cache_dir: str | None = None) -> None:
     """Linguistic comparison (sentisynth.analysis) of seed, real pool and the synthetic rows a run trains on."""
     from sentisynth.analysis import compare_sets, write_analysis
 
     sets = {"seed": (data.seed.texts, data.seed.labels), "real_pool": (data.pool.texts, data.pool.labels),
             "synthetic": (synthetic.texts, synthetic.labels)}
-    frame = compare_sets({k: v for k, v in sets.items() if len(v[0])}, data.label_names)
+    frame = compare_sets({k: v for k, v in sets.items() if len(v[0])}, data.label_names, cache_dir=cache_dir)
     write_analysis(frame, out_dir)
 
 
@@ -214,6 +214,7 @@ class SyntheticAugment:
 
     def __call__(self, data: LowResourceData, run_dir: Path | None = None, **context: Any) -> Augmentation:
         path = self.source_path(data, run_dir=run_dir, **context)
+        cfg = context.get("cfg")
         rows = read_labelled_jsonl(path, data.label_names)
         labels = np.array([r["label"] for r in rows], dtype=int)
         available = np.bincount(labels, minlength=data.n_classes)
@@ -239,7 +240,8 @@ class SyntheticAugment:
         info = {"per_class": per_class.tolist(), "path": str(path), "strategy": self.guidance or "synthetic",
                 "shortfall": short}
         if self.analysis and run_dir is not None:
-            write_set_comparison(data, split, Path(run_dir))
+            cache_dir = cfg.get("paths", {}).get("cache_dir") if cfg is not None else None
+            write_set_comparison(data, split, Path(run_dir), cache_dir=cache_dir)
         return Augmentation(split, "synthetic", sample_weight=weights, soft_labels=soft, info=info)
 
 
