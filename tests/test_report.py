@@ -47,3 +47,23 @@ def test_report_numbers_trace_back(tmp_path: Path) -> None:
 
 def test_report_cli_error(tmp_path: Path) -> None:
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_one_seed_has_no_spread_rather_than_zero(tmp_path: Path) -> None:
+    root = tmp_path / "multirun"
+    for n, augment in enumerate(("none", "real")):
+        _job(root, n, augment, 250, 0, {"anger": 0.6, "optimism": 0.2 + 0.1 * n})
+    text = build_report(root).read_text()
+    summary = pd.read_csv(root / "report" / "summary.csv")
+    assert summary["n_seeds"].tolist() == [1, 1] and summary["test/macro_f1 std"].isna().all()
+    assert "| 0.4500 | n/a | 1 |" in text  # real: mean 0.45, std not measured
+    assert (root / "report" / "f1_vs_seed_size.png").stat().st_size > 1000
+
+
+def test_aggregate_markdown_prints_no_spread_for_one_seed() -> None:
+    from sentisynth.aggregate import to_markdown
+
+    summary = pd.DataFrame({"augment": ["none", "real"], "n_seeds": [1, 2], "test/macro_f1 mean": [0.5, 0.6],
+                            "test/macro_f1 std": [float("nan"), 0.01]})
+    lines = to_markdown(summary, digits=2).splitlines()
+    assert lines[2].endswith("| 0.50 |") and lines[3].endswith("| 0.60 ± 0.01 |")

@@ -71,7 +71,7 @@ def summarize(
     keyed = runs.assign(**{c: runs[c].fillna("") for c in settings}) if settings else runs.assign(_all="all")
     group_cols = settings or ["_all"]
     grouped = keyed.groupby(group_cols, sort=True, dropna=False)[wanted]
-    mean, std, n = grouped.mean(), grouped.std(ddof=1).fillna(0.0), grouped.size()
+    mean, std, n = grouped.mean(), grouped.std(ddof=1)  # NaN for one seed: no spread measured, grouped.size()
     out = pd.DataFrame(index=mean.index)
     out["n_seeds"] = n
     for m in wanted:
@@ -88,7 +88,8 @@ def to_markdown(summary: pd.DataFrame, digits: int = 4) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in summary.iterrows():
         cells = [str(row[k]) for k in keys] + [
-            f"{row[m + ' mean']:.{digits}f} ± {row[m + ' std']:.{digits}f}" for m in means
+            f"{row[m + ' mean']:.{digits}f}" + ("" if pd.isna(row[m + " std"]) else f" ± {row[m + ' std']:.{digits}f}")
+            for m in means
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,7 +78,7 @@ def _size_key(value: str) -> float:
 def summarize(runs: pd.DataFrame, metric: str = "test/macro_f1") -> pd.DataFrame:
     grouped = runs.groupby(KEYS, sort=False)[metric]
     out = grouped.agg(["mean", "std", "count"]).reset_index()
-    out["std"] = out["std"].fillna(0.0)
+    # a single seed has no spread: left empty (NaN), not 0, so a table never suggests a measured std of 0
     out = out.rename(columns={"mean": f"{metric} mean", "std": f"{metric} std", "count": "n_seeds"})
     out["_order"] = out["seed_size"].map(_size_key)
     return out.sort_values(["data", "classifier", "_order", "strategy"]).drop(columns="_order").reset_index(drop=True)
@@ -126,7 +127,8 @@ def plot_f1_vs_seed_size(summary: pd.DataFrame, path: Path, metric: str = "test/
         for strategy, line in part.groupby("strategy", sort=True):
             line = line.sort_values("seed_size", key=lambda s: s.map(_size_key))
             xs = [x[s] for s in line.seed_size]
-            ax.errorbar(xs, line[f"{metric} mean"], yerr=line[f"{metric} std"], marker="o", capsize=3, label=strategy)
+            spread = line[f"{metric} std"].fillna(0.0)  # one seed: no error bar
+            ax.errorbar(xs, line[f"{metric} mean"], yerr=spread, marker="o", capsize=3, label=strategy)
         ax.set_xticks(range(len(sizes)), sizes)
         ax.set_xlabel("seed size")
         ax.set_ylabel(metric)
@@ -202,7 +204,8 @@ def _md_table(frame: pd.DataFrame, digits: int = 4, signed: bool = False) -> str
     fmt = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(fmt.format(v) if isinstance(v, float) else str(v) for v in row) + " |")
+        lines.append("| " + " | ".join(("n/a" if math.isnan(v) else fmt.format(v)) if isinstance(v, float) else str(v)
+                                       for v in row) + " |")
     return "\n".join(lines) + "\n"
 
 
