@@ -71,7 +71,7 @@ def summarize(
     keyed = runs.assign(**{c: runs[c].fillna("") for c in settings}) if settings else runs.assign(_all="all")
     group_cols = settings or ["_all"]
     grouped = keyed.groupby(group_cols, sort=True, dropna=False)[wanted]
-    mean, std, n = grouped.mean(), grouped.std(ddof=1)  # NaN for one seed: no spread measured, grouped.size()
+    mean, std, n = grouped.mean(), grouped.std(ddof=1), grouped.size()  # std is NaN for one seed: no spread
     out = pd.DataFrame(index=mean.index)
     out["n_seeds"] = n
     for m in wanted:
