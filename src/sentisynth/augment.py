@@ -214,7 +214,6 @@ class SyntheticAugment:
 
     def __call__(self, data: LowResourceData, run_dir: Path | None = None, **context: Any) -> Augmentation:
         path = self.source_path(data, run_dir=run_dir, **context)
-        cfg = context.get("cfg")
         rows = read_labelled_jsonl(path, data.label_names)
         labels = np.array([r["label"] for r in rows], dtype=int)
         available = np.bincount(labels, minlength=data.n_classes)
@@ -240,6 +239,7 @@ class SyntheticAugment:
         info = {"per_class": per_class.tolist(), "path": str(path), "strategy": self.guidance or "synthetic",
                 "shortfall": short}
         if self.analysis and run_dir is not None:
+            cfg = context.get("cfg")
             cache_dir = cfg.get("paths", {}).get("cache_dir") if cfg is not None else None
             write_set_comparison(data, split, Path(run_dir), cache_dir=cache_dir)
         return Augmentation(split, "synthetic", sample_weight=weights, soft_labels=soft, info=info)
@@ -314,7 +314,6 @@ class PseudoAugment:
         return result
 
     def __call__(self, data: LowResourceData, run_dir: Path | None = None, **_: Any) -> Augmentation:
-
         texts = read_corpus(self.corpus)
         rng = np.random.default_rng(self.seed + 15485863)
         rows = np.sort(rng.choice(len(texts), size=min(self.candidates, len(texts)), replace=False))
