@@ -23,10 +23,10 @@ import numpy as np
 from omegaconf import OmegaConf
 from threadpoolctl import threadpool_limits
 
+from sentisynth.cli import build
 from sentisynth.data import load_data
 from sentisynth.guidance.permutation import permutation_shap
 from sentisynth.guidance.stage import fit_and_build, summary_lines
-from sentisynth.train import build
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +83,7 @@ def main() -> None:
         sys.exit("error: set SENTISYNTH_DATA_DIR to a directory with tweeteval/emotion (e.g. ../shared/data)")
     data = load_data("tweet_eval", seed_size="full", seed=args.seed, task="emotion", data_dir=data_dir)
     seed, names = data.seed, data.label_names
-    shap_cfg = load_cfg("shap", "default", args.seed)
+    keyword_cfg = load_cfg("keywords", "default", args.seed)
     print(
         f"TweetEval emotion train: {len(seed)} posts, classes {dict(zip(names, seed.class_counts(4).tolist()))}"
     )
@@ -94,7 +94,7 @@ def main() -> None:
         clf = build(
             OmegaConf.create(load_cfg("classifier", f"tfidf_{model}", args.seed)), n_classes=data.n_classes
         )
-        guidance, t = fit_and_build(clf, seed, names, shap_cfg)
+        guidance, t = fit_and_build(clf, seed, names, keyword_cfg)
         fitted[model] = clf
         figures.update({f"guidance_{model}_{k}": v for k, v in t.items()})
         print(
@@ -124,7 +124,7 @@ def main() -> None:
     times: list[float] = []
     cpu: list[float] = []
     np.random.seed(args.seed)  # shap's permutation explainer draws its permutation from np.random
-    with threadpool_limits(shap_cfg.get("blas_threads") or None, user_api="blas"):
+    with threadpool_limits(keyword_cfg.get("blas_threads") or None, user_api="blas"):
         for r in posts:
             t, c = time.perf_counter(), time.process_time()
             res = permutation_shap(clf.predict_proba_features, X[r], background)

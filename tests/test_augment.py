@@ -8,8 +8,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentisynth.augment import NoAugment, RealAugment, resolve_count, target_class_counts
-from sentisynth.data import load_data
+import pytest
+
+from sentisynth.augment import NoAugment, RealAugment, resolve_count
+from sentisynth.data import DataError, load_data, parse_count, target_class_counts
 
 
 @settings(max_examples=80, deadline=None)
@@ -33,9 +35,16 @@ def test_target_class_counts(ref: list[int], avail_extra: list[int], n: int, bal
                 assert extra[c] == available[c] or extra.sum() == n
 
 
-def test_resolve_count() -> None:
-    assert resolve_count(0.5, 1000) == 500
-    assert resolve_count(1000, 250) == 1000
+def test_counts_are_whole_numbers_or_full() -> None:
+    assert resolve_count(1000, 250, available=5000) == 1000
+    assert resolve_count("full", 250, available=5000) == 5000
+    assert resolve_count(1000, 250, available=5000, seed_ratio=0.5) == 125  # a share only under its own name
+    assert parse_count("250", "data.seed_size") == 250 and parse_count("FULL", "data.seed_size") == "full"
+    for bad in (5.0, 0.5, -0.5, -3, True, "half", None):
+        with pytest.raises(DataError, match=r"augment.n must be a whole number of posts >= 0 or 'full', got"):
+            resolve_count(bad, 250, available=5000)
+    with pytest.raises(DataError, match="augment.seed_ratio must be a number >= 0"):
+        resolve_count(10, 250, available=5000, seed_ratio=-0.5)
 
 
 def test_real_augment_draws_from_pool(tiny_data_dir: Path) -> None:

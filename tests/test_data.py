@@ -188,8 +188,9 @@ def test_seed_and_pool_partition_train(tiny_data_dir: Path) -> None:
     assert make_low_resource(ds, 20, seed=4).seed.index.tolist() != lr.seed.index.tolist()
     full = make_low_resource(ds, "full", seed=0)
     assert len(full.seed) == 160 and len(full.pool) == 0
-    with pytest.raises(DataError, match="seed_size must be a count or 'full'"):
-        make_low_resource(ds, "lots", seed=0)
+    for bad in ("lots", -5, 0.5, 20.0, True):
+        with pytest.raises(DataError, match=r"data.seed_size must be a whole number of posts >= 0 or 'full'"):
+            make_low_resource(ds, bad, seed=0)
 
 
 def test_carve_validation_disjoint() -> None:

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from sentisynth.generation.base import GenContext
+from sentisynth.generation.instruct import InstructGenerator
 from sentisynth.generation.label_lm import LabelLMGenerator
-from sentisynth.generation.lora import InstructGenerator
 from sentisynth.generation.pipeline import generate_until
 from sentisynth.generation.prompts import GuidanceStrategy
 from sentisynth.generation.sampling import SamplingParams, generate_batch

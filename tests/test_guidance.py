@@ -418,8 +418,8 @@ def test_cli_stage_guidance(tmp_path: Path) -> None:
         f"paths.output_dir={out}",
         f"hydra.run.dir={out}",
         "logger=csv",
-        "shap.exemplar_k=2",
-        "shap.min_class_df=1",
+        "keywords.exemplar_k=2",
+        "keywords.min_class_df=1",
     ]
     res = subprocess.run(
         cmd,

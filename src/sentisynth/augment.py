@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from sentisynth.data import DataError, LowResourceData, Split, read_corpus
+from sentisynth.data import DataError, LowResourceData, Split, parse_count, read_corpus, target_class_counts
+from sentisynth.utils import content_key, read_json, read_jsonl, to_plain, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -30,43 +31,15 @@ class Augmentation:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_count(n: int | float, n_seed: int) -> int:
-    """`n` is a count, or a float below 10 read as a ratio of the seed size (0.5 -> half the seed)."""
-    if isinstance(n, float) and n < 10:
-        return int(round(n * n_seed))
-    if int(n) < 0:
-        raise DataError(f"augment.n must be >= 0, got {n}")
-    return int(n)
-
-
-def target_class_counts(
-    n: int, reference_counts: np.ndarray, available: np.ndarray, balance: bool
-) -> np.ndarray:
-    """How many extra rows per class.
-
-    Stratified: proportional to `reference_counts` (largest remainder). Balanced: top up the
-    smallest classes first (water filling over reference + extra). Never more than `available`.
-    """
-    k = len(reference_counts)
-    n = int(min(n, available.sum()))
-    extra = np.zeros(k, dtype=int)
-    if n == 0:
-        return extra
-    if balance:
-        totals = reference_counts.astype(float).copy()
-        for _ in range(n):
-            open_ = np.flatnonzero(extra < available)
-            c = open_[np.argmin(totals[open_])]
-            extra[c] += 1
-            totals[c] += 1
-        return extra
-    share = reference_counts / max(reference_counts.sum(), 1) * n
-    extra = np.minimum(np.floor(share).astype(int), available)
-    while extra.sum() < n:
-        room = extra < available
-        remainder = np.where(room, share - extra, -np.inf)
-        extra[int(np.argmax(remainder))] += 1
-    return extra
+def resolve_count(n: int | str, n_seed: int, available: int, seed_ratio: float | None = None) -> int:
+    """Extra posts to add: `seed_ratio` x the seed size when it is set, else `n`: a count, or `full` (all
+    `available`). A count never means a share: `augment.n=0.5` is an error, `augment.seed_ratio=0.5` half the seed."""
+    if seed_ratio is not None:
+        if isinstance(seed_ratio, bool) or not isinstance(seed_ratio, (int, float)) or seed_ratio < 0:
+            raise DataError(f"augment.seed_ratio must be a number >= 0 (extra posts per seed post), got {seed_ratio!r}")
+        return int(round(seed_ratio * n_seed))
+    count = parse_count(n, "augment.n")
+    return int(available) if count == "full" else int(count)
 
 
 def rows_per_class(labels: np.ndarray, per_class: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -84,10 +57,10 @@ class NoAugment:
 
     name = "none"
 
-    def __init__(self, n: int | float = 0, **_: Any) -> None:
+    def __init__(self, n: int | str = 0, **_: Any) -> None:
         self.n = n
 
-    def __call__(self, data: LowResourceData, **_: Any) -> Augmentation:
+    def __call__(self, data: LowResourceData, run_dir: Path | None = None) -> Augmentation:
         return Augmentation(Split([], np.array([], dtype=int), np.array([], dtype=int)), "none")
 
 
@@ -96,18 +69,19 @@ class RealAugment:
 
     name = "real"
 
-    def __init__(self, n: int | float = 1000, balance: bool = False, seed: int = 0) -> None:
-        self.n, self.balance, self.seed = n, balance, seed
+    def __init__(self, n: int | str = 1000, balance: bool = False, seed: int = 0,
+                 seed_ratio: float | None = None) -> None:
+        self.n, self.balance, self.seed, self.seed_ratio = n, balance, seed, seed_ratio
 
     def class_counts(self, data: LowResourceData) -> np.ndarray:
-        n = resolve_count(self.n, len(data.seed))
         available = data.pool.class_counts(data.n_classes)
+        n = resolve_count(self.n, len(data.seed), available.sum(), self.seed_ratio)
         if n > available.sum():
             log.warning("augment.n=%d but the real pool holds only %d posts: using all of them", n, available.sum())
         reference = data.seed.class_counts(data.n_classes)
         return target_class_counts(n, reference, available, self.balance)
 
-    def __call__(self, data: LowResourceData, **_: Any) -> Augmentation:
+    def __call__(self, data: LowResourceData, run_dir: Path | None = None) -> Augmentation:
         per_class = self.class_counts(data)
         rng = np.random.default_rng(self.seed + 7919)
         split = sample_per_class(data.pool, per_class, rng)
@@ -153,13 +127,26 @@ def read_labelled_jsonl(path: str | Path, label_names: list[str]) -> list[dict[s
     return rows
 
 
+def draw_matched(labels: np.ndarray, data: LowResourceData, n: int | str, seed_ratio: float | None,
+                 balance: bool, match_real: bool, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    """Rows of a candidate set drawn with the real arm's per-class counts: (row positions, per class, n asked).
+
+    `match_real` caps each class at what the real pool could also supply, so the real arm and this one train
+    on the same number of extra rows per class."""
+    available = np.bincount(labels, minlength=data.n_classes)
+    cap = np.minimum(available, data.pool.class_counts(data.n_classes)) if match_real else available
+    count = resolve_count(n, len(data.seed), cap.sum(), seed_ratio)
+    per_class = target_class_counts(count, data.seed.class_counts(data.n_classes), cap, balance)
+    return rows_per_class(labels, per_class, rng), per_class, count
+
+
 class SyntheticAugment:
     """`n` synthetic posts from a `synthetic.jsonl`, drawn with the same per-class counts as `RealAugment`.
 
-    `match_real=True` caps each class at what the real pool could also supply, so the real and the
-    synthetic arm always train on the same number of extra rows per class. `weight` (beta) down-weights
-    synthetic rows; `distill=True` passes the teacher's probabilities (`teacher.probs` of each sample)
-    as soft labels, which only the transformer classifier uses.
+    Without a `path`, the `generate` block (generator, guidance, filters, keywords, classifier configs) runs
+    the generation pipeline on `data_cfg` for exactly the real arm's per-class counts, cached under `cache_dir`.
+    `weight` (beta) down-weights synthetic rows; `distill=True` passes the teacher's probabilities
+    (`teacher.probs` of each sample) as soft labels, which only the transformer classifier uses.
     """
 
     name = "synthetic"
@@ -167,7 +154,7 @@ class SyntheticAugment:
     def __init__(
         self,
         path: str | None = None,
-        n: int | float = 1000,
+        n: int | str = 1000,
         balance: bool = False,
         match_real: bool = True,
         weight: float = 1.0,
@@ -176,73 +163,78 @@ class SyntheticAugment:
         guidance: str | None = None,
         generate: Any = None,
         analysis: bool = False,
+        seed_ratio: float | None = None,
+        data_cfg: Any = None,
+        trainer_cfg: Any = None,
+        cache_dir: str | None = None,
     ) -> None:
         self.path, self.n, self.balance, self.match_real = path, n, balance, match_real
         self.weight, self.distill, self.seed, self.guidance = weight, distill, seed, guidance
-        self.generate, self.analysis = generate, analysis
+        self.generate, self.analysis, self.seed_ratio = generate, analysis, seed_ratio
+        self.data_cfg, self.trainer_cfg, self.cache_dir = data_cfg, trainer_cfg, cache_dir
 
     def class_counts(self, data: LowResourceData) -> np.ndarray:
         """The real arm's per-class counts for this `n` (what on-the-fly generation is asked for)."""
-        return RealAugment(self.n, self.balance, self.seed).class_counts(data)
+        return RealAugment(self.n, self.balance, self.seed, self.seed_ratio).class_counts(data)
 
-    def source_path(self, data: LowResourceData, cfg: Any = None, run_dir: Path | None = None, **_: Any) -> Path:
+    def generate_config(self, per_class: np.ndarray, out: Path) -> Any:
+        """The `generate.py` config of this arm: the generate block, asking for exactly `per_class`."""
+        from omegaconf import OmegaConf
+
+        block = to_plain(self.generate)
+        block["generator"].setdefault("budget", {})
+        block["generator"]["budget"].update({"per_class": per_class.tolist(), "total": None})
+        return OmegaConf.create({
+            **block, "data": to_plain(self.data_cfg) or {}, "seed": int(self.seed),
+            "trainer": to_plain(self.trainer_cfg), "logger": None,
+            "paths": {"cache_dir": str(self.cache_dir or ".cache"), "output_dir": str(out)}})
+
+    def source_path(self, data: LowResourceData, run_dir: Path | None = None) -> Path:
         """`path` when given; else generate (or fetch from the cache) exactly the real arm's per-class counts."""
         if self.path:
             return Path(self.path)
         if not self.generate:
             raise DataError("augment=synthetic needs augment.path=<synthetic.jsonl> (from generate.py) "
                             "or an augment.generate block")
-        from omegaconf import OmegaConf
-
         from sentisynth.generation.pipeline import run_generate_stage
-        from sentisynth.utils import to_plain
 
         per_class = self.class_counts(data)
-        block = to_plain(self.generate)
-        block["generator"].setdefault("budget", {})
-        block["generator"]["budget"].update({"per_class": per_class.tolist(), "total": None})
         out = Path(run_dir or ".") / "generation"
-        paths = to_plain(cfg.paths) if cfg is not None else {}
-        gen_cfg = OmegaConf.create({
-            **block, "data": to_plain(cfg.data) if cfg is not None else {}, "seed": int(self.seed),
-            "trainer": to_plain(cfg.get("trainer")) if cfg is not None else None, "logger": None,
-            "paths": {"cache_dir": paths.get("cache_dir", ".cache"), "output_dir": str(out)}})
         log.info("augment=synthetic: generating %s (per class) with guidance=%s", per_class.tolist(),
-                 block["guidance"]["name"])
-        run_generate_stage(gen_cfg)
+                 to_plain(self.generate)["guidance"]["name"])
+        run_generate_stage(self.generate_config(per_class, out))
         return out / "synthetic.jsonl"
 
-    def __call__(self, data: LowResourceData, run_dir: Path | None = None, **context: Any) -> Augmentation:
-        path = self.source_path(data, run_dir=run_dir, **context)
+    def soft_labels(self, path: Path, picked: list[dict], n_classes: int) -> np.ndarray | None:
+        if not self.distill:
+            return None
+        from sentisynth.distill import soft_labels_from_samples
+
+        missing = [r["_line"] for r in picked if not (r.get("teacher") or {}).get("probs")]
+        if missing:
+            raise DataError(f"{path}: line {missing[0]}: augment.distill needs the teacher's probabilities "
+                            "('teacher.probs'): generate with the teacher filter")
+        return soft_labels_from_samples(picked, n_classes)
+
+    def __call__(self, data: LowResourceData, run_dir: Path | None = None) -> Augmentation:
+        path = self.source_path(data, run_dir)
         rows = read_labelled_jsonl(path, data.label_names)
         labels = np.array([r["label"] for r in rows], dtype=int)
-        available = np.bincount(labels, minlength=data.n_classes)
-        cap = np.minimum(available, data.pool.class_counts(data.n_classes)) if self.match_real else available
-        n = resolve_count(self.n, len(data.seed))
-        per_class = target_class_counts(n, data.seed.class_counts(data.n_classes), cap, self.balance)
+        rng = np.random.default_rng(self.seed + 104729)
+        chosen, per_class, n = draw_matched(labels, data, self.n, self.seed_ratio, self.balance, self.match_real, rng)
         short = n - int(per_class.sum())
         if short > 0:
             log.warning("augment.n=%d but only %d synthetic samples could be matched per class (file %s)",
                         n, per_class.sum(), path)
-        rng = np.random.default_rng(self.seed + 104729)
-        chosen = rows_per_class(labels, per_class, rng)
         picked = [rows[i] for i in chosen]
         split = Split([r["text"] for r in picked], labels[chosen], np.array([r["_line"] for r in picked], dtype=int))
-        soft = None
-        if self.distill:
-            missing = [r["_line"] for r in picked if not (r.get("teacher") or {}).get("probs")]
-            if missing:
-                raise DataError(f"{path}: line {missing[0]}: augment.distill needs the teacher's probabilities "
-                                "('teacher.probs'): generate with the teacher filter")
-            soft = np.array([r["teacher"]["probs"] for r in picked], dtype=float)
         weights = np.full(len(split), float(self.weight)) if self.weight != 1.0 else None
         info = {"per_class": per_class.tolist(), "path": str(path), "strategy": self.guidance or "synthetic",
                 "shortfall": short}
         if self.analysis and run_dir is not None:
-            cfg = context.get("cfg")
-            cache_dir = cfg.get("paths", {}).get("cache_dir") if cfg is not None else None
-            write_set_comparison(data, split, Path(run_dir), cache_dir=cache_dir)
-        return Augmentation(split, "synthetic", sample_weight=weights, soft_labels=soft, info=info)
+            write_set_comparison(data, split, Path(run_dir), cache_dir=self.cache_dir)
+        return Augmentation(split, "synthetic", sample_weight=weights,
+                            soft_labels=self.soft_labels(path, picked, data.n_classes), info=info)
 
 
 class PseudoAugment:
@@ -260,77 +252,82 @@ class PseudoAugment:
         self,
         corpus: str,
         filters: Any,
-        n: int | float = 1000,
+        n: int | str = 1000,
         candidates: int = 5000,
         balance: bool = False,
         match_real: bool = True,
         cache_dir: str | None = None,
         seed: int = 0,
         teacher: Any = None,
+        seed_ratio: float | None = None,
     ) -> None:
         self.corpus, self.filters, self.n, self.candidates = corpus, filters, n, candidates
         self.teacher = teacher  # a ready teacher (has `score(texts)`); else trained on the seed and cached
         self.balance, self.match_real, self.cache_dir, self.seed = balance, match_real, cache_dir, seed
+        self.seed_ratio = seed_ratio
 
-    def filtered(self, data: LowResourceData, rows: np.ndarray, candidates: list[str], run_dir: Path | None) -> Any:
-        """Teacher-label the candidates and run the filter chain; cached on disk (keyed by the filters, the
-        candidates and every real split), so a sweep over classifiers scores the corpus once."""
-        from sentisynth.filters import FilterContext, build_filter_chain, write_filter_report
-        from sentisynth.filters.base import FilterResult
-        from sentisynth.generation.store import content_key
-        from sentisynth.utils import atomic_write_text, read_json, to_plain, write_json
-
-        filters = to_plain(self.filters) or {}
-        key = content_key({"filters": filters, "corpus": str(self.corpus), "rows": rows.tolist(),
+    def cache_path(self, data: LowResourceData, rows: np.ndarray) -> Path | None:
+        """Keyed by the filters, the candidates and every real split; none with a ready (test) teacher."""
+        if not self.cache_dir or self.teacher is not None:
+            return None
+        key = content_key({"filters": to_plain(self.filters) or {}, "corpus": str(self.corpus), "rows": rows.tolist(),
                            "splits": [s.fingerprint() for s in (data.seed, data.pool, data.val, data.test)],
                            "labels": list(data.label_names)})
-        cached = Path(self.cache_dir) / "pseudo" / key if self.cache_dir and self.teacher is None else None
-        if cached is not None and (cached / "kept.jsonl").is_file():
-            log.info("augment=pseudo: cache hit %s", cached)
-            kept = [json.loads(x) for x in (cached / "kept.jsonl").read_text(encoding="utf-8").splitlines()]
-            result = FilterResult(kept, [], read_json(cached / "filter_report.json"))
-            if run_dir is not None:
-                write_json(Path(run_dir) / "filter_report.json", result.report)
-            return result
-        # the same teacher cache as generate.py (<cache_dir>/filters/teachers/<key>): one teacher per seed set
+        return Path(self.cache_dir) / "pseudo" / key
+
+    def label_and_filter(self, data: LowResourceData, rows: np.ndarray, candidates: list[str]) -> Any:
+        """Teacher-label the candidates and run the filter chain (the teacher is cached like generate.py's:
+        `<cache_dir>/filters/teachers/<key>`, one per seed set)."""
+        from sentisynth.filters import FilterContext, build_filter_chain, teacher_for
+
+        filters = to_plain(self.filters) or {}
         filter_cache = str(Path(self.cache_dir) / "filters") if self.cache_dir else None
         context = FilterContext(data=data, cache_dir=filter_cache, seed=self.seed, teacher=self.teacher)
         teacher_cfg = filters.get("teacher", {}).get("model") if filters else None
         if teacher_cfg is None and self.teacher is None:
             raise DataError("augment=pseudo needs augment.filters.teacher.model (the teacher that labels the corpus)")
-        scored = context.get_teacher(teacher_cfg).score(candidates)
+        scored = teacher_for(context, teacher_cfg).score(candidates)
         samples = [
             {"id": f"corpus-{int(r)}", "text": t, "label": int(y), "label_name": data.label_names[int(y)],
              "provenance": {"source": "pseudo", "corpus": str(self.corpus), "line": int(r) + 1}}
             for r, t, y in zip(rows, candidates, scored["label"])
         ]
-        result = build_filter_chain(self.filters, context).apply(samples)
+        return build_filter_chain(self.filters, context).apply(samples)
+
+    def filtered(self, data: LowResourceData, rows: np.ndarray, candidates: list[str], run_dir: Path | None) -> Any:
+        """The filter result for these candidates, from the disk cache when it holds it, so a sweep over
+        classifiers scores the corpus once; the report also goes to `run_dir`."""
+        from sentisynth.filters import FilterResult, write_filter_report
+
+        cached = self.cache_path(data, rows)
+        if cached is not None and (cached / "kept.jsonl").is_file():
+            log.info("augment=pseudo: cache hit %s", cached)
+            result = FilterResult(read_jsonl(cached / "kept.jsonl"), [], read_json(cached / "filter_report.json"))
+            if run_dir is not None:
+                write_json(Path(run_dir) / "filter_report.json", result.report)
+            return result
+        result = self.label_and_filter(data, rows, candidates)
         if run_dir is not None:
             write_filter_report(result, run_dir)
         if cached is not None:
             write_json(cached / "filter_report.json", result.report)
-            atomic_write_text(cached / "kept.jsonl", "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n"
-                                                             for r in result.kept))
+            write_jsonl(cached / "kept.jsonl", result.kept)
         return result
 
-    def __call__(self, data: LowResourceData, run_dir: Path | None = None, **_: Any) -> Augmentation:
+    def __call__(self, data: LowResourceData, run_dir: Path | None = None) -> Augmentation:
         texts = read_corpus(self.corpus)
         rng = np.random.default_rng(self.seed + 15485863)
         rows = np.sort(rng.choice(len(texts), size=min(self.candidates, len(texts)), replace=False))
         candidates = [texts[i] for i in rows]
-        n = resolve_count(self.n, len(data.seed))
         result = self.filtered(data, rows, candidates, run_dir)
         labels = np.array([s["label"] for s in result.kept], dtype=int)
-        available = np.bincount(labels, minlength=data.n_classes)
-        cap = np.minimum(available, data.pool.class_counts(data.n_classes)) if self.match_real else available
-        per_class = target_class_counts(n, data.seed.class_counts(data.n_classes), cap, self.balance)
+        pick, per_class, n = draw_matched(labels, data, self.n, self.seed_ratio, self.balance, self.match_real, rng)
         if per_class.sum() < n:
-            log.warning("augment=pseudo: only %d of %d posts passed the filters per class quota (%s)",
-                        per_class.sum(), n, dict(zip(data.label_names, available.tolist())))
-        pick = rows_per_class(labels, per_class, rng)
+            log.warning("augment=pseudo: only %d of %d posts passed the filters per class quota (%s)", per_class.sum(),
+                        n, dict(zip(data.label_names, np.bincount(labels, minlength=data.n_classes).tolist())))
         kept = [result.kept[i] for i in pick]
         split = Split([s["text"] for s in kept], labels[pick], np.array([s["provenance"]["line"] for s in kept]))
-        soft = np.array([s["teacher"]["probs"] for s in kept], dtype=float) if kept and "teacher" in kept[0] else None
         info = {"per_class": per_class.tolist(), "strategy": "pseudo", "candidates": len(candidates),
-                "passed_filters": len(result.kept), "shortfall": int(n - per_class.sum())}
-        return Augmentation(split, "pseudo", soft_labels=None, info={**info, "has_teacher_probs": soft is not None})
+                "passed_filters": len(result.kept), "shortfall": int(n - per_class.sum()),
+                "has_teacher_probs": bool(kept) and "teacher" in kept[0]}
+        return Augmentation(split, "pseudo", info=info)

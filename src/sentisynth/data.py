@@ -8,7 +8,6 @@ framework never cares where data came from. A local directory (`SENTISYNTH_DATA_
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -414,6 +413,55 @@ def load_files(
 # --------------------------------------------------------------------------------------------------
 
 
+def largest_remainder(share: np.ndarray, n: int, cap: np.ndarray | None = None) -> np.ndarray:
+    """Whole counts summing to `n` (at most `cap.sum()`): the floor of each class's `share`, then one more
+    per class in order of the largest fractional part (ties: the lower class id), never above `cap`."""
+    share = np.asarray(share, dtype=float)
+    cap = np.full(len(share), n, dtype=int) if cap is None else np.asarray(cap, dtype=int)
+    n = int(min(n, cap.sum()))
+    out = np.minimum(np.floor(share).astype(int), cap)
+    while out.sum() < n:
+        remainder = np.where(out < cap, share - out, -np.inf)
+        out[int(np.argmax(remainder))] += 1
+    return out
+
+
+def water_fill(n: int, totals: np.ndarray, cap: np.ndarray | None = None) -> np.ndarray:
+    """`n` extra rows, one at a time to the class with the smallest total so far (ties: the lower id)."""
+    totals = np.asarray(totals, dtype=float).copy()
+    cap = np.full(len(totals), n, dtype=int) if cap is None else np.asarray(cap, dtype=int)
+    extra = np.zeros(len(totals), dtype=int)
+    for _ in range(int(min(n, cap.sum()))):
+        open_ = np.flatnonzero(extra < cap)
+        c = open_[np.argmin(totals[open_])]
+        extra[c] += 1
+        totals[c] += 1
+    return extra
+
+
+def target_class_counts(n: int, reference_counts: np.ndarray, available: np.ndarray, balance: bool) -> np.ndarray:
+    """How many extra rows per class: proportional to `reference_counts` (stratified), or topping up the
+    smallest classes of reference + extra first (`balance`). Never more than `available`."""
+    if balance:
+        return water_fill(n, reference_counts, available)
+    n = int(min(n, available.sum()))
+    return largest_remainder(reference_counts / max(reference_counts.sum(), 1) * n, n, available)
+
+
+def parse_count(value: Any, name: str) -> int | str:
+    """A count argument: a whole number >= 0, or `full`. Anything else (a negative number, a fraction such
+    as 0.5 or 5.0, a boolean) is a `DataError` naming the argument: a count never means a share."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "full":
+            return "full"
+        if text.isdigit():
+            return int(text)
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and value >= 0:
+        return int(value)
+    raise DataError(f"{name} must be a whole number of posts >= 0 or 'full', got {value!r}")
+
+
 def stratified_sample(labels: np.ndarray, n: int, n_classes: int, rng: np.random.Generator) -> np.ndarray:
     """Row positions of a stratified sample of `n` rows with at least one row of every class.
 
@@ -433,27 +481,7 @@ def stratified_sample(labels: np.ndarray, n: int, n_classes: int, rng: np.random
     remaining = n - n_classes
     if remaining:
         room = counts - 1
-        ideal = counts / counts.sum() * n - 1
-        ideal = np.clip(ideal, 0, room)
-        extra = np.minimum(np.floor(ideal).astype(int), room)
-        left = remaining - extra.sum()
-        order = np.argsort(-(ideal - np.floor(ideal)), kind="stable")
-        while left > 0:
-            progressed = False
-            for c in order:
-                if left == 0:
-                    break
-                if extra[c] < room[c]:
-                    extra[c] += 1
-                    left -= 1
-                    progressed = True
-            if not progressed:
-                break
-        while left < 0:  # floor overshoot cannot happen, but keep the invariant explicit
-            c = int(np.argmax(extra))
-            extra[c] -= 1
-            left += 1
-        quota += extra
+        quota += largest_remainder(np.clip(counts / counts.sum() * n - 1, 0, room), remaining, room)
     rows = []
     for c in range(n_classes):
         members = np.flatnonzero(labels == c)
@@ -479,13 +507,8 @@ def make_low_resource(
         raise DataError(f"{dataset.name}: the training split is empty")
     if len(dataset.test) == 0:
         raise DataError(f"{dataset.name}: the test split is empty")
-    if isinstance(seed_size, str):
-        if seed_size.lower() != "full":
-            try:
-                seed_size = int(seed_size)
-            except ValueError:
-                raise DataError(f"data.seed_size must be a count or 'full', got {seed_size!r}") from None
-    if seed_size == "full" or (isinstance(seed_size, str) and seed_size.lower() == "full"):
+    seed_size = parse_count(seed_size, "data.seed_size")
+    if seed_size == "full":
         seed_rows = np.arange(n_train)
         counts = dataset.train.class_counts(dataset.n_classes)
         if (counts == 0).any():
@@ -535,9 +558,3 @@ def load_data(loader: str, seed_size: int | str = 1000, seed: int = 0, **kwargs:
     )
     return data
 
-
-def dump_jsonl(rows: list[dict], path: str | Path) -> None:
-    """Write JSON Lines atomically (temp file + rename)."""
-    from sentisynth.utils import atomic_write_text
-
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

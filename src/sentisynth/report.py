@@ -255,16 +255,13 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
     atomic_write_text(out / "report.md", "\n".join(md))
 
     if tracker is not None:
-        tracker.start({"multirun_dir": str(root)}, name=f"report-{root.name}")
-        try:
+        with tracker.session({"multirun_dir": str(root)}, name=f"report-{root.name}"):
             for name, frame in (("report/summary", summary), ("report/per_class_delta", delta),
                                 ("report/linguistic", linguistic), ("report/filters", filters)):
                 if not frame.empty:
                     tracker.log_table(name, [str(c) for c in frame.columns], frame.astype(object).values.tolist())
             for name, path in plots.items():
                 tracker.log_image(f"report/{name}", path)
-        finally:
-            tracker.finish()
     return out / "report.md"
 
 

@@ -17,9 +17,23 @@ log = logging.getLogger(__name__)
 
 
 class Tracker:
-    """No-op base: every method is safe to call whatever the backend."""
+    """No-op base: every method is safe to call whatever the backend.
+
+    A context manager: `with tracker.session(config, name) as t: t.log_metrics(...)` finishes the run
+    whatever happens inside.
+    """
 
     def start(self, config: dict[str, Any], name: str | None = None) -> None: ...
+
+    def session(self, config: dict[str, Any], name: str | None = None) -> Tracker:
+        self.start(config, name=name)
+        return self
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
 

@@ -13,38 +13,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from sentisynth.augment import Augmentation
-from sentisynth.data import DataError, LowResourceData, Split
+from sentisynth.cli import build, open_tracker, run_dir_of
+from sentisynth.data import LowResourceData, Split
 from sentisynth.evaluation import classification_metrics, confusion, plot_confusion
-from sentisynth.tracking import NullTracker, Tracker
 from sentisynth.utils import seed_everything, write_json
 
 log = logging.getLogger(__name__)
-
-
-def build(node: DictConfig | None, **kwargs: Any) -> Any:
-    """`hydra.utils.instantiate`, but our own input errors surface as themselves, not wrapped."""
-    if node is None:
-        return None
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as e:
-        cause = e.__cause__
-        while cause is not None and not isinstance(cause, (DataError, FileNotFoundError)):
-            cause = cause.__cause__
-        if cause is not None:
-            raise cause from None
-        raise
-
-
-def run_dir_of(cfg: DictConfig) -> Path:
-    out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def evaluate(
@@ -81,18 +58,8 @@ def print_summary(metrics: dict[str, float], label_names: list[str], header: str
     print("\n".join(lines), flush=True)
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    """Run one arm and return its metrics (also written to `metrics.json`)."""
-    t0 = time.perf_counter()
-    seed_everything(int(cfg.seed))
-    out = run_dir_of(cfg)
-
-    data: LowResourceData = build(cfg.data)
-    classifier = build(cfg.classifier, n_classes=data.n_classes)
-    augmenter = build(cfg.augment)
-    aug: Augmentation = augmenter(data, cfg=cfg, run_dir=out, classifier_cfg=cfg.classifier)
-    t_data = time.perf_counter()
-
+def fit(classifier: Any, data: LowResourceData, aug: Augmentation) -> Split:
+    """Fit on seed + augmentation (with its weights and soft labels, if any); returns the training split."""
     train = Split.concat(data.seed, aug.split)
     weights = None
     if aug.sample_weight is not None:
@@ -103,23 +70,61 @@ def run(cfg: DictConfig) -> dict[str, float]:
         fit_kwargs["n_seed"] = len(data.seed)
     classifier.fit(train.texts, train.labels, sample_weight=weights, val_texts=data.val.texts,
                    val_labels=data.val.labels, **fit_kwargs)
+    return train
+
+
+def count_metrics(data: LowResourceData, aug: Augmentation, train: Split) -> dict[str, float]:
+    """How many rows of each kind (and class) the classifier trained on."""
+    metrics: dict[str, float] = {
+        "train/n_seed": len(data.seed),
+        **{f"train/n_{kind}": len(aug.split) if aug.source == kind else 0 for kind in ("real", "synthetic", "pseudo")},
+        "train/n_total": len(train),
+        "train/n_pool": len(data.pool),
+    }
+    for c, n in enumerate(data.label_names):
+        metrics[f"train/n/{n}"] = int((train.labels == c).sum())
+    return metrics
+
+
+def write_predictions(out: Path, data: LowResourceData, val_proba: np.ndarray, test_proba: np.ndarray) -> None:
+    names = data.label_names
+    frame = pd.concat([predictions_frame(data.val, val_proba, names, "val"),
+                       predictions_frame(data.test, test_proba, names, "test")])
+    tmp = out / ".predictions.csv.tmp"
+    frame.to_csv(tmp, index=False)
+    tmp.replace(out / "predictions.csv")
+
+
+def log_run(cfg: DictConfig, out: Path, metrics: dict[str, float], names: list[str], cm: np.ndarray,
+            cm_path: Path) -> None:
+    """Metrics, the per-class table and the confusion matrix to the run's logger."""
+    with open_tracker(cfg, out.name) as tracker:
+        tracker.log_metrics(metrics)
+        tracker.log_table("test/per_class", ["class", "precision", "recall", "f1", "support"],
+                          [[n, metrics[f"test/precision/{n}"], metrics[f"test/recall/{n}"],
+                            metrics[f"test/f1/{n}"], metrics[f"test/support/{n}"]] for n in names])
+        tracker.log_table("test/confusion_matrix", ["gold"] + names,
+                          [[names[i]] + cm[i].tolist() for i in range(len(names))])
+        tracker.log_image("test/confusion_matrix_plot", cm_path)
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    """Run one arm and return its metrics (also written to `metrics.json`)."""
+    t0 = time.perf_counter()
+    seed_everything(int(cfg.seed))
+    out = run_dir_of(cfg)
+
+    data: LowResourceData = build(cfg.data)
+    classifier = build(cfg.classifier, n_classes=data.n_classes)
+    aug: Augmentation = build(cfg.augment)(data, run_dir=out)
+    t_data = time.perf_counter()
+    train = fit(classifier, data, aug)
     t_fit = time.perf_counter()
 
     names = data.label_names
     val_metrics, val_proba = evaluate(classifier, data.val, names, "val")
     test_metrics, test_proba = evaluate(classifier, data.test, names, "test")
-    metrics: dict[str, float] = {
-        **test_metrics,
-        **val_metrics,
-        "train/n_seed": len(data.seed),
-        "train/n_real": len(aug.split) if aug.source == "real" else 0,
-        "train/n_synthetic": len(aug.split) if aug.source == "synthetic" else 0,
-        "train/n_pseudo": len(aug.split) if aug.source == "pseudo" else 0,
-        "train/n_total": len(train),
-        "train/n_pool": len(data.pool),
-    }
-    for c, n in enumerate(names):
-        metrics[f"train/n/{n}"] = int((train.labels == c).sum())
+    metrics: dict[str, float] = {**test_metrics, **val_metrics, **count_metrics(data, aug, train)}
     t_eval = time.perf_counter()
 
     write_json(out / "metrics.json", metrics)
@@ -128,26 +133,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
     write_json(out / "data_summary.json", {**data.summary(), "augmentation": aug.source, **aug.info,
                                            "notes": list(data.dataset.notes)})
     if cfg.get("save_predictions", True):
-        frame = pd.concat([predictions_frame(data.val, val_proba, names, "val"),
-                           predictions_frame(data.test, test_proba, names, "test")])
-        tmp = out / ".predictions.csv.tmp"
-        frame.to_csv(tmp, index=False)
-        tmp.replace(out / "predictions.csv")
+        write_predictions(out, data, val_proba, test_proba)
     cm = confusion(data.test.labels, test_proba.argmax(axis=1), data.n_classes)
     cm_path = plot_confusion(cm, names, out / "confusion_test.png", title=f"test, {aug.source} augmentation")
-
-    tracker: Tracker = build(cfg.get("logger")) or NullTracker()
-    tracker.start(OmegaConf.to_container(cfg, resolve=True), name=out.name)
-    try:
-        tracker.log_metrics(metrics)
-        tracker.log_table("test/per_class", ["class", "precision", "recall", "f1", "support"],
-                          [[n, metrics[f"test/precision/{n}"], metrics[f"test/recall/{n}"],
-                            metrics[f"test/f1/{n}"], metrics[f"test/support/{n}"]] for n in names])
-        tracker.log_table("test/confusion_matrix", ["gold"] + names,
-                          [[names[i]] + cm[i].tolist() for i in range(len(names))])
-        tracker.log_image("test/confusion_matrix_plot", cm_path)
-    finally:
-        tracker.finish()
+    log_run(cfg, out, metrics, names, cm, cm_path)
 
     print_summary(metrics, names, f"{data.dataset.name} | seed {len(data.seed)} + {aug.source} "
                                   f"{len(aug.split)} | {out}")

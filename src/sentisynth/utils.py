@@ -1,11 +1,13 @@
-"""Small shared helpers: seeding, atomic writes, JSON."""
+"""Small shared helpers, one copy each: seeding, atomic writes, JSON and JSON Lines, content hashes, markdown."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,49 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def jsonl_text(rows: Iterable[Any]) -> str:
+    """JSON Lines: one object per line, UTF-8 kept as is, numpy values and paths as plain values."""
+    return "".join(json.dumps(r, ensure_ascii=False, default=_to_builtin_or_str) + "\n" for r in rows)
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> None:
+    """Write JSON Lines atomically (readers never see a partial file)."""
+    atomic_write_text(path, jsonl_text(rows))
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """Every non-empty line of a JSON Lines file, parsed."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _to_builtin_or_str(obj: Any) -> Any:
+    try:
+        return _to_builtin(obj)
+    except TypeError:
+        return str(obj)
+
+
+def content_key(obj: Any, length: int = 16) -> str:
+    """Stable hash of a JSON-able object (sorted keys): the name of a cache entry for that content."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def file_fingerprint(path: str | os.PathLike, length: int = 16) -> str:
+    """Hash of a file's bytes, read in chunks (corpora can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:length]
+
+
+def markdown_table(columns: Sequence[Any], rows: Iterable[Sequence[Any]],
+                   cell: Callable[[Any], str] = str) -> str:
+    """A GitHub markdown table; `cell` formats each value (e.g. floats to 4 digits)."""
+    lines = ["| " + " | ".join(map(str, columns)) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

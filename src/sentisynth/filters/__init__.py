@@ -5,21 +5,14 @@
     write_filter_report(result, out_dir)   # filter_report.json, rejected.jsonl, printed table
 """
 
-from sentisynth.filters.base import (
-    Filter,
-    FilterChain,
-    FilterContext,
-    FilterResult,
-    build_filter,
-    build_filter_chain,
-    teacher_cache_key,
-)
+from sentisynth.filters.base import Filter, FilterChain, FilterContext, FilterResult, MemoScorer
+from sentisynth.filters.chain import build_filter, build_filter_chain
 from sentisynth.filters.dedup import DedupFilter, LeakGuard
 from sentisynth.filters.diversity import DiversityFilter
 from sentisynth.filters.heuristic import HeuristicFilter
 from sentisynth.filters.perplexity import CausalLMScorer, PerplexityFilter
 from sentisynth.filters.report import format_table, log_filter_report, report_rows, write_filter_report
-from sentisynth.filters.teacher import TeacherFilter, load_or_train_teacher
+from sentisynth.filters.teacher import TeacherFilter, load_or_train_teacher, teacher_cache_key, teacher_for
 
 __all__ = [
     "CausalLMScorer",
@@ -31,6 +24,7 @@ __all__ = [
     "FilterResult",
     "HeuristicFilter",
     "LeakGuard",
+    "MemoScorer",
     "PerplexityFilter",
     "TeacherFilter",
     "build_filter",
@@ -40,5 +34,6 @@ __all__ = [
     "log_filter_report",
     "report_rows",
     "teacher_cache_key",
+    "teacher_for",
     "write_filter_report",
 ]

@@ -8,8 +8,6 @@ stamps `rejected_by` and counts, per filter and class, in = kept + dropped.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections import Counter
@@ -21,7 +19,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from sentisynth.data import LowResourceData
-from sentisynth.utils import to_plain
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +37,7 @@ class FilterContext:
     teacher: Any = None  # a ready teacher (anything with `score(texts)`); else trained lazily, cached
     label_names: list[str] | None = None
     progress: bool = True
-    _teachers: dict[str, Any] = field(default_factory=dict, repr=False)
+    _teachers: dict[str, Any] = field(default_factory=dict, repr=False)  # by cache key: see filters.teacher
 
     def __post_init__(self) -> None:
         if self.label_names is None and self.data is not None:
@@ -55,31 +52,6 @@ class FilterContext:
             if key is not None and key in b:
                 return int(b[key])
         return None
-
-    def get_teacher(self, model_cfg: Any) -> Any:
-        """The teacher for `model_cfg`: given, cached in memory, cached on disk, or trained now."""
-        if self.teacher is not None:
-            return self.teacher
-        from sentisynth.filters.teacher import load_or_train_teacher
-
-        key = teacher_cache_key(model_cfg, self.data)
-        if key not in self._teachers:
-            self._teachers[key] = load_or_train_teacher(model_cfg, self.data, self.cache_dir, key, self.progress)
-        return self._teachers[key]
-
-
-# Settings that change speed or display but not the fitted weights: not part of the cache key.
-_NON_MODEL_KEYS = {"trainer", "progress", "eval_batch_size", "num_threads", "local_files_only"}
-
-
-def teacher_cache_key(model_cfg: Any, data: LowResourceData | None) -> str:
-    """Hash of (model config, seed and val fingerprints): same inputs reuse the same teacher."""
-    if data is None:
-        raise ValueError("training a teacher needs FilterContext.data (the seed and val splits)")
-    cfg = {k: v for k, v in dict(to_plain(model_cfg) or {}).items() if k not in _NON_MODEL_KEYS}
-    payload = json.dumps({"model": cfg, "seed": data.seed.fingerprint(), "val": data.val.fingerprint(),
-                          "n_classes": data.n_classes}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 class Filter(Protocol):
@@ -118,16 +90,12 @@ def _rate(kept: int, n: int) -> float:
 class FilterChain:
     """Filters applied in order; each sees only what the previous ones kept."""
 
-    def __init__(self, filters: Sequence[Filter], context: FilterContext, leak_guard: bool = True) -> None:
+    def __init__(self, filters: Sequence[Filter], context: FilterContext) -> None:
         self.filters = list(filters)
         self.context = context
         names = [f.name for f in self.filters]
         if len(set(names)) != len(names):
             raise ValueError(f"filter names must be unique, got {names}")
-        if leak_guard and context.data is not None and "dedup" not in names:
-            from sentisynth.filters.dedup import LeakGuard
-
-            self.filters.append(LeakGuard())  # never let a copy of a val/test post through
 
     def apply(self, samples: list[Sample]) -> FilterResult:
         names = self.context.label_names
@@ -213,27 +181,6 @@ class FilterChain:
             "per_class": per_class,
             "filters": steps,
         }
-
-
-def build_filter(name: str, node: Any) -> Filter:
-    """Instantiate one filter config (`_target_` + options); nested configs (the teacher model) stay data."""
-    from hydra.utils import instantiate
-
-    node = dict(to_plain(node))
-    node.pop("enabled", None)
-    if "_target_" not in node:
-        raise ValueError(f"filters.{name}: missing _target_ (e.g. sentisynth.filters.HeuristicFilter)")
-    f = instantiate(node, _recursive_=False)
-    f.name = name
-    return f
-
-
-def build_filter_chain(filters_cfg: Any, context: FilterContext, leak_guard: bool = True) -> FilterChain:
-    """`filters_cfg` maps names to filter configs, applied in order; null entries are skipped."""
-    cfg = filters_cfg if filters_cfg is not None else {}
-    filters = [build_filter(str(name), node) for name, node in to_plain(cfg).items()
-               if node is not None and node.get("enabled", True) is not False]
-    return FilterChain(filters, context, leak_guard=leak_guard)
 
 
 class MemoScorer:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from sentisynth.filters.base import FilterResult
 from sentisynth.tracking import Tracker
-from sentisynth.utils import atomic_write_text, write_json
+from sentisynth.utils import write_json, write_jsonl
 
 COLUMNS = ["filter", "class", "in", "kept", "dropped", "acceptance", "top_reasons"]
 
@@ -60,8 +59,7 @@ def write_filter_report(result: FilterResult, out_dir: str | os.PathLike, tracke
     out = Path(out_dir)
     path = out / "filter_report.json"
     write_json(path, result.report)
-    atomic_write_text(out / "rejected.jsonl",
-                      "".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in result.rejected))
+    write_jsonl(out / "rejected.jsonl", result.rejected)
     if print_table:
         print(format_table(result.report), flush=True)
     if tracker is not None:

@@ -15,9 +15,32 @@ import numpy as np
 
 from sentisynth.data import LowResourceData
 from sentisynth.filters.base import FilterContext, Sample, reject
-from sentisynth.utils import to_plain
+from sentisynth.utils import content_key, to_plain
 
 log = logging.getLogger(__name__)
+
+
+# Settings that change speed or display but not the fitted weights: not part of the cache key.
+_NON_MODEL_KEYS = {"trainer", "progress", "eval_batch_size", "num_threads", "local_files_only"}
+
+
+def teacher_cache_key(model_cfg: Any, data: LowResourceData | None) -> str:
+    """Hash of (model config, seed and val fingerprints): same inputs reuse the same teacher."""
+    if data is None:
+        raise ValueError("training a teacher needs FilterContext.data (the seed and val splits)")
+    cfg = {k: v for k, v in dict(to_plain(model_cfg) or {}).items() if k not in _NON_MODEL_KEYS}
+    return content_key({"model": cfg, "seed": data.seed.fingerprint(), "val": data.val.fingerprint(),
+                        "n_classes": data.n_classes})
+
+
+def teacher_for(ctx: FilterContext, model_cfg: Any) -> Any:
+    """The teacher for `model_cfg`: the context's own, cached in memory, cached on disk, or trained now."""
+    if ctx.teacher is not None:
+        return ctx.teacher
+    key = teacher_cache_key(model_cfg, ctx.data)
+    if key not in ctx._teachers:
+        ctx._teachers[key] = load_or_train_teacher(model_cfg, ctx.data, ctx.cache_dir, key, ctx.progress)
+    return ctx._teachers[key]
 
 
 def load_or_train_teacher(model_cfg: Any, data: LowResourceData | None, cache_dir: str | Path | None, key: str,
@@ -98,7 +121,7 @@ class TeacherFilter:
     def apply(self, samples: list[Sample], ctx: FilterContext) -> tuple[list[Sample], list[Sample]]:
         if not samples:
             return [], []
-        teacher = ctx.get_teacher(self.model_cfg)
+        teacher = teacher_for(ctx, self.model_cfg)
         tau = self.threshold(teacher, ctx)
         scores = teacher.score([str(s["text"]) for s in samples])
         names = ctx.label_names

@@ -1,15 +1,19 @@
-"""What every generator shares: the context it is prepared with and the requests it answers."""
+"""What every generator shares: the `Generator` protocol, the context it is prepared with, the requests it answers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 
 from sentisynth.generation.prompts import GuidanceStrategy
+
+if TYPE_CHECKING:
+    from sentisynth.generation.sampling import SamplingParams
 
 
 @dataclass
@@ -40,6 +44,31 @@ class Request:
     keywords: list[str] = field(default_factory=list)
     exemplar_indices: list[int] = field(default_factory=list)
     n_posts: int = 1
+
+
+class Generator(Protocol):
+    """What the pipeline needs from a generator (`LabelLMGenerator`, `TinyGenerator`, `InstructGenerator`).
+
+    `prepare` gets it ready for a context (fine-tuning, cached); `make_requests` builds a batch of prompts for
+    one class; `run_batch` samples them with a seed and returns posts per request and the new token count;
+    `lm_scorer` gives per-text perplexities for the perplexity filter. `identity` keys the caches.
+    """
+
+    kind: str
+    reads_instruction: bool  # True: the strategy's instruction text is its prompt (instruction LMs)
+    sampling: SamplingParams
+    budget: dict
+    batch_size: int
+
+    def identity(self) -> dict[str, Any]: ...
+
+    def prepare(self, ctx: GenContext) -> None: ...
+
+    def make_requests(self, ctx: GenContext, label: int, n: int, rng: np.random.Generator) -> list[Request]: ...
+
+    def run_batch(self, ctx: GenContext, requests: Sequence[Request], seed: int) -> tuple[list[list[str]], int]: ...
+
+    def lm_scorer(self, texts: Sequence[str]) -> list[float]: ...
 
 
 def pick_device(device: str = "auto") -> torch.device:

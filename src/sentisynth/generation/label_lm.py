@@ -36,8 +36,7 @@ from sentisynth.generation.sampling import (
     keyword_token_ids,
     per_text_perplexity,
 )
-from sentisynth.generation.store import content_key
-from sentisynth.utils import read_json, write_json
+from sentisynth.utils import content_key, file_fingerprint, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +48,7 @@ class LabelLMGenerator:
     """A causal LM loaded with `from_pretrained` (Hub name or local dir) and label-fine-tuned on the seed."""
 
     kind = "gpt2"
+    reads_instruction = False  # label-conditioned: never sees the instruction text
 
     def __init__(self, name: str = "gpt2", revision: str | None = None, train_blocks: int | None = None,
                  finetune: dict | None = None, pretrain_corpus: str | None = None, pretrain_steps: int = 500,
@@ -102,8 +102,6 @@ class LabelLMGenerator:
     def _corpus_id(self) -> str | None:
         if not self.pretrain_corpus:
             return None
-        from sentisynth.generation.tiny import file_fingerprint
-
         return file_fingerprint(self.pretrain_corpus)
 
     def _load(self, path: Path) -> None:
@@ -257,7 +255,7 @@ class TinyGenerator(LabelLMGenerator):
         self.pretrain = dict(pretrain) if pretrain else {}
 
     def base_model(self, ctx: GenContext) -> tuple[str, dict]:
-        from sentisynth.generation.tiny import TinyConfig, cache_key, file_fingerprint, pretrain_tiny
+        from sentisynth.generation.tiny import TinyConfig, cache_key, pretrain_tiny
 
         if not self.corpus:
             raise FileNotFoundError("tiny generator: generator.corpus is not set (path to the unlabelled corpus)")

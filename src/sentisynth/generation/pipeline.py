@@ -9,9 +9,10 @@ cached under a key that adds budget and filters, and copied into the run directo
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,20 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from sentisynth.data import LowResourceData
-from sentisynth.generation.base import GenContext
+from sentisynth.cli import build, open_tracker, run_dir_of
+from sentisynth.data import LowResourceData, largest_remainder, water_fill
+from sentisynth.generation.base import GenContext, Generator
 from sentisynth.generation.prompts import GuidanceStrategy, class_keywords
-from sentisynth.generation.store import BatchStore, content_key, exclusive
-from sentisynth.tracking import NullTracker, Tracker
-from sentisynth.train import build, run_dir_of
-from sentisynth.utils import atomic_write_text, read_json, seed_everything, to_plain, write_json
+from sentisynth.generation.store import BatchStore, exclusive
+from sentisynth.utils import (
+    content_key,
+    read_json,
+    read_jsonl,
+    seed_everything,
+    to_plain,
+    write_json,
+    write_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +58,9 @@ def plan_budget(budget: dict, seed_counts: np.ndarray) -> list[int]:
     if mode == "uniform":
         return [total // n + (1 if c < total % n else 0) for c in range(n)]
     if mode == "seed":
-        share = seed_counts / seed_counts.sum() * total
-        out = np.floor(share).astype(int)
-        for c in np.argsort(-(share - out))[: total - out.sum()]:
-            out[c] += 1
-        return out.tolist()
-    if mode == "balance":
-        out = np.zeros(n, dtype=int)
-        for _ in range(total):  # water filling: one sample at a time to the currently smallest class
-            c = int(np.argmin(seed_counts + out))
-            out[c] += 1
-        return out.tolist()
+        return largest_remainder(seed_counts / seed_counts.sum() * total, total).tolist()
+    if mode == "balance":  # fill the smallest classes first
+        return water_fill(total, seed_counts).tolist()
     raise ValueError(f"generator.budget.distribution must be uniform, balance or seed, got {mode!r}")
 
 
@@ -105,8 +105,8 @@ def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: Guidanc
         if not Path(path).is_file():
             raise FileNotFoundError(f"guidance.path: no such guidance file: {path}")
         return read_json(path)
-    shap_cfg = {k: v for k, v in (to_plain(cfg.get("shap")) or {}).items() if not k.startswith("_")}
-    key = content_key({"classifier": to_plain(cfg.classifier), "shap": shap_cfg, "seed": data.seed.fingerprint(),
+    keyword_cfg = to_plain(cfg.get("keywords")) or {}
+    key = content_key({"classifier": to_plain(cfg.classifier), "keywords": keyword_cfg, "seed": data.seed.fingerprint(),
                        "labels": data.label_names})
     cached = cache_dir / "guidance" / key / "guidance.json"
     if cached.is_file():
@@ -118,7 +118,7 @@ def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: Guidanc
                            "or pass guidance.path=<guidance.json>") from e
     clf = build(cfg.classifier, n_classes=data.n_classes)
     clf.fit(data.seed.texts, data.seed.labels)
-    guidance = build_guidance(clf, data.seed, list(data.label_names), **shap_cfg).to_dict()
+    guidance = build_guidance(clf, data.seed, list(data.label_names), **keyword_cfg).to_dict()
     write_json(cached, guidance)
     return guidance
 
@@ -174,12 +174,11 @@ def generate_until(gen: Any, ctx: GenContext, store: BatchStore, targets: list[i
     return acc, stats
 
 
-def memo_filter_context(data: LowResourceData, gen: Any, filters_cfg: dict, cache_dir: Path, seed: int,
+def memo_filter_context(data: LowResourceData, gen: Generator, filters_cfg: dict, cache_dir: Path, seed: int,
                         budget: dict[str, int]) -> Any:
     """The filters' context for every top-up round, with the teacher and the generator's perplexity
     scorer memoised per text: a round re-filters all candidates so far, but scores only the new ones."""
-    from sentisynth.filters import FilterContext
-    from sentisynth.filters.base import MemoScorer
+    from sentisynth.filters import FilterContext, MemoScorer, teacher_for
 
     ctx = FilterContext(data=data, cache_dir=cache_dir, seed=seed, budget_per_class=budget,
                         label_names=list(data.label_names))
@@ -187,8 +186,175 @@ def memo_filter_context(data: LowResourceData, gen: Any, filters_cfg: dict, cach
     teacher_model = (filters_cfg.get("teacher") or {}).get("model")
     if teacher_model is not None:
         loader = FilterContext(data=data, cache_dir=cache_dir, seed=seed)
-        ctx.teacher = MemoScorer(lambda: loader.get_teacher(teacher_model))
+        ctx.teacher = MemoScorer(lambda: teacher_for(loader, teacher_model))
     return ctx
+
+
+@dataclass
+class Plan:
+    """What one generate run asks for and where its results live (raw store, finished-set cache)."""
+
+    need: list[int]
+    raw_key: str
+    final_key: str
+    filters_cfg: dict
+    max_rounds: int
+    max_batches: int
+    provenance: dict
+    strategy: dict
+    raw_dir: Path
+    final_path: Path
+
+
+def plan_generation(cfg: DictConfig, data: LowResourceData, gen: Generator, ctx: GenContext) -> Plan:
+    """Per-class counts and the cache keys: raw batches by everything that changes them, the finished set
+    by that plus the budget and filters."""
+    names, identity = list(data.label_names), gen.identity()
+    strategy = dataclasses.asdict(ctx.strategy)
+    if not gen.reads_instruction:  # label LMs never see the instruction text
+        strategy.pop("instruction")
+    raw_key = content_key({"version": STORE_VERSION, "generator": identity, "guidance": strategy,
+                           "guidance_content": ctx.guidance_fingerprint, "sampling": gen.sampling.to_dict(),
+                           "batch_size": gen.batch_size, "seed": int(cfg.seed), "seed_data": ctx.seed_fingerprint,
+                           "labels": names})
+    need = plan_budget(gen.budget, data.seed.class_counts(len(names)))
+    filters_cfg = to_plain(cfg.get("filters")) or {}
+    max_rounds = int(gen.budget.get("max_rounds", 4))
+    max_batches = int(gen.budget.get("max_batches_per_class", 1000))
+    final_key = content_key({"raw": raw_key, "need": need, "filters": filters_cfg, "max_rounds": max_rounds,
+                             "max_batches": max_batches})
+    cache_dir = Path(cfg.paths.cache_dir)
+    return Plan(need, raw_key, final_key, filters_cfg, max_rounds, max_batches,
+                {"generator": identity, "guidance": ctx.strategy.name, "sampling": gen.sampling.to_dict()},
+                strategy, cache_dir / "generation" / "raw" / raw_key,
+                cache_dir / "generation" / "final" / final_key / "synthetic.jsonl")
+
+
+def next_targets(targets: list[int], need: list[int], n_kept: np.ndarray) -> list[int]:
+    """Raise the targets of classes short after filtering by the shortfall over the observed acceptance."""
+    out = list(targets)
+    for c in range(len(need)):
+        if n_kept[c] < need[c]:
+            rate = max(n_kept[c] / max(targets[c], 1), 0.02)  # at most 50x the shortfall per round
+            out[c] += int(np.ceil((need[c] - n_kept[c]) / rate * 1.2))
+    return out
+
+
+def generate_filter_rounds(gen: Generator, ctx: GenContext, store: BatchStore, plan: Plan, data: LowResourceData,
+                           filter_cache: Path) -> tuple[list[dict], Any, dict[str, float]]:
+    """Generate until every class has its targets, filter, and top short classes up, for at most
+    `max_rounds` rounds. Returns (kept samples, the last filter result or None, generation stats)."""
+    from sentisynth.filters import build_filter_chain
+
+    names, need, targets = ctx.label_names, plan.need, list(plan.need)
+    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0}
+    report, filter_ctx, kept = None, None, []
+    for round_ in range(plan.max_rounds):
+        acc, s = generate_until(gen, ctx, store, targets, plan.raw_key, plan.provenance, plan.max_batches)
+        for k in stats:
+            stats[k] += s[k]
+        candidates = [r for c, rows in enumerate(acc) for r in rows[: targets[c]]]
+        if not plan.filters_cfg:
+            return candidates, None, stats
+        if filter_ctx is None:  # one context for all rounds: texts already scored are not scored again
+            filter_ctx = memo_filter_context(data, gen, plan.filters_cfg, filter_cache, ctx.seed,
+                                             {n: need[c] for c, n in enumerate(names)})
+        report = build_filter_chain(plan.filters_cfg, filter_ctx).apply(candidates)
+        kept = report.kept
+        n_kept = np.bincount([int(r["label"]) for r in kept], minlength=len(names))
+        short = [c for c in range(len(names)) if n_kept[c] < need[c]]
+        if not short:
+            break
+        targets = next_targets(targets, need, n_kept)
+        log.info("round %d: classes short of budget after filtering (kept/needed): %s; new targets %s",
+                 round_, {names[c]: f"{int(n_kept[c])}/{int(need[c])}" for c in short}, targets)
+    return kept, report, stats
+
+
+def cache_final(plan: Plan, kept: list[dict], report: Any, ctx: GenContext, data: LowResourceData) -> tuple[list[dict], bool]:
+    """The first `need[c]` kept samples of each class, cached with a manifest (and the filter report).
+    Cached even when short: the key holds max_rounds/max_batches, so asking for more rounds resumes from the
+    raw store instead of reusing the short result."""
+    by_class: list[list[dict]] = [[] for _ in plan.need]
+    for r in kept:
+        by_class[int(r["label"])].append(r)
+    final = [{k: v for k, v in r.items() if k not in ("batch", "batch_n")}
+             for c, rows in enumerate(by_class) for r in rows[: plan.need[c]]]
+    met = all(len(rows) >= plan.need[c] for c, rows in enumerate(by_class))
+    write_json(plan.final_path.parent / "manifest.json", {
+        "raw_key": plan.raw_key, "final_key": plan.final_key, "need": plan.need, "filters": plan.filters_cfg,
+        "budget_met": met, "kept": [len(rows[: plan.need[c]]) for c, rows in enumerate(by_class)],
+        "generator": plan.provenance["generator"], "guidance": plan.strategy, "seed": ctx.seed,
+        "seed_data": ctx.seed_fingerprint, "data": data.summary()})
+    write_jsonl(plan.final_path, final)
+    if report is not None:
+        from sentisynth.filters import write_filter_report
+
+        write_filter_report(report, plan.final_path.parent, print_table=False)
+    return final, met
+
+
+def final_set(gen: Generator, ctx: GenContext, plan: Plan, data: LowResourceData,
+              cache_dir: Path) -> tuple[list[dict], Any, dict[str, float], bool]:
+    """The finished set: from the cache, or generated, filtered and cached now (resuming the raw store)."""
+    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0}
+    with exclusive(plan.raw_dir / ".lock"):
+        store = BatchStore(plan.raw_dir / "batches.jsonl")
+        if store.n_recovered:
+            log.info("resuming: %d samples from %d batches already in %s", store.n_recovered, len(store.batches),
+                     store.path)
+        if plan.final_path.is_file():
+            log.info("cache hit: %s", plan.final_path)
+            met = bool(read_json(plan.final_path.parent / "manifest.json").get("budget_met", True))
+            return read_jsonl(plan.final_path), None, stats, met
+        kept, report, stats = generate_filter_rounds(gen, ctx, store, plan, data, cache_dir / "filters")
+        final, met = cache_final(plan, kept, report, ctx, data)
+        return final, report, stats, met
+
+
+def write_outputs(out: Path, final: list[dict], report: Any, plan: Plan, names: list[str], met: bool) -> dict[str, float]:
+    """synthetic.jsonl, the filter report (this run's, or on a cache hit the one of the run that made the
+    set) and metrics.json; returns the metrics."""
+    if not met:
+        got = np.bincount([int(r["label"]) for r in final], minlength=len(names))
+        msg = ", ".join(f"{names[c]} {int(got[c])}/{plan.need[c]}" for c in range(len(names)))
+        log.warning("budget NOT met after %d rounds: %s", plan.max_rounds, msg)
+        print(f"warning: budget not met after {plan.max_rounds} rounds (kept/needed): {msg}", flush=True)
+    write_jsonl(out / "synthetic.jsonl", final)
+    if report is not None:
+        from sentisynth.filters import write_filter_report
+
+        write_filter_report(report, out)
+    else:
+        for name in ("filter_report.json", "rejected.jsonl"):
+            if (plan.final_path.parent / "filter_report.json").is_file() and (plan.final_path.parent / name).is_file():
+                shutil.copyfile(plan.final_path.parent / name, out / name)
+    counts = np.bincount([int(r["label"]) for r in final], minlength=len(names))
+    metrics: dict[str, float] = {"generate/n_samples": int(len(final)), "generate/budget_met": int(met),
+                                 "generate/n_target": int(sum(plan.need))}
+    metrics.update({f"generate/n/{n}": int(counts[c]) for c, n in enumerate(names)})
+    if report is not None:
+        metrics["generate/n_filtered_out"] = len(report.rejected)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def prepare_generator(cfg: DictConfig, data: LowResourceData, out: Path) -> tuple[Generator, GenContext, float]:
+    """Guidance (written to the run dir when the strategy uses it), then the generator, prepared (fine-tuned);
+    the seconds `prepare` took."""
+    cache_dir = Path(cfg.paths.cache_dir)
+    strategy = GuidanceStrategy(**{k: v for k, v in to_plain(cfg.guidance).items()
+                                   if k in {f.name for f in dataclasses.fields(GuidanceStrategy)}})
+    guidance = load_guidance_dict(cfg, data, strategy, cache_dir)
+    if guidance is not None:
+        write_json(out / "guidance.json", guidance)
+    gen: Generator = build(cfg.generator)
+    ctx = GenContext(data.seed.texts, data.seed.labels, data.seed.index, list(data.label_names), strategy, guidance,
+                     cache_dir, cfg.get("trainer"), int(cfg.seed), data.seed.fingerprint(),
+                     content_key(guidance) if guidance else "")
+    t0 = time.perf_counter()
+    gen.prepare(ctx)
+    return gen, ctx, time.perf_counter() - t0
 
 
 def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
@@ -196,136 +362,23 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     t_start = time.perf_counter()
     seed_everything(int(cfg.seed))
     out = run_dir_of(cfg)
-    cache_dir = Path(cfg.paths.cache_dir)
     data: LowResourceData = build(cfg.data)
     names = list(data.label_names)
-    strategy = GuidanceStrategy(**{k: v for k, v in to_plain(cfg.guidance).items()
-                                   if k in {f.name for f in dataclasses.fields(GuidanceStrategy)}})
-    guidance = load_guidance_dict(cfg, data, strategy, cache_dir)
-    if guidance is not None:
-        write_json(out / "guidance.json", guidance)
-    gen = build(cfg.generator)
-    ctx = GenContext(data.seed.texts, data.seed.labels, data.seed.index, names, strategy, guidance, cache_dir,
-                     cfg.get("trainer"), int(cfg.seed), data.seed.fingerprint(),
-                     content_key(guidance) if guidance else "")
-    t0 = time.perf_counter()
-    gen.prepare(ctx)
-    t_prepare = time.perf_counter() - t0
-
-    identity = gen.identity()
-    strategy_dict = dataclasses.asdict(strategy)
-    if getattr(gen, "kind", "") != "lora_llm":  # label LMs never see the instruction text
-        strategy_dict.pop("instruction")
-    raw_key = content_key({"version": STORE_VERSION, "generator": identity, "guidance": strategy_dict, "guidance_content": ctx.guidance_fingerprint,
-                           "sampling": gen.sampling.to_dict(), "batch_size": gen.batch_size, "seed": int(cfg.seed),
-                           "seed_data": ctx.seed_fingerprint, "labels": names})
-    budget = gen.budget
-    need = plan_budget(budget, data.seed.class_counts(len(names)))
-    filters_cfg = to_plain(cfg.get("filters")) or {}
-    max_rounds = int(budget.get("max_rounds", 4))
-    max_batches = int(budget.get("max_batches_per_class", 1000))
-    final_key = content_key({"raw": raw_key, "need": need, "filters": filters_cfg, "max_rounds": max_rounds,
-                             "max_batches": max_batches})
-    provenance = {"generator": identity, "guidance": strategy.name, "sampling": gen.sampling.to_dict()}
-    raw_dir = cache_dir / "generation" / "raw" / raw_key
-    final_path = cache_dir / "generation" / "final" / final_key / "synthetic.jsonl"
-    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0}
-    report = None
-    met = True
-    with exclusive(raw_dir / ".lock"):
-        store = BatchStore(raw_dir / "batches.jsonl")
-        if store.n_recovered:
-            log.info("resuming: %d samples from %d batches already in %s", store.n_recovered, len(store.batches),
-                     store.path)
-        if final_path.is_file():
-            log.info("cache hit: %s", final_path)
-            final = [json.loads(line) for line in final_path.read_text(encoding="utf-8").splitlines()]
-            met = bool(read_json(final_path.parent / "manifest.json").get("budget_met", True))
-        else:
-            from sentisynth.filters import build_filter_chain
-
-            targets = list(need)
-            filter_ctx = None
-            for round_ in range(max_rounds):
-                acc, s = generate_until(gen, ctx, store, targets, raw_key, provenance, max_batches)
-                for k in stats:
-                    stats[k] += s[k]
-                candidates = [r for c, rows in enumerate(acc) for r in rows[: targets[c]]]
-                if not filters_cfg:
-                    kept = candidates
-                    break
-                if filter_ctx is None:  # one context for all rounds: texts already scored are not scored again
-                    filter_ctx = memo_filter_context(data, gen, filters_cfg, cache_dir / "filters", int(cfg.seed),
-                                                     {n: need[c] for c, n in enumerate(names)})
-                chain = build_filter_chain(filters_cfg, filter_ctx)
-                report = chain.apply(candidates)
-                kept = report.kept
-                n_kept = np.bincount([int(r["label"]) for r in kept], minlength=len(names))
-                short = [c for c in range(len(names)) if n_kept[c] < need[c]]
-                if not short:
-                    break
-                for c in short:
-                    rate = max(n_kept[c] / max(targets[c], 1), 0.02)  # at most 50x the shortfall per round
-                    targets[c] += int(np.ceil((need[c] - n_kept[c]) / rate * 1.2))
-                log.info("round %d: classes short of budget after filtering (kept/needed): %s; new targets %s",
-                         round_, {names[c]: f"{int(n_kept[c])}/{int(need[c])}" for c in short}, targets)
-            by_class: list[list[dict]] = [[] for _ in names]
-            for r in kept:
-                by_class[int(r["label"])].append(r)
-            final = [dict({k: v for k, v in r.items() if k not in ("batch", "batch_n")})
-                     for c, rows in enumerate(by_class) for r in rows[: need[c]]]
-            met = all(len(rows) >= need[c] for c, rows in enumerate(by_class))
-            # Cached even when short: the key holds max_rounds/max_batches, so asking for more rounds
-            # resumes from the raw store instead of reusing the short result.
-            write_json(final_path.parent / "manifest.json", {
-                "raw_key": raw_key, "final_key": final_key, "need": need, "filters": filters_cfg,
-                "budget_met": met, "kept": [len(rows[: need[c]]) for c, rows in enumerate(by_class)],
-                "generator": identity, "guidance": strategy_dict, "seed": int(cfg.seed),
-                "seed_data": ctx.seed_fingerprint, "data": data.summary()})
-            atomic_write_text(final_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in final))
-            if report is not None:
-                from sentisynth.filters import write_filter_report
-
-                write_filter_report(report, final_path.parent, print_table=False)
-        if not met:
-            msg = ", ".join(f"{names[c]} {int((np.array([r['label'] for r in final]) == c).sum())}/{need[c]}"
-                            for c in range(len(names)))
-            log.warning("budget NOT met after %d rounds: %s", max_rounds, msg)
-            print(f"warning: budget not met after {max_rounds} rounds (kept/needed): {msg}", flush=True)
-
-    json_lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in final)
-    atomic_write_text(out / "synthetic.jsonl", json_lines)
-    if report is not None:
-        from sentisynth.filters import write_filter_report
-
-        write_filter_report(report, out)
-    elif (final_path.parent / "filter_report.json").is_file():  # cache hit: the report of the run that made it
-        import shutil
-
-        for name in ("filter_report.json", "rejected.jsonl"):
-            if (final_path.parent / name).is_file():
-                shutil.copyfile(final_path.parent / name, out / name)
-    counts = np.bincount([int(r["label"]) for r in final], minlength=len(names))
-    metrics: dict[str, float] = {"generate/n_samples": int(len(final)), "generate/budget_met": int(met),
-                                 "generate/n_target": int(sum(need))}
-    metrics.update({f"generate/n/{n}": int(counts[c]) for c, n in enumerate(names)})
-    if report is not None:
-        metrics["generate/n_filtered_out"] = len(report.rejected)
-    write_json(out / "metrics.json", metrics)
-    timings = {"prepare_s": t_prepare, "generate_s": stats["seconds"], "total_s": time.perf_counter() - t_start,
+    gen, ctx, t_prepare = prepare_generator(cfg, data, out)
+    plan = plan_generation(cfg, data, gen, ctx)
+    final, report, stats, met = final_set(gen, ctx, plan, data, Path(cfg.paths.cache_dir))
+    metrics = write_outputs(out, final, report, plan, names, met)
+    secs = stats["seconds"]
+    timings = {"prepare_s": t_prepare, "generate_s": secs, "total_s": time.perf_counter() - t_start,
                "new_tokens": stats["tokens"], "new_samples": stats["samples"], "batches": stats["batches"],
-               "tokens_per_s": stats["tokens"] / stats["seconds"] if stats["seconds"] else None,
-               "samples_per_s": stats["samples"] / stats["seconds"] if stats["seconds"] else None,
-               "raw_key": raw_key, "final_key": final_key}
+               "tokens_per_s": stats["tokens"] / secs if secs else None,
+               "samples_per_s": stats["samples"] / secs if secs else None,
+               "raw_key": plan.raw_key, "final_key": plan.final_key}
     write_json(out / "timings.json", timings)
-    tracker: Tracker = build(cfg.get("logger")) or NullTracker()
-    tracker.start(to_plain(cfg), name=out.name)
-    try:
+    with open_tracker(cfg, out.name) as tracker:
         tracker.log_metrics({**metrics, **{f"timing/{k}": v for k, v in timings.items() if isinstance(v, (int, float))}})
-    finally:
-        tracker.finish()
-    print(f"{len(final)} synthetic samples ({', '.join(f'{n} {counts[c]}' for c, n in enumerate(names))}) "
-          f"-> {out / 'synthetic.jsonl'}" + (f"; {timings['samples_per_s']:.1f} samples/s, "
-                                             f"{timings['tokens_per_s']:.0f} tokens/s" if stats["seconds"] else
-                                             " (all from cache)"), flush=True)
+    counts = ", ".join(f"{n} {metrics[f'generate/n/{n}']}" for n in names)
+    speed = (f"; {timings['samples_per_s']:.1f} samples/s, {timings['tokens_per_s']:.0f} tokens/s" if secs
+             else " (all from cache)")
+    print(f"{len(final)} synthetic samples ({counts}) -> {out / 'synthetic.jsonl'}{speed}", flush=True)
     return metrics

@@ -9,24 +9,16 @@ run regenerates exactly what was lost and nothing twice.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from sentisynth.utils import atomic_write_text
+from sentisynth.utils import jsonl_text, write_jsonl
 
 log = logging.getLogger(__name__)
-
-
-def content_key(obj: Any) -> str:
-    """Stable hash of a JSON-able object (sorted keys), used as a cache directory name."""
-    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 @contextmanager
@@ -73,8 +65,7 @@ class BatchStore:
         if torn or len(complete) != len(groups):
             log.warning("%s: dropping %d incomplete batch(es) left by an interrupted run",
                         self.path, len(groups) - len(complete) + (1 if torn else 0))
-            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for rows in complete.values() for r in rows)
-            atomic_write_text(self.path, text)
+            write_jsonl(self.path, (r for rows in complete.values() for r in rows))
         self.batches = {b: [r for r in rows if not r.get("empty_batch")] for b, rows in complete.items()}
         self.n_recovered = sum(len(v) for v in self.batches.values())
 
@@ -84,7 +75,7 @@ class BatchStore:
     def append(self, batch_id: str, rows: list[dict]) -> None:
         n = len(rows)
         lines = [dict(r, batch=batch_id, batch_n=n) for r in rows] or [{"batch": batch_id, "batch_n": 0, "empty_batch": True}]
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines)
+        text = jsonl_text(lines)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(text)
             f.flush()

@@ -8,7 +8,6 @@ fine-tuning of `LabelLMGenerator` loads like any Hub model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,7 +21,7 @@ from typing import Any
 import torch
 
 from sentisynth.data import read_corpus
-from sentisynth.utils import write_json
+from sentisynth.utils import content_key, file_fingerprint, write_json
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +47,8 @@ class TinyConfig:
     seed: int = 0
 
 
-def file_fingerprint(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def cache_key(cfg: TinyConfig, corpus_fp: str) -> str:
-    blob = json.dumps({"config": asdict(cfg), "corpus": corpus_fp}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return content_key({"config": asdict(cfg), "corpus": corpus_fp})
 
 
 def pack_blocks(ids_per_line: list[list[int]], eos_id: int, seq_len: int) -> list[tuple[list[int], int]]:

@@ -28,8 +28,9 @@ from sentisynth.utils import write_json
 
 
 @dataclass
-class GuidanceConfig:
-    """The `shap` config group (conf/shap/default.yaml); see there for what each knob does."""
+class KeywordConfig:
+    """The `keywords` config group (conf/keywords/default.yaml): keyword ranking and exemplar selection;
+    see there for what each knob does."""
 
     top_k: int = 20
     combine: str = "zscore"  # zscore | rank_product
@@ -56,24 +57,24 @@ class GuidanceConfig:
     random_state: int = 0
 
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> GuidanceConfig:
+    def from_kwargs(cls, **kwargs: Any) -> KeywordConfig:
         kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}  # _target_, _partial_
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
-            raise ValueError(f"unknown shap option(s) {unknown}; known: {sorted(known)}")
+            raise ValueError(f"unknown keywords option(s) {unknown}; known: {sorted(known)}")
         cfg = cls(**kwargs)
         cfg.extra_stop_words = list(cfg.extra_stop_words or [])
         if cfg.combine not in ("zscore", "rank_product"):
-            raise ValueError(f"shap.combine must be zscore or rank_product, got {cfg.combine!r}")
+            raise ValueError(f"keywords.combine must be zscore or rank_product, got {cfg.combine!r}")
         if cfg.exemplar_strategy not in STRATEGIES:
             raise ValueError(
-                f"shap.exemplar_strategy must be one of {', '.join(STRATEGIES)}, "
+                f"keywords.exemplar_strategy must be one of {', '.join(STRATEGIES)}, "
                 f"got {cfg.exemplar_strategy!r}"
             )
         if cfg.top_k < 1 or cfg.exemplar_k < 0:
             raise ValueError(
-                f"shap.top_k must be >= 1 and shap.exemplar_k >= 0 (got {cfg.top_k}, {cfg.exemplar_k})"
+                f"keywords.top_k must be >= 1 and keywords.exemplar_k >= 0 (got {cfg.top_k}, {cfg.exemplar_k})"
             )
         return cfg
 
@@ -160,7 +161,7 @@ def _check_seed(seed: Split, label_names: list[str]) -> None:
 
 
 def word_attributions(
-    classifier: TfidfClassifier, X: Any, labels: np.ndarray, cfg: GuidanceConfig
+    classifier: TfidfClassifier, X: Any, labels: np.ndarray, cfg: KeywordConfig
 ) -> WordAttributions:
     """Exact linear SHAP for lr/svm, TreeSHAP for xgboost."""
     if classifier.model_name in ("lr", "svm"):
@@ -175,7 +176,7 @@ def word_attributions(
 
 
 def explain(
-    classifier: Any, seed: Split, cfg: GuidanceConfig, n_classes: int
+    classifier: Any, seed: Split, cfg: KeywordConfig, n_classes: int
 ) -> tuple[WordAttributions, sp.csr_matrix, np.ndarray, str]:
     """(word attributions, word TF-IDF matrix of the seed, class probabilities, classifier name)."""
     labels = np.asarray(seed.labels, dtype=int)
@@ -209,13 +210,13 @@ def explain(
     return attr, Xw, proba, type(classifier).__name__
 
 
-def build_guidance(classifier: Any, seed: Split, label_names: list[str], **shap_cfg: Any) -> Guidance:
+def build_guidance(classifier: Any, seed: Split, label_names: list[str], **keyword_cfg: Any) -> Guidance:
     """Keywords (top_k per class) and exemplars (exemplar_k per class) from a classifier fitted on `seed`.
 
-    `shap_cfg` are the `shap` config group's keys (`**OmegaConf.to_container(cfg.shap, resolve=True)`;
+    `keyword_cfg` are the `keywords` config group's keys (`**OmegaConf.to_container(cfg.keywords, resolve=True)`;
     `_target_`/`_partial_` are ignored). A class without any seed post raises `DataError`.
     """
-    cfg = GuidanceConfig.from_kwargs(**shap_cfg)
+    cfg = KeywordConfig.from_kwargs(**keyword_cfg)
     _check_seed(seed, label_names)
     n_classes = len(label_names)
     labels = np.asarray(seed.labels, dtype=int)

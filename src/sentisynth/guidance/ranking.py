@@ -105,7 +105,7 @@ def combine_scores(
         r_s, r_t = rankdata(-shap), rankdata(-diff)  # 1 = best; ties get the average rank
         total = w_shap + w_tfidf
         if total <= 0:
-            raise ValueError("shap.weights must not both be zero")
+            raise ValueError("keywords.weight_shap and keywords.weight_tfidf must not both be zero")
         return 1.0 / np.exp((w_shap * np.log(r_s) + w_tfidf * np.log(r_t)) / total)
     raise ValueError(f"unknown combine method {method!r} (use zscore or rank_product)")
 

@@ -8,13 +8,13 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from threadpoolctl import threadpool_limits
 
+from sentisynth.cli import build, open_tracker, run_dir_of
 from sentisynth.data import Split
 from sentisynth.guidance.core import Guidance, build_guidance
-from sentisynth.tracking import NullTracker, Tracker
-from sentisynth.utils import seed_everything, write_json
+from sentisynth.utils import seed_everything, to_plain, write_json
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def summary_lines(guidance: Guidance, k: int = 10) -> list[str]:
 
 
 def fit_and_build(
-    classifier: Any, seed: Split, label_names: list[str], shap_cfg: dict[str, Any]
+    classifier: Any, seed: Split, label_names: list[str], keyword_cfg: dict[str, Any]
 ) -> tuple[Guidance, dict[str, float]]:
     """The timed guidance step: fit on the seed, explain, rank, pick exemplars.
 
@@ -63,11 +63,11 @@ def fit_and_build(
     route on a shared, busy machine, this is close to the wall time an idle machine would give).
     """
     t0, c0 = time.perf_counter(), time.process_time()
-    threads = shap_cfg.get("blas_threads", 1)
+    threads = keyword_cfg.get("blas_threads", 1)
     with threadpool_limits(threads, user_api="blas") if threads else nullcontext():
         classifier.fit(seed.texts, seed.labels)
     t_fit = time.perf_counter()
-    guidance = build_guidance(classifier, seed, label_names, **shap_cfg)
+    guidance = build_guidance(classifier, seed, label_names, **keyword_cfg)
     return guidance, {
         "fit_s": t_fit - t0,
         "time_s": time.perf_counter() - t0,
@@ -77,14 +77,12 @@ def fit_and_build(
 
 def run_guidance_stage(cfg: DictConfig) -> dict[str, float]:
     """Load data, fit `cfg.classifier` on the seed, build guidance; write guidance.json, keywords.png, metrics."""
-    from sentisynth.train import build, run_dir_of  # late: train imports the augmenters
-
     seed_everything(int(cfg.seed))
     out = run_dir_of(cfg)
     data = build(cfg.data)
-    shap_cfg: dict[str, Any] = OmegaConf.to_container(cfg.shap, resolve=True) if cfg.get("shap") else {}
+    keyword_cfg: dict[str, Any] = to_plain(cfg.get("keywords")) or {}
     classifier = build(cfg.classifier, n_classes=data.n_classes)
-    guidance, t = fit_and_build(classifier, data.seed, data.label_names, shap_cfg)
+    guidance, t = fit_and_build(classifier, data.seed, data.label_names, keyword_cfg)
 
     guidance.save(out / "guidance.json")
     plot = plot_keywords(guidance, out / "keywords.png")
@@ -102,9 +100,7 @@ def run_guidance_stage(cfg: DictConfig) -> dict[str, float]:
     write_json(out / "timings.json", timings)
     metrics.update(timings)
 
-    tracker: Tracker = build(cfg.get("logger")) or NullTracker()
-    tracker.start(OmegaConf.to_container(cfg, resolve=True), name=out.name)
-    try:
+    with open_tracker(cfg, out.name) as tracker:
         tracker.log_metrics(metrics)
         tracker.log_table(
             "guidance/keywords",
@@ -117,8 +113,6 @@ def run_guidance_stage(cfg: DictConfig) -> dict[str, float]:
         )
         tracker.log_image("guidance/keywords_plot", plot)
         tracker.log_artifact(out / "guidance.json", name="guidance", kind="guidance")
-    finally:
-        tracker.finish()
 
     print(
         f"guidance: {guidance.classifier} on {len(data.seed)} seed posts, {t['time_s']:.1f}s "

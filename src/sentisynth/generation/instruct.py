@@ -30,8 +30,7 @@ from sentisynth.generation.sampling import (
     keyword_token_ids,
     per_text_perplexity,
 )
-from sentisynth.generation.store import content_key
-from sentisynth.utils import read_json, write_json
+from sentisynth.utils import content_key, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,7 @@ class InstructGenerator:
     """Chat-template prompting of an instruction LM; each completion may hold several posts."""
 
     kind = "lora_llm"
+    reads_instruction = True  # the strategy instruction is the prompt
 
     def __init__(self, name: str = "Qwen/Qwen2.5-0.5B-Instruct", revision: str | None = None,
                  system_prompt: str = "You write realistic social media posts.", posts_per_prompt: int = 5,
