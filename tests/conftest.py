@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny datasets written per test, the shared real data, Hydra composition."""
+"""Shared fixtures: the repo root, tiny datasets written per test, the shared real data (skipped when
+absent), configs composed in-process (like lightning-hydra-template's conftest), the CLI for slow tests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SHARED = Path(os.environ.get("SENTISYNTH_DATA_DIR", ROOT.parent / "shared" / "data"))
+HAVE_SHARED = (SHARED / "tweeteval" / "emotion" / "train_text.txt").is_file()
 
 EMOTION_WORDS = {
     0: ["angry", "furious", "hate", "rage", "annoyed", "#angry"],
@@ -57,9 +59,37 @@ def tiny_data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not (SHARED / "tweeteval" / "emotion" / "train_text.txt").is_file():
+    """The real data directory (TweetEval, SST-2, corpus); the test is skipped without it."""
+    if not HAVE_SHARED:
         pytest.skip(f"shared data not found at {SHARED} (set SENTISYNTH_DATA_DIR)")
     return SHARED
+
+
+@pytest.fixture
+def compose_cfg(tmp_path: Path):
+    """`compose_cfg("train", *overrides)`: a config composed from conf/ as a Hydra main would, outside a Hydra
+    run; paths point into tmp_path (`run/` is the output dir), so `run(cfg)` works in-process."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from sentisynth.cli import register_resolvers, with_run_paths
+
+    register_resolvers()
+
+    def _compose(root: str = "train", *overrides: str):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(config_name=root, overrides=[f"paths.root_dir={tmp_path}", *overrides])
+        return with_run_paths(cfg, tmp_path / "run")
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def cfg_train(compose_cfg, tiny_data_dir: Path):
+    """train.py's config on the tiny dataset: 20 seed posts, TF-IDF LR, no logger."""
+    return compose_cfg("train", f"paths.data_dir={tiny_data_dir}", "data.seed_size=20", "logger=none")
 
 
 def run_cli(script: str, *overrides: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600):

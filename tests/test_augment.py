@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from sentisynth.augment import NoAugment, RealAugment, resolve_count
 from sentisynth.data import DataError, load_data, parse_count, target_class_counts

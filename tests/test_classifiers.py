@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sentisynth.classifiers import TextClassifier, TfidfClassifier
-from sentisynth.classifiers.text import normalize_tweet, tweet_tokenize
+from sentisynth.text import normalize_tweet, tweet_tokenize
 from tests.conftest import make_posts
 
 

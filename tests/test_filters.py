@@ -23,8 +23,8 @@ from sentisynth.filters import (
     write_filter_report,
 )
 from sentisynth.filters.diversity import mmr_select
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["anger", "joy"]
 TRAIN = [
     ("i am so angry at the traffic this morning honestly", 0),

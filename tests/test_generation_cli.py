@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = os.environ.get("SENTISYNTH_DATA_DIR")
-pytestmark = pytest.mark.skipif(not DATA or not Path(DATA, "tweeteval", "emotion").is_dir(),
-                                reason="SENTISYNTH_DATA_DIR with tweeteval/emotion is not available")
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_data")]  # subprocess runs on the real data
 
 TINY = ["generator.pretrain.max_steps=8", "generator.pretrain.max_lines=1500", "generator.pretrain.vocab_size=350",
         "generator.pretrain.n_embd=32", "generator.pretrain.n_layer=1", "generator.pretrain.n_head=2",

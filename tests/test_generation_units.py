@@ -21,8 +21,8 @@ from sentisynth.generation.prompts import (
 )
 from sentisynth.generation.sampling import KeywordBiasProcessor, keyword_token_ids
 from sentisynth.generation.store import BatchStore
-from sentisynth.utils import content_key
 from sentisynth.generation.tokenizer import train_bpe_tokenizer
+from sentisynth.utils import content_key
 
 GUIDANCE = {"classes": {"anger": {"keywords": [{"term": "hate", "shap": 0.5, "tfidf_diff": 0.1, "score": 2.0},
                                                {"term": "angry", "shap": 0.4, "tfidf_diff": 0.1, "score": 1.0},

@@ -25,8 +25,8 @@ from sentisynth.guidance.attributions import (
 from sentisynth.guidance.exemplars import STRATEGIES, select_exemplars
 from sentisynth.guidance.permutation import permutation_shap
 from sentisynth.guidance.ranking import Keyword, combine_scores, drop_shared, excluded_terms, rank_class
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["anger", "joy", "sadness"]
 TEMPLATES = {
     0: [
@@ -324,7 +324,7 @@ class KeywordModel:
     )
 
     def predict_proba(self, texts):
-        from sentisynth.classifiers.text import tweet_tokenize
+        from sentisynth.text import tweet_tokenize
 
         z = np.array(
             [[sum(t.lstrip("#") in cue for t in tweet_tokenize(x)) for cue in self.cues] for x in texts],
@@ -372,6 +372,7 @@ def check_permutation_equals_shap() -> None:
     np.testing.assert_allclose(ours.values, theirs.values[0], atol=1e-12)
 
 
+@pytest.mark.slow
 def test_shap_explainer_routes_in_subprocess() -> None:
     """Text explainer route (predict_proba-only classifier) and permutation route == shap.explainers.Permutation.
 
@@ -400,44 +401,25 @@ def test_classifier_without_predict_proba_is_not_implemented(seed: Split) -> Non
 
 
 # -- end to end -----------------------------------------------------------------------------------
-def test_cli_stage_guidance(tmp_path: Path) -> None:
+def test_stage_guidance_in_process(compose_cfg, tmp_path: Path, capsys) -> None:
+    from sentisynth.guidance import run_guidance_stage
+
     split = tiny_split({0: 20, 1: 20, 2: 20})
     rows = ["text,label,split"] + [
         f'"{t}",{NAMES[y]},{"train" if i % 5 else ("val" if i % 10 else "test")}'
         for i, (t, y) in enumerate(zip(split.texts, split.labels))
     ]
     (tmp_path / "posts.csv").write_text("\n".join(rows) + "\n")
+    cfg = compose_cfg("generate", "stage=guidance", "data=files", f"data.path={tmp_path / 'posts.csv'}",
+                      "data.seed_size=30", "logger=csv", "keywords.exemplar_k=2", "keywords.min_class_df=1")
+    run_guidance_stage(cfg)
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "generate.py",
-        "stage=guidance",
-        "data=files",
-        f"data.path={tmp_path / 'posts.csv'}",
-        "data.seed_size=30",
-        f"paths.output_dir={out}",
-        f"hydra.run.dir={out}",
-        "logger=csv",
-        "keywords.exemplar_k=2",
-        "keywords.min_class_df=1",
-    ]
-    res = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "WANDB_MODE": "disabled"},
-    )
-    assert res.returncode == 0, res.stderr[-2000:]
     g = load_guidance(out / "guidance.json")
     assert g.n_seed == 30 and set(g.classes) == {"anger", "joy", "sadness"}
     assert (out / "keywords.png").stat().st_size > 1000 and (out / "metrics.csv").exists()
-    assert "anger" in res.stdout
+    assert "anger" in capsys.readouterr().out
 
 
-REAL = os.environ.get("SENTISYNTH_DATA_DIR")
 ANGER = {
     "angry",
     "#angry",
@@ -468,11 +450,8 @@ SADNESS = {
 }
 
 
-@pytest.mark.skipif(
-    not REAL or not (Path(REAL) / "tweeteval" / "emotion").is_dir(),
-    reason="needs SENTISYNTH_DATA_DIR with tweeteval/emotion",
-)
-def test_real_tweeteval_emotion_keywords() -> None:
+@pytest.mark.slow
+def test_real_tweeteval_emotion_keywords(shared_data: Path) -> None:
     """The issue's keyword criteria on the full TweetEval emotion train set (conf/classifier/tfidf_lr.yaml).
 
     Word features only here, to keep the suite fast (the char n-grams triple the fit time); the
@@ -486,7 +465,7 @@ def test_real_tweeteval_emotion_keywords() -> None:
     node = OmegaConf.load(ROOT / "conf" / "classifier" / "tfidf_lr.yaml")
     params = {k: v for k, v in OmegaConf.to_container(node).items() if not k.startswith("_")}
     params.update(random_state=0, char_ngram_range=None)
-    d = load_data("tweet_eval", seed_size="full", seed=0, task="emotion", data_dir=REAL)
+    d = load_data("tweet_eval", seed_size="full", seed=0, task="emotion", data_dir=str(shared_data))
     with threadpool_limits(1, user_api="blas"):
         clf = TfidfClassifier(n_classes=d.n_classes, **params).fit(d.seed.texts, d.seed.labels)
     g = build_guidance(clf, d.seed, d.label_names)

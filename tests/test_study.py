@@ -47,6 +47,7 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
                 assert len([c for c in here if c.classifier == "transformer"]) >= 1
 
 
+@pytest.mark.slow
 def test_small_study_runs_resumes_and_reports(tmp_path: Path, tiny_data_dir: Path) -> None:
     study_dir = tmp_path / "study"
     args = ["experiment=offline_tweeteval", "study.seeds=[0,1]", "study.seed_sizes=[16,24]",

@@ -1,4 +1,5 @@
-"""train.py end to end: both augment modes, determinism, multirun + aggregation, W&B offline, bad input."""
+"""train: in-process runs of composed configs (both augment modes, determinism, outside-Hydra paths); slow CLI
+runs end to end (multirun + aggregation, launchers, W&B offline, bad input)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from sentisynth.aggregate import aggregate
-from tests.conftest import NAMES, run_cli
+from sentisynth.train import run
+from tests.conftest import NAMES, ROOT, run_cli
 
 REQUIRED = ["test/macro_f1", "test/accuracy", "val/macro_f1", "train/n_seed", "train/n_real", "train/n_synthetic"]
 
@@ -22,11 +24,12 @@ def _train(tmp_path: Path, data_dir: Path, *overrides: str, name: str = "run"):
 
 
 @pytest.mark.parametrize("augment", ["none", "real"])
-def test_train_end_to_end(tmp_path: Path, tiny_data_dir: Path, augment: str) -> None:
-    proc, out = _train(tmp_path, tiny_data_dir, "data.seed_size=20", f"augment={augment}", "augment.n=40",
-                       "logger=csv")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    metrics = json.loads((out / "metrics.json").read_text())
+def test_run_in_process(compose_cfg, tiny_data_dir: Path, tmp_path: Path, augment: str, capsys) -> None:
+    cfg = compose_cfg("train", f"paths.data_dir={tiny_data_dir}", "data.seed_size=20", f"augment={augment}",
+                      "augment.n=40", "logger=csv")
+    metrics = run(cfg)
+    out = tmp_path / "run"
+    assert json.loads((out / "metrics.json").read_text()) == metrics
     for key in REQUIRED + [f"test/f1/{n}" for n in NAMES]:
         assert key in metrics, key
     assert metrics["train/n_seed"] == 20
@@ -37,20 +40,48 @@ def test_train_end_to_end(tmp_path: Path, tiny_data_dir: Path, augment: str) -> 
     assert set(preds.split) == {"val", "test"} and len(preds) == 32 + 48
     assert {"text", "gold", "predicted", *(f"prob/{n}" for n in NAMES)} <= set(preds.columns)
     assert (out / "confusion_test.png").stat().st_size > 1000
-    assert "macro_f1" in proc.stdout  # the printed summary table
+    assert "macro_f1" in capsys.readouterr().out  # the printed summary table
     csv_rows = pd.read_csv(out / "metrics.csv")
     assert "test/macro_f1" in set(csv_rows.key)
 
 
-def test_same_command_same_metrics(tmp_path: Path, tiny_data_dir: Path) -> None:
-    args = ("data.seed_size=16", "augment=real", "augment.n=20", "classifier=tfidf_xgb",
-            "classifier.xgb_params.n_estimators=20", "classifier.n_jobs=1", "logger=none")
-    p1, out1 = _train(tmp_path, tiny_data_dir, *args, name="a")
-    p2, out2 = _train(tmp_path, tiny_data_dir, *args, name="b")
-    assert p1.returncode == 0 and p2.returncode == 0, p1.stderr[-2000:]
-    assert (out1 / "metrics.json").read_text() == (out2 / "metrics.json").read_text()
+def test_same_config_same_metrics(compose_cfg, tiny_data_dir: Path, tmp_path: Path) -> None:
+    args = (f"paths.data_dir={tiny_data_dir}", "data.seed_size=16", "augment=real", "augment.n=20",
+            "classifier=tfidf_xgb", "classifier.xgb_params.n_estimators=20", "classifier.n_jobs=1", "logger=none")
+    texts = []
+    for name in ("a", "b"):
+        run(compose_cfg("train", *args, f"paths.output_dir={tmp_path / name}"))
+        texts.append((tmp_path / name / "metrics.json").read_text())
+    assert texts[0] == texts[1]
 
 
+def test_outside_hydra_the_run_dir_is_filled_in(cfg_train, tmp_path: Path, monkeypatch) -> None:
+    """Without a Hydra run, `${hydra:...}` paths would not resolve: `with_run_paths` fills them."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from sentisynth.cli import run_dir_of, with_run_paths
+    from tests.conftest import CONF
+
+    assert run_dir_of(cfg_train) == tmp_path / "run"
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        bare = compose(config_name="train")
+    monkeypatch.chdir(tmp_path)
+    filled = with_run_paths(bare)
+    assert filled.paths.root_dir == str(tmp_path)
+    assert filled.paths.output_dir.startswith("outputs/train/runs/")
+
+
+@pytest.mark.slow
+def test_train_cli_end_to_end(tmp_path: Path, tiny_data_dir: Path) -> None:
+    proc, out = _train(tmp_path, tiny_data_dir, "data.seed_size=20", "augment=real", "augment.n=40", "logger=none")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["train/n_real"] == 40
+    assert "macro_f1" in proc.stdout
+
+
+@pytest.mark.slow
 def test_multirun_and_aggregate(tmp_path: Path, tiny_data_dir: Path) -> None:
     sweep = tmp_path / "sweep"
     proc = run_cli("train.py", "-m", f"paths.data_dir={tiny_data_dir}", f"hydra.sweep.dir={sweep}",
@@ -69,6 +100,7 @@ def test_multirun_and_aggregate(tmp_path: Path, tiny_data_dir: Path) -> None:
     assert "± " in md and "real" in md
 
 
+@pytest.mark.slow
 def test_aggregate_cli_errors(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -78,11 +110,10 @@ def test_aggregate_cli_errors(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "multirun directory not found" in proc.stderr
 
 
+@pytest.mark.slow
 def test_runs_started_together_do_not_collide(tmp_path: Path, tiny_data_dir: Path) -> None:
     import subprocess
     import sys
-
-    from tests.conftest import ROOT
 
     cmd = [sys.executable, str(ROOT / "train.py"), f"paths.data_dir={tiny_data_dir}", "data.seed_size=12",
            "logger=none", "task_name=collide", "save_predictions=false"]
@@ -92,6 +123,7 @@ def test_runs_started_together_do_not_collide(tmp_path: Path, tiny_data_dir: Pat
     assert len(runs) == 2 and all((r / "metrics.json").is_file() for r in runs)
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_is_recorded_without_network(tmp_path: Path, tiny_data_dir: Path) -> None:
     """The W&B offline run holds the metrics, table and plot; strace sees no internet connection."""
     strace = shutil.which("strace")
@@ -100,8 +132,6 @@ def test_wandb_offline_run_is_recorded_without_network(tmp_path: Path, tiny_data
     if strace:
         import subprocess
         import sys
-
-        from tests.conftest import ROOT
 
         trace = tmp_path / "strace.txt"
         proc = subprocess.run([strace, "-f", "-qq", "-e", "trace=connect", "-o", str(trace), sys.executable,
@@ -121,6 +151,7 @@ def test_wandb_offline_run_is_recorded_without_network(tmp_path: Path, tiny_data
     assert list((runs[0] / "files" / "media" / "images").rglob("*.png"))
 
 
+@pytest.mark.slow
 def test_missing_label_column_one_line_error(tmp_path: Path) -> None:
     csv = tmp_path / "posts.csv"
     csv.write_text("text,sentiment\nhello,1\nbye,0\n")
@@ -131,6 +162,7 @@ def test_missing_label_column_one_line_error(tmp_path: Path) -> None:
     assert "label" in err[0] and str(csv) in err[0]
 
 
+@pytest.mark.slow
 def test_unknown_data_dir_error(tmp_path: Path) -> None:
     proc = run_cli("train.py", f"paths.data_dir={tmp_path / 'missing'}", f"hydra.run.dir={tmp_path / 'o'}",
                    "logger=none", env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
@@ -138,6 +170,7 @@ def test_unknown_data_dir_error(tmp_path: Path) -> None:
     assert "looked in local directory" in proc.stderr and "Hub" in proc.stderr
 
 
+@pytest.mark.slow
 def test_real_data_baselines(tmp_path: Path, shared_data: Path) -> None:
     """The issue's acceptance numbers on TweetEval emotion (seed 1000, LR): >= 0.50, and real data helps."""
     scores = {}
@@ -151,6 +184,7 @@ def test_real_data_baselines(tmp_path: Path, shared_data: Path) -> None:
     assert scores["real"] > scores["none"]
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher(tmp_path: Path, tiny_data_dir: Path) -> None:
     """The SLURM code path (submitit), run by submitit's local executor."""
     sweep = tmp_path / "submitit"

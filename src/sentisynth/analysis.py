@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sentisynth.classifiers.text import PLACEHOLDERS, URL, USER, tweet_tokenize
+from sentisynth.text import PLACEHOLDERS, URL, USER, tweet_tokenize
 from sentisynth.utils import atomic_write_text, read_json, write_json
 
 FIRST_SINGULAR = {"i", "me", "my", "mine", "myself", "i'm", "im", "i've", "ive", "i'll", "i'd", "imma"}

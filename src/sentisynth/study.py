@@ -98,8 +98,8 @@ def write_hydra_dir(job_dir: Path, cfg: DictConfig, choices: dict[str, Any], ove
 
 def run_study(cfg: DictConfig) -> dict[str, float]:
     """Run (or resume) every cell, then write the report. Returns counts of done/failed cells."""
-    from sentisynth.report import build_report
     from sentisynth.cli import build
+    from sentisynth.report import build_report
     from sentisynth.train import run
 
     study = to_plain(cfg.study)

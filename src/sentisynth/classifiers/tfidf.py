@@ -18,7 +18,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
-from sentisynth.classifiers.text import normalize_tweet, tweet_tokenize
+from sentisynth.text import normalize_tweet, tweet_tokenize
 
 ModelName = Literal["lr", "svm", "xgb"]
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 
 from datasketch import MinHash, MinHashLSH
 
-from sentisynth.classifiers.text import normalize_tweet
 from sentisynth.filters.base import FilterContext, Sample, reject
+from sentisynth.text import normalize_tweet
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ def tfidf_vectors(texts: Sequence[str]) -> np.ndarray | object:
     """L2-normalised sparse TF-IDF rows (tweet-aware word 1-2 grams)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from sentisynth.classifiers.text import tweet_tokenize
+    from sentisynth.text import tweet_tokenize
 
     vec = TfidfVectorizer(tokenizer=tweet_tokenize, token_pattern=None, lowercase=False, ngram_range=(1, 2),
                           sublinear_tf=True)

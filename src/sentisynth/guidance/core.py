@@ -14,7 +14,6 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import threadpool_limits
 
 from sentisynth.classifiers import TfidfClassifier
-from sentisynth.classifiers.text import tweet_tokenize
 from sentisynth.data import DataError, Split
 from sentisynth.guidance.attributions import (
     WordAttributions,
@@ -24,6 +23,7 @@ from sentisynth.guidance.attributions import (
 from sentisynth.guidance.exemplars import STRATEGIES, select_exemplars
 from sentisynth.guidance.ranking import Keyword, drop_shared, excluded_terms, rank_class, tfidf_differential
 from sentisynth.guidance.text_explainer import text_word_attributions
+from sentisynth.text import tweet_tokenize
 from sentisynth.utils import write_json
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from sentisynth.classifiers.text import tweet_tokenize
+from sentisynth.text import tweet_tokenize
 
 STRATEGIES = ("random", "confident", "keywords", "diverse")
 

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from sentisynth.classifiers.text import PLACEHOLDERS
+from sentisynth.text import PLACEHOLDERS
 
 _NUMBER = re.compile(r"^#?[\d.,:/%'+-]*\d[\d.,:/%'+-]*(?:st|nd|rd|th|s|k|m)?$")
 _PUNCT = re.compile(r"^[\W_]+$")

@@ -14,15 +14,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from sentisynth.classifiers.text import _TOKEN_RE, tweet_tokenize
 from sentisynth.guidance.attributions import WordAttributions
+from sentisynth.text import TOKEN_RE, tweet_tokenize
 
 
 class TweetTokenizer:
     """The minimal tokenizer interface shap's Text masker needs (token strings + character offsets)."""
 
     def __call__(self, s: str, return_offsets_mapping: bool = True) -> dict[str, list]:
-        spans = [m.span() for m in _TOKEN_RE.finditer(s)]
+        spans = [m.span() for m in TOKEN_RE.finditer(s)]
         out: dict[str, list] = {"input_ids": [s[a:b] for a, b in spans]}
         if return_offsets_mapping:
             out["offset_mapping"] = spans

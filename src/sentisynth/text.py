@@ -1,4 +1,4 @@
-"""Tweet-aware tokenization for the TF-IDF classifiers.
+"""Tweet-aware tokenization, shared by the TF-IDF classifiers, keyword ranking, filters and text analysis.
 
 Keeps hashtags (#sad), emoticons (:-), <3), emoji and contractions (can't) as single tokens, and
 maps user mentions and URLs to the placeholders `@user` and `<url>` so they never become features
@@ -15,7 +15,7 @@ PLACEHOLDERS = frozenset({USER, URL})
 
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _EMOTICON = r"""(?:[<>]?[:;=8][\-o\*']?[\)\]\(\[dDpP/\\:\}\{@\|]+|[\)\]\(\[dDpP/\\:\}\{@\|]+[\-o\*']?[:;=8][<>]?|<3+|</3+)"""
-_TOKEN_RE = re.compile(
+TOKEN_RE = re.compile(
     rf"""
     (?P<url>(?:https?://|www\.)\S+)
   | (?P<user>@\w+)
@@ -40,7 +40,7 @@ def normalize_tweet(text: str) -> str:
 def tweet_tokenize(text: str) -> list[str]:
     """Split a post into tweet-aware tokens (see module docstring); lowercased except emoticons."""
     tokens: list[str] = []
-    for m in _TOKEN_RE.finditer(text.translate(_APOSTROPHES)):
+    for m in TOKEN_RE.finditer(text.translate(_APOSTROPHES)):
         kind = m.lastgroup
         tok = m.group()
         if kind == "url":
