@@ -12,11 +12,12 @@ from sentisynth.classifiers import TextClassifier
 from sentisynth.classifiers.lightning_module import distillation_loss, temper
 from sentisynth.classifiers.transformer import (
     TransformerClassifier,
+    TransformerConfig,
     balanced_class_weight,
     resolve_model_path,
 )
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 WORDS = ("happy joy great love fun smile good sad cry awful hate bad gloomy tears angry mad rage "
          "the a is i am so very today this day feel").split()
 CPU = {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "log_every_n_steps": 1}
@@ -178,7 +179,8 @@ def test_default_model_path_and_configs() -> None:
         cfg = compose("train", overrides=["classifier=transformer", "paths.output_dir=/tmp", "paths.root_dir=/tmp"])
         clf = instantiate(cfg.classifier, n_classes=4)
         assert isinstance(clf, TransformerClassifier) and clf.n_classes == 4
-        assert clf.trainer_cfg["accelerator"] == "cpu" and clf.trust_remote_code is False
+        assert clf.cfg.trainer["accelerator"] == "cpu" and clf.cfg.trust_remote_code is False
+        assert clf.cfg == TransformerConfig(**{k: v for k, v in cfg.classifier.items() if k != "_target_"})
         for name, hub in (("transformer_distilroberta", "distilroberta-base"),
                           ("transformer_twitter_roberta", "cardiffnlp/twitter-roberta-base"),
                           ("transformer_deberta", "microsoft/deberta-v3-base")):

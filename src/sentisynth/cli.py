@@ -48,7 +48,8 @@ def build(node: DictConfig | None, **kwargs: Any) -> Any:
 
 def with_run_paths(cfg: DictConfig, output_dir: str | os.PathLike | None = None) -> DictConfig:
     """Outside a Hydra run, fill `paths.root_dir` (the working directory) and `paths.output_dir` (`output_dir`,
-    else `outputs/<task_name>/runs/<time>_<pid>`) where they still point at `${hydra:...}`; else `cfg` as is."""
+    else `outputs/<task_name>/runs/<time>_<pid>`) where they still point at `${hydra:...}`; values set
+    explicitly are kept. Inside a Hydra run, `cfg` as is. Changes `cfg` in place and returns it."""
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized() or "paths" not in cfg:
@@ -59,7 +60,7 @@ def with_run_paths(cfg: DictConfig, output_dir: str | os.PathLike | None = None)
     fill = {"root_dir": os.getcwd(), "output_dir": str(output_dir or default_out)}
     with open_dict(cfg):
         for key, value in fill.items():
-            if key not in raw or "${hydra:" in str(raw[key]) or (key == "output_dir" and output_dir):
+            if key not in raw or "${hydra:" in str(raw[key]):
                 cfg.paths[key] = value
     return cfg
 

@@ -337,6 +337,54 @@ def load_sst2(
     return LabelledDataset("sst2", names, train, val, test, f"hub:{hub_name}/{hub_config}", [note])
 
 
+def _require_columns(df: pd.DataFrame, where: str, columns: Sequence[str]) -> None:
+    for col in columns:
+        if col not in df.columns:
+            raise DataError(f"{where}: missing column {col!r} (columns: {', '.join(map(str, df.columns))})")
+
+
+SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val", "test": "test"}
+
+
+def frames_by_split_column(df: pd.DataFrame, path: str, split_column: str) -> dict[str, tuple[pd.DataFrame, str]]:
+    """One file's rows by its split column (train / val|validation|dev / test): {split: (rows, where)}."""
+    split_values = df[split_column].astype(str).str.strip().str.lower()
+    unknown = sorted(set(split_values) - set(SPLIT_ALIASES))
+    if unknown:
+        raise DataError(f"{path}: column {split_column!r}: unknown split value(s) {unknown}")
+    mapped = split_values.map(SPLIT_ALIASES)
+    frames = {}
+    for s in ("train", "val", "test"):
+        part = df[mapped == s].reset_index(drop=True)
+        if len(part):
+            frames[s] = (part, f"{path} [{split_column}={s}]")
+    if "train" not in frames or "test" not in frames:
+        raise DataError(f"{path}: column {split_column!r} must contain at least train and test rows")
+    return frames
+
+
+def split_by_fractions(whole: Split, fractions: Sequence[float], seed: int, n_classes: int) -> tuple[Split, Split, Split]:
+    """Stratified train / val / test of one file without a split column."""
+    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6:
+        raise DataError(f"data.fractions must be three numbers summing to 1, got {list(fractions)}")
+    rest, test = carve_validation(whole, fractions[2], seed, n_classes)
+    train, val = carve_validation(rest, fractions[1] / (fractions[0] + fractions[1]), seed + 1, n_classes)
+    return train, val, test
+
+
+def separate_files(paths: dict[str, str | None], label_column: str,
+                   label_names: Sequence[str] | None) -> tuple[dict[str, tuple[pd.DataFrame, str]], list[str]]:
+    """The frames of `train_path`/`val_path`/`test_path` and the label names (given, or inferred from all)."""
+    frames = {s: (read_table(p), str(p)) for s, p in paths.items() if p}
+    if "test" not in frames:
+        raise DataError("data=files with separate files needs data.test_path")
+    if label_names:
+        return frames, list(label_names)
+    for df, where in frames.values():
+        _require_columns(df, where, [label_column])
+    return frames, infer_label_names([v for df, _ in frames.values() for v in df[label_column].tolist()])
+
+
 def load_files(
     path: str | None = None,
     train_path: str | None = None,
@@ -360,46 +408,17 @@ def load_files(
         raise DataError("give either data.path or data.train_path/val_path/test_path, not both")
     if not path and not train_path:
         raise DataError("data=files needs data.path or data.train_path")
-    frames: dict[str, tuple[pd.DataFrame, str]] = {}
     if path:
         df = read_table(path)
-        for col in (text_column, label_column):
-            if col not in df.columns:
-                raise DataError(f"{path}: missing column {col!r} (columns: {', '.join(map(str, df.columns))})")
+        _require_columns(df, str(path), [text_column, label_column])
         names = list(label_names) if label_names else infer_label_names(df[label_column].tolist())
-        if split_column and split_column in df.columns:
-            aliases = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val", "test": "test"}
-            split_values = df[split_column].astype(str).str.strip().str.lower()
-            unknown = sorted(set(split_values) - set(aliases))
-            if unknown:
-                raise DataError(f"{path}: column {split_column!r}: unknown split value(s) {unknown}")
-            mapped = split_values.map(aliases)
-            for s in ("train", "val", "test"):
-                part = df[mapped == s].reset_index(drop=True)
-                if len(part):
-                    frames[s] = (part, f"{path} [{split_column}={s}]")
-            if "train" not in frames or "test" not in frames:
-                raise DataError(f"{path}: column {split_column!r} must contain at least train and test rows")
-        else:
+        if not (split_column and split_column in df.columns):
             whole = frame_to_split(df, text_column, label_column, names, str(path))
-            if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6:
-                raise DataError(f"data.fractions must be three numbers summing to 1, got {list(fractions)}")
-            rest, test = carve_validation(whole, fractions[2], seed, len(names))
-            train, val = carve_validation(rest, fractions[1] / (fractions[0] + fractions[1]), seed + 1, len(names))
-            return LabelledDataset(name, names, train, val, test, str(path))
+            return LabelledDataset(name, names, *split_by_fractions(whole, fractions, seed, len(names)), str(path))
+        frames = frames_by_split_column(df, str(path), split_column)
     else:
-        for s, p in (("train", train_path), ("val", val_path), ("test", test_path)):
-            if p:
-                frames[s] = (read_table(p), str(p))
-        if "test" not in frames:
-            raise DataError("data=files with separate files needs data.test_path")
-        if label_names:
-            names = list(label_names)
-        else:
-            for df, where in frames.values():
-                if label_column not in df.columns:
-                    raise DataError(f"{where}: missing column {label_column!r} (columns: {', '.join(map(str, df.columns))})")
-            names = infer_label_names([v for df, _ in frames.values() for v in df[label_column].tolist()])
+        frames, names = separate_files({"train": train_path, "val": val_path, "test": test_path}, label_column,
+                                       label_names)
     splits = {s: frame_to_split(df, text_column, label_column, names, where) for s, (df, where) in frames.items()}
     notes = []
     if "val" not in splits:

@@ -26,3 +26,15 @@ class TextClassifier(Protocol):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def predict(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def check_training_data(texts: Sequence[str], labels: Sequence[int] | np.ndarray,
+                        n_classes: int | None) -> tuple[np.ndarray, int]:
+    """Labels as an int array and the number of classes (given, or the largest label + 1); raises on an
+    empty training set or texts and labels of different length."""
+    labels = np.asarray(labels, dtype=int)
+    if len(texts) == 0:
+        raise ValueError("cannot fit a classifier on an empty training set")
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    return labels, int(labels.max()) + 1 if n_classes is None else n_classes

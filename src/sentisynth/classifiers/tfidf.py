@@ -18,6 +18,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
+from sentisynth.classifiers.base import check_training_data
 from sentisynth.text import normalize_tweet, tweet_tokenize
 
 ModelName = Literal["lr", "svm", "xgb"]
@@ -153,13 +154,7 @@ class TfidfClassifier:
         val_texts: Sequence[str] | None = None,
         val_labels: Sequence[int] | np.ndarray | None = None,
     ) -> "TfidfClassifier":
-        labels = np.asarray(labels, dtype=int)
-        if len(texts) == 0:
-            raise ValueError("cannot fit a classifier on an empty training set")
-        if len(texts) != len(labels):
-            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-        if self.n_classes is None:
-            self.n_classes = int(labels.max()) + 1
+        labels, self.n_classes = check_training_data(texts, labels, self.n_classes)
         present = np.unique(labels)
         if present.size < 2:
             raise ValueError(f"need at least two classes to fit, got only {present.tolist()}")

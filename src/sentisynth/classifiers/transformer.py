@@ -16,13 +16,15 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from sentisynth.classifiers.base import check_training_data
 from sentisynth.classifiers.lightning_module import (
     Collator,
     EncodedTexts,
@@ -56,68 +58,74 @@ def balanced_class_weight(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return w
 
 
+@dataclass
+class TransformerConfig:
+    """What a `TransformerClassifier` fine-tunes with (the keys of conf/classifier/transformer.yaml)."""
+
+    model_name_or_path: str | None = "minilm"
+    max_length: int = 128
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    epochs: int = 6
+    min_steps: int = 0  # small seeds: more epochs, so a 250-post seed still gets trained
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    class_weight: str | None = "balanced"
+    warmup: float = 0.1
+    patience: int = 2
+    trainer: dict[str, Any] = field(default_factory=dict)  # Lightning Trainer settings (conf/trainer/)
+    seed: int = 0
+    alpha: float = 0.5  # distillation: weight of the soft (KL) term
+    T: float = 2.0  # distillation temperature
+    beta: float = 1.0  # weight of synthetic rows relative to real rows
+    num_threads: int | None = None
+    revision: str | None = None
+    trust_remote_code: bool = False
+    local_files_only: bool = False
+    progress: bool = True
+    group_by_length: bool = True
+
+    def __post_init__(self) -> None:
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be 'balanced' or null, got {self.class_weight!r}")
+        self.min_steps = int(self.min_steps or 0)
+        self.trainer = dict(to_plain(self.trainer) or {})
+
+
+# Settings that change what `fit` produces (a saved model's record; teacher caches key on them).
+MODEL_KEYS = ("model_name_or_path", "max_length", "lr", "weight_decay", "epochs", "min_steps", "batch_size",
+              "class_weight", "warmup", "patience", "seed", "alpha", "T", "beta", "revision", "group_by_length")
+
+
 class TransformerClassifier:
     """Fine-tune a pretrained encoder; predict probabilities in length-sorted batches.
 
+    Settings are a `TransformerConfig` (`config=`), or its fields as keywords (as Hydra passes them).
     Distillation (SentiSynth): pass `soft_labels` (teacher probabilities) and `n_seed`; rows from
     `n_seed` on are synthetic and train on alpha * T^2 * KL(soft || student) + (1 - alpha) * CE,
     weighted by beta relative to real rows (see `distillation_loss`).
     """
 
-    def __init__(
-        self,
-        model_name_or_path: str | None = "minilm",
-        n_classes: int | None = None,
-        max_length: int = 128,
-        lr: float = 1e-4,
-        weight_decay: float = 0.01,
-        epochs: int = 6,
-        min_steps: int = 0,
-        batch_size: int = 32,
-        eval_batch_size: int = 128,
-        class_weight: str | None = "balanced",
-        warmup: float = 0.1,
-        patience: int = 2,
-        trainer: Mapping[str, Any] | None = None,
-        seed: int = 0,
-        alpha: float = 0.5,
-        T: float = 2.0,
-        beta: float = 1.0,
-        num_threads: int | None = None,
-        revision: str | None = None,
-        trust_remote_code: bool = False,
-        local_files_only: bool = False,
-        progress: bool = True,
-        group_by_length: bool = True,
-    ) -> None:
-        if class_weight not in (None, "balanced"):
-            raise ValueError(f"class_weight must be 'balanced' or null, got {class_weight!r}")
-        self.model_name_or_path = model_name_or_path
+    def __init__(self, model_name_or_path: str | None = "minilm", n_classes: int | None = None,
+                 config: TransformerConfig | None = None, **settings: Any) -> None:
+        if config is not None and settings:
+            raise ValueError(f"pass a TransformerConfig or keyword settings, not both: {sorted(settings)}")
+        self.cfg = config or TransformerConfig(model_name_or_path=model_name_or_path, **settings)
         self.n_classes = n_classes
-        self.max_length, self.lr, self.weight_decay = max_length, lr, weight_decay
-        self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
-        self.min_steps = int(min_steps or 0)  # small seeds: more epochs, so a 250-post seed still gets trained
-        self.class_weight, self.warmup, self.patience = class_weight, warmup, patience
-        self.trainer_cfg = dict(to_plain(trainer) or {})
-        self.seed = seed
-        self.alpha, self.T, self.beta = alpha, T, beta
-        self.num_threads = num_threads
-        self.revision, self.trust_remote_code, self.local_files_only = revision, trust_remote_code, local_files_only
-        self.progress, self.group_by_length = progress, group_by_length
         self.model: torch.nn.Module | None = None
         self.tokenizer: Any = None
         self.fit_info: dict[str, Any] = {}
 
     # -- loading ----------------------------------------------------------------------------------
     def _hub_kwargs(self) -> dict[str, Any]:
-        return {"revision": self.revision, "trust_remote_code": self.trust_remote_code,
-                "local_files_only": self.local_files_only}
+        return {"revision": self.cfg.revision, "trust_remote_code": self.cfg.trust_remote_code,
+                "local_files_only": self.cfg.local_files_only}
 
     def _load(self, n_classes: int) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        path = resolve_model_path(self.model_name_or_path)
+        path = resolve_model_path(self.cfg.model_name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(path, **self._hub_kwargs())
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # "newly initialized classifier head" is expected here
@@ -128,18 +136,41 @@ class TransformerClassifier:
             hf_logging.set_verbosity(verbosity)
 
     def _set_threads(self) -> None:
-        n = self.num_threads or int(os.environ.get("SENTISYNTH_NUM_THREADS", "0")) or os.cpu_count() or 1
+        n = self.cfg.num_threads or int(os.environ.get("SENTISYNTH_NUM_THREADS", "0")) or os.cpu_count() or 1
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
 
     @property
     def device(self) -> torch.device:
-        acc = str(self.trainer_cfg.get("accelerator", "cpu"))
+        acc = str(self.cfg.trainer.get("accelerator", "cpu"))
         if acc in ("gpu", "cuda", "auto") and torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("cpu")
 
     # -- training ---------------------------------------------------------------------------------
+    def _check_fit_inputs(self, texts: Sequence[str], labels: np.ndarray, sample_weight: np.ndarray | None,
+                          val_texts: Sequence[str] | None, val_labels: Any) -> bool:
+        """Raise on labels outside the classes or inconsistent weights/val. Returns whether there is a val split."""
+        if labels.min() < 0 or labels.max() >= self.n_classes:
+            raise ValueError(f"labels must be in 0..{self.n_classes - 1}, got {labels.min()}..{labels.max()}")
+        if sample_weight is not None and len(sample_weight) != len(labels):
+            raise ValueError(f"sample_weight has {len(sample_weight)} rows, expected {len(labels)}")
+        has_val = val_texts is not None and len(val_texts) > 0
+        if has_val and (val_labels is None or len(val_labels) != len(val_texts)):
+            raise ValueError("val_texts needs val_labels of the same length (early stopping and best checkpoint)")
+        return has_val
+
+    def _epochs_and_steps(self, n_train: int) -> tuple[int, int]:
+        """Epochs (at least `min_steps` optimizer steps) and steps per epoch on this trainer's devices."""
+        tcfg = self.cfg.trainer
+        accumulate = int(tcfg.get("accumulate_grad_batches", 1))
+        n_devices = tcfg.get("devices", 1)
+        if n_devices == -1 and str(tcfg.get("accelerator")) in ("gpu", "cuda"):
+            n_devices = max(torch.cuda.device_count(), 1)
+        n_devices = n_devices if isinstance(n_devices, int) and n_devices > 0 else 1
+        steps_per_epoch = math.ceil(math.ceil(n_train / (self.cfg.batch_size * n_devices)) / accumulate)
+        return max(int(self.cfg.epochs), math.ceil(self.cfg.min_steps / steps_per_epoch)), steps_per_epoch
+
     def fit(
         self,
         texts: Sequence[str],
@@ -151,44 +182,33 @@ class TransformerClassifier:
         n_seed: int | None = None,
     ) -> TransformerClassifier:
         import pytorch_lightning as pl
-        from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-        labels = np.asarray(labels, dtype=int)
-        if len(texts) == 0:
-            raise ValueError("cannot fit a classifier on an empty training set")
-        if len(texts) != len(labels):
-            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-        if self.n_classes is None:
-            self.n_classes = int(labels.max()) + 1
-        if labels.min() < 0 or labels.max() >= self.n_classes:
-            raise ValueError(f"labels must be in 0..{self.n_classes - 1}, got {labels.min()}..{labels.max()}")
-        if sample_weight is not None and len(sample_weight) != len(labels):
-            raise ValueError(f"sample_weight has {len(sample_weight)} rows, expected {len(labels)}")
+        labels, self.n_classes = check_training_data(texts, labels, self.n_classes)
+        has_val = self._check_fit_inputs(texts, labels, sample_weight, val_texts, val_labels)
         soft, is_syn = self._soft_targets(len(labels), soft_labels, n_seed)
 
         self._set_threads()
-        pl.seed_everything(self.seed, workers=True, verbose=False)
+        pl.seed_everything(self.cfg.seed, workers=True, verbose=False)
         self._load(self.n_classes)
-        cw = balanced_class_weight(labels, self.n_classes) if self.class_weight == "balanced" else None
-        train = EncodedTexts(self.tokenizer, texts, self.max_length, labels, sample_weight, soft, is_syn)
-        has_val = val_texts is not None and len(val_texts) > 0
-        if has_val and (val_labels is None or len(val_labels) != len(val_texts)):
-            raise ValueError("val_texts needs val_labels of the same length (early stopping and best checkpoint)")
-        val = EncodedTexts(self.tokenizer, val_texts, self.max_length, np.asarray(val_labels, dtype=int)) if has_val else None
-        tcfg = dict(self.trainer_cfg)
-        group = self.group_by_length and "ddp" not in str(tcfg.get("strategy", ""))  # DDP shards its own sampler
-        dm = TextDataModule(train, val, self.tokenizer, self.batch_size, self.eval_batch_size, self.seed,
+        cw = balanced_class_weight(labels, self.n_classes) if self.cfg.class_weight == "balanced" else None
+        train = EncodedTexts(self.tokenizer, texts, self.cfg.max_length, labels, sample_weight, soft, is_syn)
+        val = EncodedTexts(self.tokenizer, val_texts, self.cfg.max_length, np.asarray(val_labels, dtype=int)) if has_val else None
+        group = self.cfg.group_by_length and "ddp" not in str(self.cfg.trainer.get("strategy", ""))  # DDP shards its own sampler
+        dm = TextDataModule(train, val, self.tokenizer, self.cfg.batch_size, self.cfg.eval_batch_size, self.cfg.seed,
                             group_by_length=group)
+        epochs, steps_per_epoch = self._epochs_and_steps(len(train))
+        module = SequenceClassifierModule(self.model, self.n_classes, self.cfg.lr, self.cfg.weight_decay, self.cfg.warmup,
+                                          steps_per_epoch * epochs, cw, self.cfg.alpha, self.cfg.T, self.cfg.beta)
+        self.fit_info = self._train(module, dm, epochs, has_val)
+        self.model = module.model.to(self.device).eval()
+        log.info("transformer fit: %s", self.fit_info)
+        return self
 
-        accumulate = int(tcfg.get("accumulate_grad_batches", 1))
-        n_devices = tcfg.get("devices", 1)
-        if n_devices == -1 and str(tcfg.get("accelerator")) in ("gpu", "cuda"):
-            n_devices = max(torch.cuda.device_count(), 1)
-        n_devices = n_devices if isinstance(n_devices, int) and n_devices > 0 else 1
-        steps_per_epoch = math.ceil(math.ceil(len(train) / (self.batch_size * n_devices)) / accumulate)
-        epochs = max(int(self.epochs), math.ceil(self.min_steps / steps_per_epoch))
-        module = SequenceClassifierModule(self.model, self.n_classes, self.lr, self.weight_decay, self.warmup,
-                                          steps_per_epoch * epochs, cw, self.alpha, self.T, self.beta)
+    def _train(self, module: Any, dm: Any, epochs: int, has_val: bool) -> dict[str, Any]:
+        """Lightning fit with early stopping on val macro-F1; the best checkpoint's weights end up in `module`."""
+        import pytorch_lightning as pl
+        from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
         ckpt_dir = Path(tempfile.mkdtemp(prefix="sentisynth_ckpt_"))
         callbacks: list[Any] = [EpochLog()]
         ckpt = None
@@ -196,9 +216,10 @@ class TransformerClassifier:
             ckpt = ModelCheckpoint(dirpath=ckpt_dir, monitor="val_macro_f1", mode="max", save_top_k=1,
                                    save_weights_only=True, filename="best")
             callbacks.append(ckpt)
-            if self.patience and self.patience > 0:
-                callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=self.patience))
-        tcfg.setdefault("enable_progress_bar", self.progress)
+            if self.cfg.patience and self.cfg.patience > 0:
+                callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=self.cfg.patience))
+        tcfg = dict(self.cfg.trainer)
+        tcfg.setdefault("enable_progress_bar", self.cfg.progress)
         tcfg.update(max_epochs=epochs, callbacks=callbacks, logger=False, default_root_dir=str(ckpt_dir),
                     enable_checkpointing=has_val, enable_model_summary=False, num_sanity_val_steps=0,
                     deterministic=tcfg.get("deterministic", False))
@@ -212,18 +233,13 @@ class TransformerClassifier:
                 trainer = pl.Trainer(**tcfg)
                 module.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes
                 trainer.fit(module, datamodule=dm)
-            if ckpt is not None and ckpt.best_model_path:
-                state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-                module.load_state_dict(state, strict=True)
-                self.fit_info = {"best_val_macro_f1": float(ckpt.best_model_score),
-                                 "epochs_run": int(trainer.current_epoch)}
-            else:
-                self.fit_info = {"epochs_run": int(trainer.current_epoch)}
+            if ckpt is None or not ckpt.best_model_path:
+                return {"epochs_run": int(trainer.current_epoch)}
+            state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+            module.load_state_dict(state, strict=True)
+            return {"best_val_macro_f1": float(ckpt.best_model_score), "epochs_run": int(trainer.current_epoch)}
         finally:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
-        self.model = module.model.to(self.device).eval()
-        log.info("transformer fit: %s", self.fit_info)
-        return self
 
     def _soft_targets(self, n: int, soft_labels: np.ndarray | None, n_seed: int | None
                       ) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -258,14 +274,14 @@ class TransformerClassifier:
         out = np.zeros((len(texts), self.n_classes), dtype=np.float32)
         if not texts:
             return out
-        enc = EncodedTexts(self.tokenizer, texts, self.max_length)
+        enc = EncodedTexts(self.tokenizer, texts, self.cfg.max_length)
         order = np.argsort([len(ids) for ids in enc.input_ids], kind="stable")
         collate = Collator(self.tokenizer)
         device = self.device
         self.model.to(device).eval()
-        starts = range(0, len(texts), self.eval_batch_size)
-        for s in tqdm(starts, desc="scoring", disable=not self.progress or len(starts) < 10, leave=False):
-            rows = order[s:s + self.eval_batch_size]
+        starts = range(0, len(texts), self.cfg.eval_batch_size)
+        for s in tqdm(starts, desc="scoring", disable=not self.cfg.progress or len(starts) < 10, leave=False):
+            rows = order[s:s + self.cfg.eval_batch_size]
             batch = collate([enc[int(i)] for i in rows])
             kw = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
             logits = self.model(**kw).logits.float()
@@ -285,9 +301,8 @@ class TransformerClassifier:
     # -- persistence ------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """Everything that changes what `fit` produces (cache key for teachers)."""
-        keys = ("model_name_or_path", "n_classes", "max_length", "lr", "weight_decay", "epochs", "min_steps", "batch_size",
-                "class_weight", "warmup", "patience", "seed", "alpha", "T", "beta", "revision", "group_by_length")
-        return {k: getattr(self, k) for k in keys}
+        settings = {k: getattr(self.cfg, k) for k in MODEL_KEYS}
+        return {"model_name_or_path": settings.pop("model_name_or_path"), "n_classes": self.n_classes, **settings}
 
     def save(self, path: str | os.PathLike) -> None:
         """Save model, tokenizer and settings; written to a temp dir then renamed (atomic)."""

@@ -60,6 +60,30 @@ def pack_blocks(ids_per_line: list[list[int]], eos_id: int, seq_len: int) -> lis
     return [(flat[i : i + seq_len], 0) for i in range(0, len(flat) - seq_len + 1, seq_len)]
 
 
+def split_corpus(lines: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded shuffle, then (train lines, at least one validation line)."""
+    order = list(range(len(lines)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, int(len(lines) * val_fraction))
+    return [lines[i] for i in order[n_val:]], [lines[i] for i in order[:n_val]]
+
+
+def publish(model: Any, tok: Any, meta: dict, final: Path) -> None:
+    """Save model, tokenizer and meta.json to a temp dir, then rename it to `final` (atomic: a concurrent
+    run that finished first wins); the resumable work dir goes."""
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    write_json(tmp / "meta.json", meta)
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(final.parent / f".{final.name}.work", ignore_errors=True)
+
+
 def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | os.PathLike,
                   trainer_cfg: Any = None) -> Path:
     """Return the cached pretrained model directory, training it first if it is not cached yet."""
@@ -76,13 +100,7 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
     from sentisynth.generation.tokenizer import train_bpe_tokenizer
 
     t0 = time.perf_counter()
-    lines = read_corpus(corpus, cfg.max_lines)
-    rng = random.Random(cfg.seed)
-    order = list(range(len(lines)))
-    rng.shuffle(order)
-    n_val = max(1, int(len(lines) * cfg.val_fraction))
-    val_lines = [lines[i] for i in order[:n_val]]
-    train_lines = [lines[i] for i in order[n_val:]]
+    train_lines, val_lines = split_corpus(read_corpus(corpus, cfg.max_lines), cfg.val_fraction, cfg.seed)
     tok = train_bpe_tokenizer(train_lines, vocab_size=cfg.vocab_size)
     t_tok = time.perf_counter() - t0
     enc = lambda xs: tok(xs, add_special_tokens=False)["input_ids"]  # noqa: E731
@@ -116,17 +134,7 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
         "tokens_per_s": (summary["steps"] - resumed_from) * cfg.batch_size * cfg.seq_len / max(train_s, 1e-9),
         "torch_threads": torch.get_num_threads(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    tmp = final.parent / f".{key}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    write_json(tmp / "meta.json", meta)
-    try:
-        os.replace(tmp, final)  # atomic publish; a concurrent run that finished first wins
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(final.parent / f".{key}.work", ignore_errors=True)
+    publish(model, tok, meta, final)
     log.info("tiny generator: pretrained in %.0fs, val perplexity %.1f", meta["total_s"], val_ppl)
     return final
 

@@ -81,8 +81,13 @@ def permutation_shap(
     flush()
 
     avg = np.asarray(averaged)
-    n = len(inds)
+    return PermutationResult(values=attributions(avg, cols[inds], n_feat), base=avg[0], n_model_rows=n_rows)
+
+
+def attributions(avg: np.ndarray, features: np.ndarray, n_feat: int) -> np.ndarray:
+    """Per-feature values from the mean outputs along the permutation: the mean of the forward step (switching
+    the feature on) and the backward step (switching it off again)."""
+    n = len(features)
     values = np.zeros((n_feat,) + avg.shape[1:])
-    phi = (avg[1 : n + 1] - avg[:n]) + (avg[n : 2 * n] - avg[n + 1 : 2 * n + 1])  # forward + backward
-    values[cols[inds]] = phi / 2.0
-    return PermutationResult(values=values, base=avg[0], n_model_rows=n_rows)
+    values[features] = ((avg[1 : n + 1] - avg[:n]) + (avg[n : 2 * n] - avg[n + 1 : 2 * n + 1])) / 2.0
+    return values
