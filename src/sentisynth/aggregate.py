@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
 
-from sentisynth.utils import atomic_write_text, read_json
+from sentisynth.utils import atomic_write_text, markdown_table, read_json
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +35,31 @@ def _parse_overrides(path: Path) -> dict[str, str]:
     return overrides
 
 
-def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
-    """One row per finished job: its overrides as columns, then every metric in `metrics.json`."""
+def collect(multirun_dir: str | Path, read_job: Callable[[Path], dict[str, Any] | None], needs: str) -> pd.DataFrame:
+    """One row per finished job below `multirun_dir` (every folder with a `metrics.json`), as `read_job`
+    reads it (None: skipped); `needs` names what a finished job holds, for the error when none is found."""
     root = Path(multirun_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"multirun directory not found: {root}")
-    rows = []
-    for metrics_path in sorted(root.rglob("metrics.json")):
-        job = metrics_path.parent
-        overrides_path = job / ".hydra" / "overrides.yaml"
-        if not overrides_path.is_file():
-            log.warning("%s has metrics.json but no .hydra/overrides.yaml: skipped", job)
-            continue
-        row = {"job": str(job.relative_to(root)), **_parse_overrides(overrides_path), **read_json(metrics_path)}
-        rows.append(row)
+    rows = [row for p in sorted(root.rglob("metrics.json")) if (row := read_job(p.parent)) is not None]
     if not rows:
-        raise FileNotFoundError(f"no finished jobs (metrics.json + .hydra/overrides.yaml) under {root}")
+        raise FileNotFoundError(f"no finished {needs} under {root}")
     return pd.DataFrame(rows)
+
+
+def read_job(job: Path, root: Path) -> dict[str, Any] | None:
+    """A job's overrides as columns, then every metric in its `metrics.json`."""
+    overrides_path = job / ".hydra" / "overrides.yaml"
+    if not overrides_path.is_file():
+        log.warning("%s has metrics.json but no .hydra/overrides.yaml: skipped", job)
+        return None
+    return {"job": str(job.relative_to(root)), **_parse_overrides(overrides_path), **read_json(job / "metrics.json")}
+
+
+def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
+    """One row per finished job: its overrides as columns, then every metric in `metrics.json`."""
+    root = Path(multirun_dir)
+    return collect(root, lambda job: read_job(job, root), "jobs (metrics.json + .hydra/overrides.yaml)")
 
 
 def summarize(
@@ -84,15 +93,10 @@ def to_markdown(summary: pd.DataFrame, digits: int = 4) -> str:
     """Markdown table with `mean ± std` cells."""
     means = [c[: -len(" mean")] for c in summary.columns if c.endswith(" mean")]
     keys = [c for c in summary.columns if not c.endswith((" mean", " std"))]
-    header = keys + means
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for _, row in summary.iterrows():
-        cells = [str(row[k]) for k in keys] + [
-            f"{row[m + ' mean']:.{digits}f}" + ("" if pd.isna(row[m + " std"]) else f" ± {row[m + ' std']:.{digits}f}")
-            for m in means
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [[str(row[k]) for k in keys] + [
+        f"{row[m + ' mean']:.{digits}f}" + ("" if pd.isna(row[m + " std"]) else f" ± {row[m + ' std']:.{digits}f}")
+        for m in means] for _, row in summary.iterrows()]
+    return markdown_table(keys + means, rows)
 
 
 def aggregate(multirun_dir: str | Path, metrics: Sequence[str] | None = None) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sentisynth.text import PLACEHOLDERS, URL, USER, tweet_tokenize
-from sentisynth.utils import atomic_write_text, read_json, write_json
+from sentisynth.utils import atomic_write_text, markdown_table, read_json, write_json
 
 FIRST_SINGULAR = {"i", "me", "my", "mine", "myself", "i'm", "im", "i've", "ive", "i'll", "i'd", "imma"}
 FIRST_PLURAL = {"we", "us", "our", "ours", "ourselves", "we're", "we've", "we'll", "we'd", "let's"}
@@ -185,12 +185,8 @@ def compare_sets(
 
 
 def to_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame.iterrows():
-        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row.tolist()]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    cell = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
+    return markdown_table(list(frame.columns), (row.tolist() for _, row in frame.iterrows()), cell)
 
 
 def plot_comparison(frame: pd.DataFrame, path: str | Path, measures: Sequence[str] | None = None) -> Path:

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from sentisynth.utils import atomic_write_text, read_json
+from sentisynth.aggregate import collect as collect_jobs
+from sentisynth.utils import atomic_write_text, markdown_table, read_json
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,7 @@ def read_run(job: Path) -> dict[str, Any] | None:
 
 
 def collect(multirun_dir: str | Path) -> pd.DataFrame:
-    root = Path(multirun_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"multirun directory not found: {root}")
-    rows = [r for p in sorted(root.rglob("metrics.json")) if (r := read_run(p.parent)) is not None]
-    if not rows:
-        raise FileNotFoundError(f"no finished runs (metrics.json + .hydra/config.yaml) under {root}")
-    return pd.DataFrame(rows)
+    return collect_jobs(multirun_dir, read_run, "runs (metrics.json + .hydra/config.yaml)")
 
 
 def _size_key(value: str) -> float:
@@ -202,11 +197,8 @@ def _md_table(frame: pd.DataFrame, digits: int = 4, signed: bool = False) -> str
     if frame.empty:
         return "_none_\n"
     fmt = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(("n/a" if math.isnan(v) else fmt.format(v)) if isinstance(v, float) else str(v)
-                                       for v in row) + " |")
-    return "\n".join(lines) + "\n"
+    cell = lambda v: ("n/a" if math.isnan(v) else fmt.format(v)) if isinstance(v, float) else str(v)  # noqa: E731
+    return markdown_table(frame.columns, frame.itertuples(index=False), cell)
 
 
 def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracker: Any = None) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,8 +19,43 @@ from sentisynth.filters.base import FilterContext, Sample, reject
 log = logging.getLogger(__name__)
 
 
+@torch.inference_mode()
+def per_text_perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 64,
+                        max_length: int = 128, progress: bool = False) -> np.ndarray:
+    """Perplexity exp(mean token NLL) of each text under a causal LM, unconditioned (the first token is
+    scored after BOS); texts go in length-sorted batches. NaN for a text with no token to score."""
+    from tqdm.auto import tqdm
+
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (bos if bos is not None else 0)
+    device = next(model.parameters()).device
+    model.eval()
+    out = np.full(len(texts), np.nan)
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"][: max_length - 1] for t in texts]
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    starts = range(0, len(texts), batch_size)
+    for s in tqdm(starts, desc="perplexity", disable=not progress or len(starts) < 10, leave=False):
+        rows = order[s:s + batch_size]
+        seqs = [([bos] if bos is not None else []) + ids[i] for i in rows]
+        width = max(len(x) for x in seqs)
+        inp = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, x in enumerate(seqs):
+            inp[r, : len(x)] = torch.as_tensor(x)
+            mask[r, : len(x)] = 1
+        inp, mask = inp.to(device), mask.to(device)
+        logits = model(input_ids=inp, attention_mask=mask).logits.float()
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), inp[:, 1:], reduction="none")
+        tmask = mask[:, 1:].float()
+        n_tok = tmask.sum(1)
+        ppl = torch.exp((nll * tmask).sum(1) / n_tok.clamp_min(1)).cpu().numpy()
+        ppl[n_tok.cpu().numpy() == 0] = np.nan
+        out[rows] = ppl
+    return out
+
+
 class CausalLMScorer:
-    """Per-text perplexity exp(mean token NLL) under a causal LM; the first token is scored after BOS."""
+    """A reference causal LM (path or Hub name) as a perplexity scorer: `scorer(texts) -> perplexities`."""
 
     def __init__(self, model_path: str, batch_size: int = 32, max_length: int = 128, device: str | None = None,
                  trust_remote_code: bool = False, progress: bool = True) -> None:
@@ -30,37 +66,9 @@ class CausalLMScorer:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device).eval()
         self.batch_size, self.max_length, self.progress = batch_size, max_length, progress
-        tok = self.tokenizer
-        self.bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        self.pad = tok.pad_token_id if tok.pad_token_id is not None else (self.bos if self.bos is not None else 0)
 
-    @torch.inference_mode()
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        from tqdm.auto import tqdm
-
-        out = np.full(len(texts), np.nan)
-        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"][: self.max_length - 1] for t in texts]
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        starts = range(0, len(texts), self.batch_size)
-        for s in tqdm(starts, desc="perplexity", disable=not self.progress or len(starts) < 10, leave=False):
-            rows = order[s:s + self.batch_size]
-            seqs = [([self.bos] if self.bos is not None else []) + ids[i] for i in rows]
-            width = max(len(x) for x in seqs)
-            inp = torch.full((len(seqs), width), self.pad, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for r, x in enumerate(seqs):
-                inp[r, : len(x)] = torch.as_tensor(x)
-                mask[r, : len(x)] = 1
-            inp, mask = inp.to(self.device), mask.to(self.device)
-            logits = self.model(input_ids=inp, attention_mask=mask).logits.float()
-            nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), inp[:, 1:], reduction="none")
-            tmask = mask[:, 1:].float()
-            n_tok = tmask.sum(1)
-            mean = (nll * tmask).sum(1) / n_tok.clamp_min(1)
-            ppl = torch.exp(mean).cpu().numpy()
-            ppl[n_tok.cpu().numpy() == 0] = np.nan
-            out[rows] = ppl
-        return out
+        return per_text_perplexity(self.model, self.tokenizer, texts, self.batch_size, self.max_length, self.progress)
 
 
 class PerplexityFilter:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sentisynth.filters.perplexity import per_text_perplexity
 from sentisynth.generation.base import GenContext, Request, pick_device
 from sentisynth.generation.prompts import (
     class_exemplars,
@@ -28,7 +29,6 @@ from sentisynth.generation.sampling import (
     SamplingParams,
     generate_batch,
     keyword_token_ids,
-    per_text_perplexity,
 )
 from sentisynth.utils import content_key, read_json, write_json
 
@@ -169,5 +169,5 @@ class InstructGenerator:
                  for r, q in zip(rows, requests)]
         return posts, sum(len(r) for r in rows)
 
-    def lm_scorer(self, texts: Sequence[str]) -> list[float]:
+    def lm_scorer(self, texts: Sequence[str]) -> np.ndarray:
         return per_text_perplexity(self.model, self.tokenizer, list(texts))

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sentisynth.filters.perplexity import per_text_perplexity
 from sentisynth.generation.base import GenContext, Request, pick_device
 from sentisynth.generation.prompts import (
     class_exemplars,
@@ -34,7 +35,6 @@ from sentisynth.generation.sampling import (
     SamplingParams,
     generate_batch,
     keyword_token_ids,
-    per_text_perplexity,
 )
 from sentisynth.utils import content_key, file_fingerprint, read_json, write_json
 
@@ -239,7 +239,7 @@ class LabelLMGenerator:
         texts = [clean_text(self.tokenizer.decode(r, skip_special_tokens=True)) for r in rows]
         return [[t] if t else [] for t in texts], sum(len(r) for r in rows)
 
-    def lm_scorer(self, texts: Sequence[str]) -> list[float]:
+    def lm_scorer(self, texts: Sequence[str]) -> np.ndarray:
         return per_text_perplexity(self.model, self.tokenizer, list(texts))
 
 

@@ -104,32 +104,3 @@ def generate_batch(model, prompts: Sequence[Sequence[int]], params: SamplingPara
         cut = next((i for i, t in enumerate(row) if t in stops), len(row))
         rows.append(row[:cut])
     return rows
-
-
-@torch.no_grad()
-def per_text_perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 64,
-                        max_length: int = 128) -> list[float]:
-    """Perplexity of each text under `model` (no conditioning): the perplexity filter's `lm_scorer`."""
-    device = next(model.parameters()).device
-    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    out: list[float] = []
-    model.eval()
-    for start in range(0, len(texts), batch_size):
-        chunk = texts[start:start + batch_size]
-        enc = [([bos] if bos is not None else []) + tokenizer(t, add_special_tokens=False)["input_ids"][: max_length - 1]
-               for t in chunk]
-        width = max(len(e) for e in enc)
-        ids = torch.full((len(enc), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for r, e in enumerate(enc):
-            ids[r, : len(e)] = torch.tensor(e)
-            mask[r, : len(e)] = 1
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        tgt = ids[:, 1:].to(device)
-        nll = -logp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
-        m = mask[:, 1:].to(device).float()
-        per = (nll * m).sum(1) / m.sum(1).clamp(min=1)
-        out.extend(torch.exp(per).tolist())
-    return out
