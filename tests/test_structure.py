@@ -129,6 +129,19 @@ def test_cycle_check_catches_a_cycle_through_a_function_level_import(tmp_path: P
     assert cycles(import_graph(pkg)) == []
 
 
+def test_a_lazy_import_of_train_from_data_is_caught(tmp_path: Path) -> None:
+    """The real package, copied, with one function-level import pointing back up: a cycle and an upward edge."""
+    import shutil
+
+    copy = tmp_path / "sentisynth"
+    shutil.copytree(PACKAGE, copy)
+    with open(copy / "data.py", "a", encoding="utf-8") as f:
+        f.write("\n\ndef _late():\n    from sentisynth.train import run\n\n    return run\n")
+    graph = import_graph(copy)
+    assert any({"sentisynth.data", "sentisynth.train"} <= set(c) for c in cycles(graph))
+    assert "sentisynth.train" in graph["sentisynth.data"] and layer_of("sentisynth.train") > layer_of("sentisynth.data")
+
+
 def layer_of(module: str) -> int:
     part = module.split(".")[1] if "." in module else module
     if part not in LAYER_OF:
