@@ -52,7 +52,11 @@ CASES = [(root, group, option) for root in ("train", "generate") for group in _g
 def test_option_composes(root: str, group: str, option: str, tmp_path: Path, tiny_data_dir: Path) -> None:
     cfg = _compose(root, [f"{group}={option}", f"paths.data_dir={tiny_data_dir}"], tmp_path)
     node = cfg[group]
-    OmegaConf.to_container(node, resolve=True)  # every interpolation resolves
+    plain = OmegaConf.to_container(node, resolve=True)  # every interpolation resolves
+    if group == "keywords":  # settings of sentisynth.guidance.build_guidance: every key is known
+        from sentisynth.guidance import KeywordConfig
+
+        assert KeywordConfig.from_kwargs(**plain).top_k >= 1
     if "_target_" not in node:
         return
     if group not in INSTANTIATED:

@@ -64,6 +64,7 @@ def test_left_padded_batch_matches_single_prompts(gpt2_dir: Path) -> None:
     assert batched == single
 
 
+@pytest.mark.slow  # > 5 s: end to end
 def test_gpt2_generator_keyword_conditioning_and_same_seed_same_samples(gpt2_dir: Path, tmp_path: Path) -> None:
     strategy = GuidanceStrategy(name="shap", n_keywords=2, n_exemplars=1, max_exemplar_words=5)
     gen = LabelLMGenerator(name=str(gpt2_dir), train_blocks=1, finetune=FAST, batch_size=4,
@@ -97,6 +98,7 @@ def test_gpt2_generator_keyword_conditioning_and_same_seed_same_samples(gpt2_dir
     assert gen2.info["path"] == str(saved) and (saved / "meta.json").stat().st_mtime == mtime
 
 
+@pytest.mark.slow  # > 5 s: end to end
 def test_shap_bias_raises_keyword_frequency(gpt2_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -116,6 +118,7 @@ def test_shap_bias_raises_keyword_frequency(gpt2_dir: Path) -> None:
     assert share([KeywordBiasProcessor(ids, 8.0)]) > 0.5 > share([])
 
 
+@pytest.mark.slow  # > 5 s: end to end
 def test_lora_llm_tiny_llama_with_chat_template(tmp_path: Path) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -152,6 +155,7 @@ def test_lora_llm_tiny_llama_with_chat_template(tmp_path: Path) -> None:
     assert gen2.info["adapter_key"] == gen.info["adapter_key"] and type(gen2.model).__name__.startswith("Peft")
 
 
+@pytest.mark.slow  # > 5 s: end to end
 def test_gpt2_domain_adaptive_pretraining_runs_on_a_corpus(gpt2_dir: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

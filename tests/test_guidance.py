@@ -269,7 +269,7 @@ def test_build_guidance_is_deterministic_and_serialises(
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(DataError, match="bad.json"):
         load_guidance(tmp_path / "bad.json")
-    with pytest.raises(ValueError, match="unknown shap option"):
+    with pytest.raises(ValueError, match="unknown keywords option"):
         build_guidance(lr, seed, NAMES, topk=3)
 
 

@@ -21,6 +21,7 @@ register_resolvers()
 STUDIES = ["offline_tweeteval", "paper_tweeteval", "sentisynth_sst2"]
 
 
+@pytest.mark.slow  # > 5 s: composes every cell of a study
 @pytest.mark.parametrize("experiment", STUDIES)
 def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None:
     GlobalHydra.instance().clear()

@@ -189,6 +189,7 @@ def test_default_model_path_and_configs() -> None:
             assert c.classifier._target_.endswith("TransformerClassifier")
 
 
+@pytest.mark.slow  # > 5 s: end to end
 def test_train_run_with_transformer(tiny_bert: Path, tmp_path: Path) -> None:
     """train.py's `run` (what `python train.py classifier=transformer` calls) works end to end."""
     import json

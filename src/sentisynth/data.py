@@ -434,11 +434,14 @@ def load_files(
 
 def largest_remainder(share: np.ndarray, n: int, cap: np.ndarray | None = None) -> np.ndarray:
     """Whole counts summing to `n` (at most `cap.sum()`): the floor of each class's `share`, then one more
-    per class in order of the largest fractional part (ties: the lower class id), never above `cap`."""
+    per class in order of the largest fractional part (ties: the lower class id), never above `cap`; floors
+    that add up to more than `n` give back from the largest class first."""
     share = np.asarray(share, dtype=float)
     cap = np.full(len(share), n, dtype=int) if cap is None else np.asarray(cap, dtype=int)
     n = int(min(n, cap.sum()))
     out = np.minimum(np.floor(share).astype(int), cap)
+    while out.sum() > n:  # shares clipped at 0 (the seed's one-per-class floor) can floor above n
+        out[int(np.argmax(out))] -= 1
     while out.sum() < n:
         remainder = np.where(out < cap, share - out, -np.inf)
         out[int(np.argmax(remainder))] += 1

@@ -58,7 +58,6 @@ class KeywordConfig:
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> KeywordConfig:
-        kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}  # _target_, _partial_
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
@@ -213,8 +212,8 @@ def explain(
 def build_guidance(classifier: Any, seed: Split, label_names: list[str], **keyword_cfg: Any) -> Guidance:
     """Keywords (top_k per class) and exemplars (exemplar_k per class) from a classifier fitted on `seed`.
 
-    `keyword_cfg` are the `keywords` config group's keys (`**OmegaConf.to_container(cfg.keywords, resolve=True)`;
-    `_target_`/`_partial_` are ignored). A class without any seed post raises `DataError`.
+    `keyword_cfg` are the `keywords` config group's keys (`**OmegaConf.to_container(cfg.keywords, resolve=True)`).
+    A class without any seed post raises `DataError`.
     """
     cfg = KeywordConfig.from_kwargs(**keyword_cfg)
     _check_seed(seed, label_names)
