@@ -57,3 +57,33 @@ def plot_confusion(cm: np.ndarray, label_names: Sequence[str], path: str | Path,
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def read_test_predictions(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    """A run's test rows from its `predictions.csv`: (label names, gold ids, predicted ids, texts)."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, keep_default_na=False)
+    names = [c.split("/", 1)[1] for c in frame.columns if c.startswith("prob/")]
+    test = frame[frame["split"] == "test"]
+    if not names or test.empty:
+        raise ValueError(f"{path}: no test rows or no prob/<class> columns")
+    ids = {n: i for i, n in enumerate(names)}
+    gold = test["gold"].astype(str).map(ids).to_numpy()
+    pred = test["predicted"].astype(str).map(ids).to_numpy()
+    return names, gold.astype(int), pred.astype(int), test["text"].astype(str).tolist()
+
+
+class TestSetMismatch(ValueError):
+    """Two runs to be compared post by post were not scored on the same test posts."""
+
+
+def check_same_test_set(reference: tuple[list[str], np.ndarray, list[str]], other: tuple[list[str], np.ndarray,
+                        list[str]], where: str) -> None:
+    """Pairing is by position: the label names, gold labels and texts must match row for row, or this raises."""
+    (names_a, gold_a, texts_a), (names_b, gold_b, texts_b) = reference, other
+    if names_a != names_b:
+        raise TestSetMismatch(f"{where}: label names differ ({names_a} vs {names_b})")
+    if len(gold_a) != len(gold_b) or texts_a != texts_b or not np.array_equal(gold_a, gold_b):
+        raise TestSetMismatch(f"{where}: test posts differ from the other runs' ({len(gold_b)} vs {len(gold_a)} "
+                              "rows, or different texts/gold labels at the same positions): cannot pair them")

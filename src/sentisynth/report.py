@@ -1,11 +1,15 @@
-"""Study report from a multirun directory: tables, plots and `report.md`, every number from `metrics.json`.
+"""Study report from a multirun directory: intervals, paired tests, tables, plots and `report.md`.
 
     python -m sentisynth.report outputs/<task>/multiruns/<stamp> [--wandb]
 
-Writes into `<dir>/report/`: `runs.csv` (one row per job), `summary.csv` (mean, std over seeds per
-dataset, classifier, strategy and seed size), `per_class_delta.csv` (per-class F1 change from the
+Every number comes from the runs' `metrics.json` and `predictions.csv` (see `sentisynth.comparisons` for
+the statistics, whose method is written at the top of `report.md`). Writes into `<dir>/report/`:
+`runs.csv` (one row per job), `cells.csv` (mean over seeds with a 95% bootstrap interval),
+`comparisons.csv` (every arm against `none` and `real`: difference, interval, p-value, MDD, share of the
+real gain), `generation_cost.csv`, `summary.csv` (mean, std over seeds per
+dataset, classifier, strategy, seed size and augment.n), `per_class_delta.csv` (per-class F1 change from the
 seed-only run with the same dataset, classifier, seed size and seed; rarest classes first),
-`linguistic.csv` and `filters.csv` when runs wrote them, PNG plots, and `report.md`.
+`linguistic.csv` and `filters.csv` when runs wrote them, PNG plots (with a forest plot), and `report.md`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from sentisynth.utils import atomic_write_text, markdown_table, read_json
 
 log = logging.getLogger(__name__)
 
-KEYS = ["data", "classifier", "strategy", "seed_size"]
+KEYS = ["data", "classifier", "strategy", "seed_size", "augment_n"]
+N_BOOT, N_PERM = 2000, 9999  # bootstrap replicates and randomization rounds (see sentisynth.stats)
 
 
 def _strategy(choices: dict[str, Any], cfg: Any) -> str:
@@ -51,12 +56,16 @@ def read_run(job: Path) -> dict[str, Any] | None:
     metrics = read_json(metrics_path)
     cell = read_json(job / "cell.json") if (job / "cell.json").is_file() else None
     seed_size = OmegaConf.select(cfg, "data.seed_size", default=None)
+    strategy = cell["arm"] if cell else _strategy(choices, cfg)  # a study cell names its arm
+    n_added = metrics.get("train/n_total", 0) - metrics.get("train/n_seed", 0)
     return {
         "job": str(job),
         "data": choices.get("data", OmegaConf.select(cfg, "data.loader", default="?")),
         "classifier": choices.get("classifier", "?"),
-        "strategy": cell["arm"] if cell else _strategy(choices, cfg),  # a study cell names its arm
+        "strategy": strategy,
         "seed_size": str(seed_size) if seed_size is not None else str(metrics.get("train/n_seed")),
+        # posts asked for (augment.n); seed only adds none whatever augment.n says
+        "augment_n": "0" if strategy == "none" else str(OmegaConf.select(cfg, "augment.n", default=n_added)),
         "seed": int(OmegaConf.select(cfg, "seed", default=0)),
         **metrics,
     }
@@ -108,28 +117,54 @@ def per_class_delta(runs: pd.DataFrame) -> pd.DataFrame:
     return delta[KEYS + ordered]
 
 
-def plot_f1_vs_seed_size(summary: pd.DataFrame, path: Path, metric: str = "test/macro_f1") -> Path:
+def plot_f1_vs_seed_size(cells: pd.DataFrame, path: Path) -> Path:
+    """Macro-F1 against seed size, one line per arm and `augment.n`, shaded by its 95% interval (when known)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = list(summary.groupby(["data", "classifier"], sort=False))
+    panels = list(cells.groupby(["data", "classifier"], sort=False))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     for ax, ((data, clf), part) in zip(axes[0], panels):
         sizes = sorted(part.seed_size.unique(), key=_size_key)
         x = {s: i for i, s in enumerate(sizes)}
-        for strategy, line in part.groupby("strategy", sort=True):
+        for (strategy, n), line in part.groupby(["strategy", "augment_n"], sort=True):
             line = line.sort_values("seed_size", key=lambda s: s.map(_size_key))
             xs = [x[s] for s in line.seed_size]
-            spread = line[f"{metric} std"].fillna(0.0)  # one seed: no error bar
-            ax.errorbar(xs, line[f"{metric} mean"], yerr=spread, marker="o", capsize=3, label=strategy)
+            label = strategy if strategy == "none" else f"{strategy} +{n}"
+            (handle,) = ax.plot(xs, line["macro_f1"], marker="o", label=label)
+            ax.fill_between(xs, line["ci_low"], line["ci_high"], color=handle.get_color(), alpha=0.15)
         ax.set_xticks(range(len(sizes)), sizes)
         ax.set_xlabel("seed size")
-        ax.set_ylabel(metric)
+        ax.set_ylabel("test macro-F1 (95% interval)")
         ax.set_title(f"{data} / {clf}", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_forest(comp: pd.DataFrame, path: Path) -> Path:
+    """Forest plot: macro-F1 difference of every arm against `none` and `real` with its 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = comp[(comp.metric == "macro_f1") & comp.baseline.isin(["none", "real"])].reset_index(drop=True)
+    labels = [f"{r.classifier} | {r.seed_size} | +{r.augment_n} | {r.arm} vs {r.baseline}" for r in rows.itertuples()]
+    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(rows) + 1.4))
+    y = np.arange(len(rows))[::-1]
+    colors = np.where(rows.significant.to_numpy(dtype=bool), "tab:red", "tab:gray")
+    ax.errorbar(rows["diff"], y, xerr=[rows["diff"] - rows.ci_low, rows.ci_high - rows["diff"]], fmt="none",
+                ecolor=colors, capsize=2)
+    ax.scatter(rows["diff"], y, c=colors, s=14, zorder=3)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, labels, fontsize=6)
+    ax.set_xlabel("difference in test macro-F1 (95% interval; red: p < 0.05)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -201,33 +236,89 @@ def _md_table(frame: pd.DataFrame, digits: int = 4, signed: bool = False) -> str
     return markdown_table(frame.columns, frame.itertuples(index=False), cell)
 
 
+def _fmt(v: float, digits: int = 3, signed: bool = False) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:{'+' if signed else ''}.{digits}f}"
+
+
+def _cells_md(cells: pd.DataFrame) -> str:
+    table = cells.assign(**{"95% interval": [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in zip(cells.ci_low, cells.ci_high)]})
+    return _md_table(table.drop(columns=["ci_low", "ci_high"]))
+
+
+def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
+    """One line per comparison: difference, [interval], p (q), MDD; `*` when p < 0.05."""
+    rows = comp[(comp.metric == metric) & comp.baseline.isin(["none", "real"])] if not comp.empty else comp
+    if rows.empty:
+        return "_no comparison: no pair of arms with predictions.csv_\n"
+    columns = ["classifier", "seed size", "augment.n", "arm", "vs", "difference", "95% interval", "p", "q", "MDD",
+               "seeds"]
+    cells = [[r.classifier, r.seed_size, r.augment_n, r.arm, r.baseline,
+              _fmt(r.diff, signed=True) + (" *" if r.significant else ""),
+              f"[{_fmt(r.ci_low, signed=True)}, {_fmt(r.ci_high, signed=True)}]", f"{r.p:.4f}",
+              _fmt(getattr(r, "q", math.nan), 4), _fmt(r.mdd), r.n_seeds] for r in rows.itertuples()]
+    return markdown_table(columns, cells)
+
+
+def _statistics_md(cells: pd.DataFrame, comp: pd.DataFrame, cost: pd.DataFrame) -> list[str]:
+    from sentisynth.comparisons import METHOD
+
+    md = [METHOD.format(n_boot=N_BOOT, n_perm=N_PERM), "## Test macro-F1 per cell (mean over seeds, 95% interval)", "",
+          _cells_md(cells), "![f1 vs seed size](f1_vs_seed_size.png)", "",
+          "## Arms against `none` and `real`: macro-F1", "", _comparisons_md(comp, "macro_f1")]
+    if not comp.empty:
+        md += ["![forest plot](forest.png)", ""]
+        for metric in [m for m in comp.metric.unique() if m.startswith("f1/")]:  # rarest class first
+            md += [f"## Arms against `none` and `real`: {metric}", "", _comparisons_md(comp, metric)]
+        share = comp[comp.baseline == "share_of_real_gain"]
+        md += ["## Share of the real-data gain recovered: (arm - none) / (real - none), macro-F1", "",
+               _md_table(share[["classifier", "seed_size", "augment_n", "arm", "diff", "ci_low", "ci_high"]]
+                         .rename(columns={"diff": "share"}), 3)]
+    md += ["## Generation cost (posts made per post kept; seconds of generation + filtering per kept post)", "",
+           "_no run wrote filter_report.json_\n" if cost.empty else _md_table(cost, 2)]
+    return md
+
+
 def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracker: Any = None) -> Path:
+    from sentisynth.comparisons import cell_intervals, comparisons, generation_cost, load_predictions
+
     root = Path(multirun_dir)
     out = root / "report"
     out.mkdir(parents=True, exist_ok=True)
     runs = collect(root)
-    summary = summarize(runs, metric)
-    delta = per_class_delta(runs)
-    linguistic = collect_side_tables(runs, "linguistic.csv")
-    filters = collect_filter_rates(runs)
-    for name, frame in (("runs", runs), ("summary", summary), ("per_class_delta", delta),
-                        ("linguistic", linguistic), ("filters", filters)):
+    preds = load_predictions(runs)
+    tables = {"runs": runs, "summary": summarize(runs, metric), "cells": cell_intervals(runs, preds, KEYS, N_BOOT),
+              "comparisons": comparisons(runs, preds, N_BOOT, N_PERM), "generation_cost": generation_cost(runs),
+              "per_class_delta": per_class_delta(runs), "linguistic": collect_side_tables(runs, "linguistic.csv"),
+              "filters": collect_filter_rates(runs)}
+    for name, frame in tables.items():
         if not frame.empty:
             atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
-    plots = {"f1_vs_seed_size": plot_f1_vs_seed_size(summary, out / "f1_vs_seed_size.png", metric)}
-    if not delta.empty:
-        plots["per_class_delta"] = plot_delta(delta, out / "per_class_delta.png")
+    plots = {"f1_vs_seed_size": plot_f1_vs_seed_size(tables["cells"], out / "f1_vs_seed_size.png")}
+    if not tables["comparisons"].empty:
+        plots["forest"] = plot_forest(tables["comparisons"], out / "forest.png")
+    if not tables["per_class_delta"].empty:
+        plots["per_class_delta"] = plot_delta(tables["per_class_delta"], out / "per_class_delta.png")
+    linguistic = tables["linguistic"]
     if not linguistic.empty:
         from sentisynth.analysis import plot_comparison
 
         overall = linguistic[linguistic["class"] == "all"].groupby("set", sort=False).mean(numeric_only=True)
         plots["linguistic"] = plot_comparison(overall.reset_index().assign(**{"class": "all"}), out / "linguistic.png")
+    md = [f"# Study report: {root}", "", f"{len(runs)} runs ({len(runs) - sum(len(p.by_job) for p in preds.values())} "
+          "without predictions.csv: no interval or test for their cells); tables as CSV beside this file.", "",
+          *_statistics_md(tables["cells"], tables["comparisons"], tables["generation_cost"]),
+          *_side_sections(tables, metric, plots)]
+    atomic_write_text(out / "report.md", "\n".join(md))
+    if tracker is not None:
+        _log_report(tracker, root, tables, plots)
+    return out / "report.md"
 
-    md = [f"# Study report: {root}", "",
-          f"{len(runs)} runs; every number below is recomputed from the runs' `metrics.json` (see `runs.csv`).", "",
-          f"## {metric} by seed size (mean ± std over seeds)", "", _md_table(summary),
-          "![f1 vs seed size](f1_vs_seed_size.png)", "",
-          "## Per-class F1 change from seed only (rarest class first)", "", _md_table(delta, signed=True)]
+
+def _side_sections(tables: dict[str, pd.DataFrame], metric: str, plots: dict[str, Path]) -> list[str]:
+    """Mean ± std over seeds, per-class change from seed only, linguistic comparison, filter acceptance."""
+    delta, linguistic, filters = tables["per_class_delta"], tables["linguistic"], tables["filters"]
+    md = [f"## {metric} by seed size (mean ± std over seeds, from metrics.json)", "", _md_table(tables["summary"]),
+          "## Per-class F1 change from seed only (mean over seeds, rarest class first)", "", _md_table(delta, signed=True)]
     if "per_class_delta" in plots:
         md += ["![per-class delta](per_class_delta.png)", ""]
     md += ["## Linguistic comparison (real vs synthetic)", ""]
@@ -244,17 +335,16 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
     else:
         acc = filters.groupby(["strategy", "filter", "class"], sort=False)["acceptance"].mean().reset_index()
         md += [_md_table(acc, 3)]
-    atomic_write_text(out / "report.md", "\n".join(md))
+    return md
 
-    if tracker is not None:
-        with tracker.session({"multirun_dir": str(root)}, name=f"report-{root.name}"):
-            for name, frame in (("report/summary", summary), ("report/per_class_delta", delta),
-                                ("report/linguistic", linguistic), ("report/filters", filters)):
-                if not frame.empty:
-                    tracker.log_table(name, [str(c) for c in frame.columns], frame.astype(object).values.tolist())
-            for name, path in plots.items():
-                tracker.log_image(f"report/{name}", path)
-    return out / "report.md"
+
+def _log_report(tracker: Any, root: Path, tables: dict[str, pd.DataFrame], plots: dict[str, Path]) -> None:
+    with tracker.session({"multirun_dir": str(root)}, name=f"report-{root.name}"):
+        for name, frame in tables.items():
+            if name != "runs" and not frame.empty:
+                tracker.log_table(f"report/{name}", [str(c) for c in frame.columns], frame.astype(object).values.tolist())
+        for name, path in plots.items():
+            tracker.log_image(f"report/{name}", path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -270,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tracker = WandbTracker(project="sentisynth", dir=Path(args.multirun_dir) / "report")
     try:
         path = build_report(args.multirun_dir, args.metric, tracker)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:  # ValueError: predictions that cannot be paired or traced
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
