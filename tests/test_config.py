@@ -94,6 +94,44 @@ def test_experiment_configs_compose(tmp_path: Path) -> None:
 
 def test_root_defaults(tmp_path: Path) -> None:
     cfg = _compose("train", [], tmp_path)
-    assert cfg.optimized_metric == "test/macro_f1"
+    assert cfg.optimized_metric == "val/macro_f1"
     assert cfg.logger._target_.endswith("WandbTracker") and cfg.logger.mode in ("offline", "online", "disabled")
     assert cfg.data.seed == cfg.seed == 0
+
+
+def _strings(node: object, path: str = "") -> list[tuple[str, str]]:
+    """(dotted key, value) of every string leaf under a plain config node."""
+    if isinstance(node, dict):
+        return [x for k, v in node.items() for x in _strings(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(node, list):
+        return [x for i, v in enumerate(node) for x in _strings(v, f"{path}[{i}]")]
+    return [(path, node)] if isinstance(node, str) else []
+
+
+@pytest.mark.parametrize("group", ["experiment", "hparams_search"])
+def test_sweeps_and_searches_never_optimise_a_test_metric(group: str, tmp_path: Path) -> None:
+    """Tuning reads validation only: every experiment (and search config) composes with a `val/` objective, and
+    nothing its sweeper or search reads (objective, direction, params) names a `test/` key."""
+    options = _options(group) if (CONF / group).is_dir() else []
+    if not options:
+        pytest.skip(f"no conf/{group}/ configs")
+    checked = 0
+    for option in options:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            try:
+                cfg = compose("train", overrides=[f"{group}={option}", f"paths.root_dir={tmp_path}",
+                                                  f"paths.output_dir={tmp_path}"], return_hydra_config=True)
+            except Exception as e:  # an experiment of another root config (generate.yaml)
+                if "Could not" in str(e) or "override" in str(e):
+                    continue
+                raise
+        assert str(cfg.optimized_metric).startswith("val/"), f"{group}={option}: optimized_metric {cfg.optimized_metric}"
+        sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)
+        leaks = [(k, v) for k, v in _strings(sweeper) if "test/" in v or k.endswith(("monitor", "objective", "metric"))
+                 and not v.startswith("val/")]
+        assert not leaks, f"{group}={option}: the sweeper reads {leaks}"
+        monitors = [(k, v) for k, v in _strings(OmegaConf.to_container(cfg, resolve=False)) if k.endswith("monitor")]
+        assert all("test/" not in v for _, v in monitors), f"{group}={option}: {monitors}"
+        checked += 1
+    assert checked >= (4 if group == "experiment" else 1)

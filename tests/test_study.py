@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
@@ -36,22 +37,55 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
             assert cfg.classifier._target_ and cfg.augment._target_
             if cell.arm in ("naive", "shap"):
                 assert cfg.augment.generate.guidance.name == cell.arm
-    if experiment == "offline_tweeteval":  # the spec: 5 arms x 4 sizes; classical on every seed, transformer on one
+    if experiment == "offline_tweeteval":  # the spec: 5 arms x 2 sizes x augment.n 200/1000, 3 seeds
         assert {c.arm for c in cells} == {"none", "real", "pseudo", "naive", "shap"}
-        assert {c.seed_size for c in cells} == {250, 500, 1000, 2000}
+        assert {c.seed_size for c in cells} == {500, 1000}
         seeds = {c.seed for c in cells}
+        assert seeds == {0, 1, 2}
         for arm in ("none", "real", "pseudo", "naive", "shap"):
-            for size in (250, 500, 1000, 2000):
-                here = [c for c in cells if c.arm == arm and c.seed_size == size]
-                assert {c.seed for c in here if c.classifier == "tfidf_lr"} == seeds
-                assert {c.seed for c in here if c.classifier == "tfidf_xgb"} == seeds
-                assert len([c for c in here if c.classifier == "transformer"]) >= 1
+            for n in ([None] if arm == "none" else [200, 1000]):  # seed only adds nothing: once, not per n
+                for size in (500, 1000):
+                    here = [c for c in cells if c.arm == arm and c.seed_size == size and c.augment_n == n]
+                    assert {c.seed for c in here if c.classifier == "tfidf_lr"} == seeds
+                    assert {c.seed for c in here if c.classifier == "tfidf_xgb"} == seeds
+                    assert len([c for c in here if c.classifier == "transformer"]) >= 1
+        assert all("save_predictions=true" in c.overrides for c in cells)
+
+
+def test_small_augment_n_draws_from_the_large_generated_set(tmp_path: Path) -> None:
+    """The +200 and +1000 cells of a generating arm ask the generator for the same per-class counts (one cached
+    set), and differ only in how many they draw."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        base = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"]
+        study = to_plain(compose("train", overrides=["experiment=offline_tweeteval", *base]).study)
+        cells = [c for c in plan_cells(study) if c.arm == "shap" and c.seed == 0 and c.seed_size == 500
+                 and c.classifier == "tfidf_lr"]
+        assert sorted(c.augment_n for c in cells) == [200, 1000]
+        augments = [instantiate_augment(compose("train", overrides=[*c.overrides, *base])) for c in cells]
+    from sentisynth.data import LowResourceData, Split
+
+    class Fake:  # class counts of a 500-post seed and a large pool are all class_counts needs
+        n_classes = 4
+        seed = Split(["x"] * 500, np.repeat(np.arange(4), [215, 105, 45, 135]), np.arange(500))
+        pool = Split(["x"] * 2000, np.repeat(np.arange(4), 500), np.arange(2000))
+
+    fake: LowResourceData = Fake()  # type: ignore[assignment]
+    counts = [a.class_counts(fake).tolist() for a in augments]
+    assert counts[0] == counts[1] and sum(counts[0]) == 1000
+    assert sorted(a.n for a in augments) == [200, 1000]
+
+
+def instantiate_augment(cfg: object) -> object:
+    from hydra.utils import instantiate
+
+    return instantiate(cfg.augment)
 
 
 @pytest.mark.slow
 def test_small_study_runs_resumes_and_reports(tmp_path: Path, tiny_data_dir: Path) -> None:
     study_dir = tmp_path / "study"
-    args = ["experiment=offline_tweeteval", "study.seeds=[0,1]", "study.seed_sizes=[16,24]",
+    args = ["experiment=offline_tweeteval", "study.seeds=[0,1]", "study.seed_sizes=[16,24]", "study.augment_n=[200]",
             "~study.arms", "+study.arms={none:['augment=none'],real:['augment=real']}",
             "~study.classifiers", "+study.classifiers={tfidf_lr:{seeds:all}}",
             f"study.dir={study_dir}", f"paths.data_dir={tiny_data_dir}", f"paths.cache_dir={tmp_path / 'cache'}",
@@ -63,7 +97,7 @@ def test_small_study_runs_resumes_and_reports(tmp_path: Path, tiny_data_dir: Pat
     first = {p.parent.name: p.stat().st_mtime_ns for p in study_dir.glob("*/metrics.json")}
     assert len(first) == 8
     # the cells got the study's common overrides and the user's command-line ones
-    cfg = OmegaConf.load(study_dir / "16_real_tfidf_lr_seed1" / ".hydra" / "config.yaml")
+    cfg = OmegaConf.load(study_dir / "16_real_n200_tfidf_lr_seed1" / ".hydra" / "config.yaml")
     assert cfg.augment.n == 200 and cfg.paths.data_dir == str(tiny_data_dir) and cfg.seed == 1
 
     # resume: delete one finished cell; the re-run redoes that one only
@@ -83,5 +117,5 @@ def test_small_study_runs_resumes_and_reports(tmp_path: Path, tiny_data_dir: Pat
     assert (summary["n_seeds"] == 2).all()
     runs = pd.read_csv(study_dir / "report" / "runs.csv")
     one = runs[(runs.strategy == "real") & (runs.seed_size == 24) & (runs.seed == 1)].iloc[0]
-    metrics = json.loads((study_dir / "24_real_tfidf_lr_seed1" / "metrics.json").read_text())
+    metrics = json.loads((study_dir / "24_real_n200_tfidf_lr_seed1" / "metrics.json").read_text())
     assert one["test/macro_f1"] == pytest.approx(metrics["test/macro_f1"])

@@ -167,15 +167,25 @@ class SyntheticAugment:
         data_cfg: Any = None,
         trainer_cfg: Any = None,
         cache_dir: str | None = None,
+        generate_n: int | None = None,
     ) -> None:
         self.path, self.n, self.balance, self.match_real = path, n, balance, match_real
+        self.generate_n = generate_n  # generate for this count and draw n from it: a +200 arm reuses the +1000 set
         self.weight, self.distill, self.seed, self.guidance = weight, distill, seed, guidance
         self.generate, self.analysis, self.seed_ratio = generate, analysis, seed_ratio
         self.data_cfg, self.trainer_cfg, self.cache_dir = data_cfg, trainer_cfg, cache_dir
 
     def class_counts(self, data: LowResourceData) -> np.ndarray:
-        """The real arm's per-class counts for this `n` (what on-the-fly generation is asked for)."""
-        return RealAugment(self.n, self.balance, self.seed, self.seed_ratio).class_counts(data)
+        """The real arm's per-class counts for `generate_n` (default: for `n`): what on-the-fly generation is asked
+        for. Generated sets are cached by these counts, so arms with different `n` and the same `generate_n` share
+        one generated set and differ only in how many posts they draw from it."""
+        counts = RealAugment(self.n, self.balance, self.seed, self.seed_ratio).class_counts(data)
+        if self.generate_n is None:
+            return counts
+        larger = RealAugment(self.generate_n, self.balance, self.seed).class_counts(data)
+        if larger.sum() < counts.sum():
+            raise DataError(f"augment.generate_n={self.generate_n} is smaller than augment.n={self.n}")
+        return larger
 
     def generate_config(self, per_class: np.ndarray, out: Path) -> Any:
         """The `generate.py` config of this arm: the generate block, asking for exactly `per_class`."""

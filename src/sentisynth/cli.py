@@ -88,6 +88,8 @@ def run_task(task: Callable[[DictConfig], dict[str, float]], cfg: DictConfig) ->
         sys.exit(2)
     key = cfg.get("optimized_metric")
     if key and isinstance(metrics, dict):
+        if "study/cells" in metrics:  # a study returns cell counts, not an objective: nothing to optimise
+            return None
         if key not in metrics:
             raise KeyError(f"optimized_metric {key!r} is not among the run's metrics: {sorted(metrics)[:10]}...")
         return float(metrics[key])

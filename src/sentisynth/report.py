@@ -158,10 +158,11 @@ def plot_forest(comp: pd.DataFrame, path: Path) -> Path:
     labels = [f"{r.classifier} | {r.seed_size} | +{r.augment_n} | {r.arm} vs {r.baseline}" for r in rows.itertuples()]
     fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(rows) + 1.4))
     y = np.arange(len(rows))[::-1]
-    colors = np.where(rows.significant.to_numpy(dtype=bool), "tab:red", "tab:gray")
-    ax.errorbar(rows["diff"], y, xerr=[rows["diff"] - rows.ci_low, rows.ci_high - rows["diff"]], fmt="none",
-                ecolor=colors, capsize=2)
-    ax.scatter(rows["diff"], y, c=colors, s=14, zorder=3)
+    sig = rows.significant.to_numpy(dtype=bool)
+    for mask, color in ((sig, "tab:red"), (~sig, "tab:gray")):
+        part = rows[mask]
+        ax.errorbar(part["diff"], y[mask], xerr=[part["diff"] - part.ci_low, part.ci_high - part["diff"]], fmt="o",
+                    color=color, markersize=3, capsize=2)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, labels, fontsize=6)
     ax.set_xlabel("difference in test macro-F1 (95% interval; red: p < 0.05)")

@@ -37,6 +37,7 @@ class Cell:
     classifier: str
     seed_size: int | str
     seed: int
+    augment_n: int | float | None = None  # the study's augment.n axis value (None: not an axis, or seed only)
 
 
 def plan_cells(study: dict[str, Any]) -> list[Cell]:
@@ -46,23 +47,35 @@ def plan_cells(study: dict[str, Any]) -> list[Cell]:
     only make sense for that classifier, e.g. `classifier.epochs=3`).
     """
     cells = []
-    common = [str(o) for o in study.get("overrides") or []]
-    generation = [str(o) for o in study.get("generation_overrides") or []]
     for seed in study["seeds"]:
         for size in study["seed_sizes"]:
             for arm, arm_overrides in study["arms"].items():
-                for clf, spec in study["classifiers"].items():
-                    spec = spec if isinstance(spec, dict) else {"seeds": spec}
-                    seeds = spec.get("seeds", "all")
-                    if seeds != "all" and int(seed) not in [int(s) for s in seeds]:
-                        continue
-                    overrides = (*common, f"data.seed_size={size}", f"seed={seed}", f"classifier={clf}",
-                                 *[str(o) for o in spec.get("overrides") or []],
-                                 *[str(o) for o in arm_overrides or []])
-                    if any(str(o).startswith("augment=synthetic") for o in arm_overrides or []):
-                        overrides = (*overrides, *generation)  # generator/filter choices of the generating arms
-                    cells.append(Cell(f"{size}_{arm}_{clf}_seed{seed}", overrides, arm, clf, size, int(seed)))
+                arm_overrides = [str(o) for o in arm_overrides or []]
+                # `study.augment_n: [200, 1000]` makes augment.n an axis; seed only adds nothing, so it runs once
+                axis = study.get("augment_n") if "augment=none" not in arm_overrides else None
+                for n in axis or [None]:
+                    for clf, spec in study["classifiers"].items():
+                        cell = _cell(study, int(seed), size, arm, arm_overrides, n, clf, spec)
+                        if cell is not None:
+                            cells.append(cell)
     return cells
+
+
+def _cell(study: dict[str, Any], seed: int, size: int | str, arm: str, arm_overrides: list[str],
+          n: int | float | None, clf: str, spec: Any) -> Cell | None:
+    """One cell's overrides (None when the classifier does not run on this seed)."""
+    spec = spec if isinstance(spec, dict) else {"seeds": spec}
+    seeds = spec.get("seeds", "all")
+    if seeds != "all" and seed not in [int(s) for s in seeds]:
+        return None
+    overrides = (*[str(o) for o in study.get("overrides") or []], f"data.seed_size={size}", f"seed={seed}",
+                 f"classifier={clf}", *[str(o) for o in spec.get("overrides") or []], *arm_overrides)
+    if n is not None:
+        overrides = (*overrides, f"augment.n={n}")
+    if any(o.startswith("augment=synthetic") for o in arm_overrides):  # generator/filter choices of generating arms
+        overrides = (*overrides, *[str(o) for o in study.get("generation_overrides") or []])
+    name = f"{size}_{arm}" + (f"_n{n}" if n is not None else "") + f"_{clf}_seed{seed}"
+    return Cell(name, overrides, arm, clf, size, seed, n)
 
 
 def user_overrides() -> list[str]:
@@ -125,7 +138,8 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
             cell_cfg, choices = compose_cell(study.get("config_name", "train"), overrides, job_dir)
             write_hydra_dir(job_dir, cell_cfg, choices, overrides)
             write_json(job_dir / "cell.json", {"arm": cell.arm, "classifier": cell.classifier,
-                                               "seed_size": cell.seed_size, "seed": cell.seed})
+                                               "seed_size": cell.seed_size, "seed": cell.seed,
+                                               "augment_n": cell.augment_n})
             metrics = run(cell_cfg)
             status["cells"][cell.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 1),
                                           "test/macro_f1": metrics.get("test/macro_f1")}
