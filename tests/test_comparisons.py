@@ -1,0 +1,118 @@
+"""The report's statistics on studies with a known answer: a copy of `none` is not different, +1000 real
+posts at a 500-post seed are; predictions that cannot be paired or traced stop the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from sentisynth.cli import register_resolvers
+from sentisynth.report import build_report
+from tests.conftest import run_cli
+
+register_resolvers()
+NAMES = ["anger", "joy", "optimism", "sadness"]
+
+
+def _job(root: Path, name: str, arm: str, seed: int, gold: np.ndarray, pred: np.ndarray,
+         texts: list[str] | None = None) -> None:
+    """A finished run as a study writes it: config, cell.json, metrics.json and predictions.csv."""
+    from sentisynth.stats import f1_scores
+
+    job = root / name
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "data": {"seed_size": 500},
+                                                                "augment": {"n": 1000}}))
+    choices = {"data": "tweet_eval_emotion", "classifier": "tfidf_lr"}
+    (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}}))
+    (job / "cell.json").write_text(json.dumps({"arm": arm}))
+    f1 = f1_scores(gold, pred, len(NAMES))
+    (job / "metrics.json").write_text(json.dumps({"test/macro_f1": f1[-1],
+                                                  **{f"test/f1/{n}": f1[i] for i, n in enumerate(NAMES)}}))
+    texts = texts or [f"post {i}" for i in range(len(gold))]
+    frame = pd.DataFrame({"split": "test", "index": range(len(gold)), "text": texts,
+                          "gold": [NAMES[g] for g in gold], "predicted": [NAMES[p] for p in pred],
+                          **{f"prob/{n}": 0.25 for n in NAMES}})
+    frame.to_csv(job / "predictions.csv", index=False)
+
+
+def _noisy(gold: np.ndarray, accuracy: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pred = gold.copy()
+    wrong = rng.random(len(gold)) > accuracy
+    pred[wrong] = rng.integers(0, len(NAMES), wrong.sum())
+    return pred
+
+
+@pytest.fixture
+def gold() -> np.ndarray:
+    return np.random.default_rng(0).choice(len(NAMES), size=800, p=[0.4, 0.3, 0.1, 0.2])
+
+
+def test_copy_of_none_is_not_different_and_a_better_arm_is(tmp_path: Path, gold: np.ndarray) -> None:
+    root = tmp_path / "study"
+    for seed in range(3):
+        none = _noisy(gold, 0.5, seed)
+        _job(root, f"none{seed}", "none", seed, gold, none)
+        _job(root, f"copy{seed}", "copy", seed, gold, none.copy())
+        _job(root, f"real{seed}", "real", seed, gold, _noisy(gold, 0.7, 10 + seed))
+    text = build_report(root).read_text()
+    comp = pd.read_csv(root / "report" / "comparisons.csv")
+    macro = comp[comp.metric == "macro_f1"].set_index(["arm", "baseline"])
+    copy = macro.loc[("copy", "none")]
+    assert copy["diff"] == 0 and copy.ci_low == 0 and copy.ci_high == 0 and copy.p == 1 and not copy.significant
+    real = macro.loc[("real", "none")]
+    assert real["diff"] > 0.1 and real.ci_low > 0 and real.p < 0.001 and real.significant and real.n_seeds == 3
+    assert macro.loc[("copy", "real")].significant and macro.loc[("copy", "real")]["diff"] < 0
+    share = comp[comp.baseline == "share_of_real_gain"].set_index("arm")
+    assert share.loc["copy", "diff"] == 0  # recovers none of the real gain
+    # per-class rows, rarest class (optimism) first, and the method in the header
+    classes = comp[(comp.arm == "real") & (comp.baseline == "none")].metric.tolist()
+    assert classes == ["macro_f1", "f1/optimism", "f1/sadness", "f1/joy", "f1/anger"]
+    assert "**Method.**" in text and "approximate randomization" in text
+    cells = pd.read_csv(root / "report" / "cells.csv").set_index("strategy")
+    assert cells.loc["real", "ci_low"] < cells.loc["real", "macro_f1"] < cells.loc["real", "ci_high"]
+    assert (root / "report" / "forest.png").stat().st_size > 1000
+
+
+def test_different_test_sets_or_untraceable_predictions_fail_loudly(tmp_path: Path, gold: np.ndarray) -> None:
+    root = tmp_path / "a"
+    _job(root, "none0", "none", 0, gold, gold)
+    _job(root, "real0", "real", 0, gold, gold, texts=[f"other {i}" for i in range(len(gold))])
+    with pytest.raises(ValueError, match="test posts differ"):
+        build_report(root)
+    root = tmp_path / "b"
+    _job(root, "none0", "none", 0, gold, gold)
+    metrics = json.loads((root / "none0" / "metrics.json").read_text())
+    (root / "none0" / "metrics.json").write_text(json.dumps({**metrics, "test/macro_f1": 0.5}))
+    with pytest.raises(ValueError, match="differs from metrics.json"):
+        build_report(root)
+
+
+@pytest.mark.slow
+def test_real_data_1000_real_posts_at_seed_500_is_significant_a_rerun_of_none_is_not(
+        tmp_path: Path, shared_data: Path) -> None:
+    """TF-IDF LR on TweetEval emotion, one seed: `real` (+1000 posts) beats `none`; `again` (seed only, run a
+    second time: the same data) does not differ from it."""
+    study_dir = tmp_path / "study"
+    done = run_cli("train.py", "experiment=offline_tweeteval", "study.seeds=[0]", "study.seed_sizes=[500]",
+                   "study.augment_n=[1000]", "~study.arms",
+                   "+study.arms={none:['augment=none'],again:['augment=none'],real:['augment=real']}",
+                   "~study.classifiers", "+study.classifiers={tfidf_lr:{seeds:all}}", f"study.dir={study_dir}",
+                   f"paths.data_dir={shared_data}", f"paths.cache_dir={tmp_path / 'cache'}",
+                   f"hydra.run.dir={tmp_path / 'run'}", "logger=none")
+    assert done.returncode == 0, done.stderr[-3000:]
+    comp = pd.read_csv(study_dir / "report" / "comparisons.csv")
+    macro = comp[comp.metric == "macro_f1"].set_index(["arm", "baseline"])
+    real, again = macro.loc[("real", "none")], macro.loc[("again", "none")]
+    assert real.significant and real["diff"] > 0 and real.ci_low > 0 and real.p < 0.05
+    assert not again.significant and again.p == 1 and again["diff"] == 0
+    metrics = json.loads((study_dir / "500_real_n1000_tfidf_lr_seed0" / "metrics.json").read_text())
+    none = json.loads((study_dir / "500_none_tfidf_lr_seed0" / "metrics.json").read_text())
+    assert metrics["train/n_real"] == 1000
+    assert real["diff"] == pytest.approx(metrics["test/macro_f1"] - none["test/macro_f1"])
