@@ -31,6 +31,7 @@ def _job(root: Path, name: str, arm: str, seed: int, gold: np.ndarray, pred: np.
     choices = {"data": "tweet_eval_emotion", "classifier": "tfidf_lr"}
     (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}}))
     (job / "cell.json").write_text(json.dumps({"arm": arm}))
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"+arm={arm}", f"seed={seed}"]))
     f1 = f1_scores(gold, pred, len(NAMES))
     (job / "metrics.json").write_text(json.dumps({"test/macro_f1": f1[-1],
                                                   **{f"test/f1/{n}": f1[i] for i, n in enumerate(NAMES)}}))
@@ -78,6 +79,20 @@ def test_copy_of_none_is_not_different_and_a_better_arm_is(tmp_path: Path, gold:
     cells = pd.read_csv(root / "report" / "cells.csv").set_index("strategy")
     assert cells.loc["real", "ci_low"] < cells.loc["real", "macro_f1"] < cells.loc["real", "ci_high"]
     assert (root / "report" / "forest.png").stat().st_size > 1000
+
+
+def test_aggregate_interval_from_predictions(tmp_path: Path, gold: np.ndarray) -> None:
+    from sentisynth.aggregate import aggregate
+
+    root = tmp_path / "sweep"
+    for seed in range(2):
+        _job(root, f"none{seed}", "none", seed, gold, _noisy(gold, 0.5, seed))
+        _job(root, f"copy{seed}", "copy", seed, gold, gold)
+    summary = aggregate(root).set_index("arm")
+    lo, hi = summary.loc["none", "test/macro_f1 ci_low"], summary.loc["none", "test/macro_f1 ci_high"]
+    assert lo < summary.loc["none", "test/macro_f1 mean"] < hi and hi - lo < 0.25
+    assert summary.loc["copy", "test/macro_f1 ci_low"] == summary.loc["copy", "test/macro_f1 ci_high"] == 1.0
+    assert f"[{lo:.4f}, {hi:.4f}]" in (root / "summary.md").read_text()
 
 
 def test_different_test_sets_or_untraceable_predictions_fail_loudly(tmp_path: Path, gold: np.ndarray) -> None:

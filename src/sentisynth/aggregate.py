@@ -1,10 +1,12 @@
-"""Aggregate a Hydra multirun directory into one table: mean and standard deviation over seeds.
+"""Aggregate a Hydra multirun directory into one table: mean, standard deviation and 95% interval over seeds.
 
     python -m sentisynth.aggregate outputs/train/multiruns/<stamp>
     -> <dir>/runs.csv (one row per job), <dir>/summary.csv and <dir>/summary.md (one row per setting)
 
 Each job directory must hold `metrics.json` and `.hydra/overrides.yaml`; a setting is the job's
-overrides minus the seed keys, so the spread is over seeds only.
+overrides minus the seed keys, so the spread is over seeds only. When every job of a setting wrote
+`predictions.csv`, test macro-F1 also gets a 95% bootstrap interval (test posts, and seeds when there are
+several: `sentisynth.stats`); arm-against-arm tests are `sentisynth.report`'s.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -63,9 +66,11 @@ def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
 
 
 def summarize(
-    runs: pd.DataFrame, metrics: Sequence[str] | None = None, seed_keys: Sequence[str] = SEED_KEYS
+    runs: pd.DataFrame, metrics: Sequence[str] | None = None, seed_keys: Sequence[str] = SEED_KEYS,
+    root: Path | None = None,
 ) -> pd.DataFrame:
-    """Mean, std and count over seeds for every setting (all override columns except the seed ones)."""
+    """Mean, std and count over seeds for every setting (all override columns except the seed ones); with the
+    multirun `root`, a 95% bootstrap interval of test macro-F1 from the jobs' predictions.csv."""
     metric_cols = [c for c in runs.columns if "/" in c]
     if metrics:
         missing = [m for m in metrics if m not in runs.columns]
@@ -86,15 +91,38 @@ def summarize(
     for m in wanted:
         out[f"{m} mean"] = mean[m]
         out[f"{m} std"] = std[m]
+    if "test/macro_f1" in wanted and root is not None:
+        lo_hi = grouped.apply(lambda g: _interval(keyed.loc[g.index, "job"], root), include_groups=False)
+        out["test/macro_f1 ci_low"] = [x[0] for x in lo_hi]
+        out["test/macro_f1 ci_high"] = [x[1] for x in lo_hi]
     return out.reset_index()
 
 
+def _interval(jobs: pd.Series, root: Path, n_boot: int = 2000) -> tuple[float, float]:
+    """95% bootstrap interval of the mean test macro-F1 over these jobs (seeds) from their predictions.csv;
+    NaN when one is missing. Raises when they were not scored on the same test posts."""
+    from sentisynth.evaluation import check_same_test_set, read_test_predictions
+    from sentisynth.stats import bootstrap_f1, percentile_interval
+
+    paths = [root / str(j) / "predictions.csv" for j in jobs]
+    if not all(p.is_file() for p in paths):
+        return float("nan"), float("nan")
+    read = [read_test_predictions(p) for p in paths]
+    for p, (names, gold, _, texts) in zip(paths, read):
+        check_same_test_set((read[0][0], read[0][1], read[0][3]), (names, gold, texts), str(p))
+    preds = np.stack([r[2] for r in read])[None]
+    lo, hi = percentile_interval(bootstrap_f1(read[0][1], preds, len(read[0][0]), n_boot)[:, 0, -1])
+    return float(lo), float(hi)
+
+
 def to_markdown(summary: pd.DataFrame, digits: int = 4) -> str:
-    """Markdown table with `mean ± std` cells."""
+    """Markdown table with `mean ± std [95% interval]` cells (the interval where predictions gave one)."""
     means = [c[: -len(" mean")] for c in summary.columns if c.endswith(" mean")]
-    keys = [c for c in summary.columns if not c.endswith((" mean", " std"))]
+    keys = [c for c in summary.columns if not c.endswith((" mean", " std", " ci_low", " ci_high"))]
     rows = [[str(row[k]) for k in keys] + [
         f"{row[m + ' mean']:.{digits}f}" + ("" if pd.isna(row[m + " std"]) else f" ± {row[m + ' std']:.{digits}f}")
+        + ("" if pd.isna(row.get(m + " ci_low", np.nan)) else
+           f" [{row[m + ' ci_low']:.{digits}f}, {row[m + ' ci_high']:.{digits}f}]")
         for m in means] for _, row in summary.iterrows()]
     return markdown_table(keys + means, rows)
 
@@ -102,7 +130,7 @@ def to_markdown(summary: pd.DataFrame, digits: int = 4) -> str:
 def aggregate(multirun_dir: str | Path, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     root = Path(multirun_dir)
     runs = collect_runs(root)
-    summary = summarize(runs, metrics)
+    summary = summarize(runs, metrics, root=root)
     atomic_write_text(root / "runs.csv", runs.to_csv(index=False))
     atomic_write_text(root / "summary.csv", summary.to_csv(index=False))
     atomic_write_text(root / "summary.md", to_markdown(summary))
