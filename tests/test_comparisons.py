@@ -55,7 +55,10 @@ def gold() -> np.ndarray:
     return np.random.default_rng(0).choice(len(NAMES), size=800, p=[0.4, 0.3, 0.1, 0.2])
 
 
-def test_copy_of_none_is_not_different_and_a_better_arm_is(tmp_path: Path, gold: np.ndarray) -> None:
+def test_copy_of_none_is_not_different_and_a_better_arm_is(tmp_path: Path, gold: np.ndarray,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sentisynth.report.N_BOOT", 500)  # fewer replicates: the answers here are far from 0.05
+    monkeypatch.setattr("sentisynth.report.N_PERM", 999)
     root = tmp_path / "study"
     for seed in range(3):
         none = _noisy(gold, 0.5, seed)
@@ -68,7 +71,7 @@ def test_copy_of_none_is_not_different_and_a_better_arm_is(tmp_path: Path, gold:
     copy = macro.loc[("copy", "none")]
     assert copy["diff"] == 0 and copy.ci_low == 0 and copy.ci_high == 0 and copy.p == 1 and not copy.significant
     real = macro.loc[("real", "none")]
-    assert real["diff"] > 0.1 and real.ci_low > 0 and real.p < 0.001 and real.significant and real.n_seeds == 3
+    assert real["diff"] > 0.1 and real.ci_low > 0 and real.p <= 0.001 and real.significant and real.n_seeds == 3
     assert macro.loc[("copy", "real")].significant and macro.loc[("copy", "real")]["diff"] < 0
     share = comp[comp.baseline == "share_of_real_gain"].set_index("arm")
     assert share.loc["copy", "diff"] == 0  # recovers none of the real gain
