@@ -134,3 +134,30 @@ def test_real_data_1000_real_posts_at_seed_500_is_significant_a_rerun_of_none_is
     none = json.loads((study_dir / "500_none_tfidf_lr_seed0" / "metrics.json").read_text())
     assert metrics["train/n_real"] == 1000
     assert real["diff"] == pytest.approx(metrics["test/macro_f1"] - none["test/macro_f1"])
+
+
+def test_generation_cost_counts_a_shared_set_once(tmp_path: Path) -> None:
+    """Two cells draw from one generated set (the maker timed it, the other hit the cache); a pseudo arm's
+    corpus sample is shared by its classifiers: each set counts once."""
+    from sentisynth.comparisons import generation_cost
+
+    def cell(name: str, strategy: str, where: str, report: dict, timings: dict | None) -> dict:
+        out = tmp_path / name / where
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "filter_report.json").write_text(json.dumps(report))
+        if timings is not None:
+            (out / "timings.json").write_text(json.dumps(timings))
+        return {"job": str(tmp_path / name), "data": "d", "strategy": strategy, "seed_size": "500", "seed": 0}
+
+    made = {"n_in": 4000, "n_kept": 1000, "filters": [{"name": "teacher", "time_s": 30.0}, {"name": "dedup", "time_s": 10.0}]}
+    pseudo = {"n_in": 2000, "n_kept": 500, "filters": [{"name": "teacher", "time_s": 20.0}]}
+    runs = pd.DataFrame([
+        cell("a", "shap", "generation", made, {"generate_s": 160.0, "final_key": "k1"}),
+        cell("b", "shap", "generation", made, {"generate_s": 0.0, "final_key": "k1"}),   # cache hit, same set
+        cell("c", "pseudo", "", pseudo, None), cell("d", "pseudo", "", pseudo, None),
+        {"job": str(tmp_path / "e"), "data": "d", "strategy": "none", "seed_size": "500", "seed": 0}])
+    cost = generation_cost(runs).set_index("strategy")
+    assert cost.loc["shap", "sets"] == 1 and cost.loc["shap", "posts_per_kept"] == 4.0
+    assert cost.loc["shap", "s_per_kept"] == pytest.approx((160 + 40) / 1000)
+    assert cost.loc["pseudo", "sets"] == 1 and cost.loc["pseudo", "posts_per_kept"] == 4.0
+    assert "none" not in cost.index
