@@ -80,7 +80,8 @@ def _with_predictions(runs: pd.DataFrame, preds: dict[str, Predictions]) -> pd.D
 
 def cell_intervals(runs: pd.DataFrame, preds: dict[str, Predictions], keys: list[str],
                    n_boot: int = 2000) -> pd.DataFrame:
-    """Per cell (keys): macro-F1 mean over seeds, its 95% bootstrap interval, the seed std and count."""
+    """Per cell (keys): macro-F1 mean over seeds, its 95% bootstrap interval, the seed std and count, and the
+    posts the arm actually added (mean over seeds; fewer than augment.n when filters left a class short)."""
     rows = []
     for key, part in runs.groupby(keys, sort=False):
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
@@ -91,9 +92,10 @@ def cell_intervals(runs: pd.DataFrame, preds: dict[str, Predictions], keys: list
             p = preds[str(row["data"])]
             samples = stats.bootstrap_f1(p.gold, _stack(part, p)[None], len(p.names), n_boot)[:, 0, -1]
             lo, hi = stats.percentile_interval(samples)
+        added = (part["train/n_total"] - part["train/n_seed"]).mean() if "train/n_total" in part else np.nan
         rows.append({**row, "macro_f1": mean, "ci_low": float(lo), "ci_high": float(hi),
                      "seed_std": float(part["test/macro_f1"].std(ddof=1)) if len(part) > 1 else np.nan,
-                     "n_seeds": len(part)})
+                     "n_seeds": len(part), "posts_added": float(added)})  # below augment.n: the arm ran short
     return pd.DataFrame(rows)
 
 
