@@ -561,7 +561,14 @@ def read_corpus(path: str | os.PathLike, max_lines: int | None = None) -> list[s
     return lines[:max_lines] if max_lines else lines
 
 
-DATASETS = {"tweet_eval": load_tweet_eval, "sst2": load_sst2, "files": load_files}
+def load_hub(**kwargs: Any) -> LabelledDataset:
+    """`data=hub`: any Hugging Face dataset; see `sentisynth.hub_data` (imports `datasets` only when used)."""
+    from sentisynth.hub_data import load_hub as load
+
+    return load(**kwargs)
+
+
+DATASETS = {"tweet_eval": load_tweet_eval, "sst2": load_sst2, "files": load_files, "hub": load_hub}
 
 
 def load_data(loader: str, seed_size: int | str = 1000, seed: int = 0, **kwargs: Any) -> LowResourceData:
@@ -569,7 +576,7 @@ def load_data(loader: str, seed_size: int | str = 1000, seed: int = 0, **kwargs:
     if loader not in DATASETS:
         raise DataError(f"unknown data loader {loader!r} (known: {', '.join(DATASETS)})")
     kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}
-    if loader in ("files", "sst2"):
+    if loader in ("files", "sst2", "hub"):
         kwargs.setdefault("seed", seed)
     dataset = DATASETS[loader](**kwargs)
     data = make_low_resource(dataset, seed_size, seed)
