@@ -100,6 +100,20 @@ def write_set_comparison(data: LowResourceData, synthetic: Split, out_dir: Path,
     write_analysis(frame, out_dir)
 
 
+def labelled_row(row: dict[str, Any], i: int, path: Path, label_names: list[str]) -> dict[str, Any]:
+    """Check one sample (`text` and `label` or `label_name`); `label` becomes the id, `_line` the row number."""
+    if "text" not in row:
+        raise DataError(f"{path}: line {i}: missing field 'text'")
+    if row.get("label_name") is not None and row["label_name"] not in label_names:
+        raise DataError(f"{path}: line {i}: unknown label {row['label_name']!r} (known: {', '.join(label_names)})")
+    label = label_names.index(row["label_name"]) if row.get("label_name") is not None else row.get("label")
+    if isinstance(label, np.integer):
+        label = int(label)
+    if not isinstance(label, int) or not 0 <= label < len(label_names):
+        raise DataError(f"{path}: line {i}: label {label!r} is outside the label mapping (0..{len(label_names) - 1})")
+    return {**row, "label": label, "_line": i}
+
+
 def read_labelled_jsonl(path: str | Path, label_names: list[str]) -> list[dict[str, Any]]:
     """Synthetic (or pseudo-labelled) samples: one JSON object per line with `text` and `label` or `label_name`."""
     path = Path(path)
@@ -114,17 +128,18 @@ def read_labelled_jsonl(path: str | Path, label_names: list[str]) -> list[dict[s
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}: line {i}: not valid JSON ({e.msg})") from None
-            if "text" not in row:
-                raise DataError(f"{path}: line {i}: missing field 'text'")
-            if "label_name" in row and row["label_name"] not in label_names:
-                raise DataError(f"{path}: line {i}: unknown label {row['label_name']!r} (known: {', '.join(label_names)})")
-            label = label_names.index(row["label_name"]) if "label_name" in row else row.get("label")
-            if not isinstance(label, int) or not 0 <= label < len(label_names):
-                raise DataError(f"{path}: line {i}: label {label!r} is outside the label mapping (0..{len(label_names) - 1})")
-            row["label"] = label
-            row["_line"] = i
-            rows.append(row)
+            rows.append(labelled_row(row, i, path, label_names))
     return rows
+
+
+def read_labelled(path: str | Path, label_names: list[str]) -> tuple[list[dict[str, Any]], Path]:
+    """A synthetic set as `synthetic.jsonl`, `synthetic.parquet`, a saved HF dataset or a generation run dir."""
+    from sentisynth.generation.dataset import read_synthetic
+
+    rows, source = read_synthetic(path)
+    if source.is_dir() or source.suffix.lower() in (".parquet", ".pq"):
+        return [labelled_row(r, i, source, label_names) for i, r in enumerate(rows, 1)], source
+    return read_labelled_jsonl(source, label_names), source
 
 
 def draw_matched(labels: np.ndarray, data: LowResourceData, n: int | str, seed_ratio: float | None,
@@ -204,7 +219,8 @@ class SyntheticAugment:
         if self.path:
             return Path(self.path)
         if not self.generate:
-            raise DataError("augment=synthetic needs augment.path=<synthetic.jsonl> (from generate.py) "
+            raise DataError("augment=synthetic needs augment.path=<a generate.py run dir, its synthetic.jsonl, "
+                            "synthetic.parquet or dataset/> "
                             "or an augment.generate block")
         from sentisynth.generation.pipeline import run_generate_stage
 
@@ -227,8 +243,7 @@ class SyntheticAugment:
         return soft_labels_from_samples(picked, n_classes)
 
     def __call__(self, data: LowResourceData, run_dir: Path | None = None) -> Augmentation:
-        path = self.source_path(data, run_dir)
-        rows = read_labelled_jsonl(path, data.label_names)
+        rows, path = read_labelled(self.source_path(data, run_dir), data.label_names)
         labels = np.array([r["label"] for r in rows], dtype=int)
         rng = np.random.default_rng(self.seed + 104729)
         chosen, per_class, n = draw_matched(labels, data, self.n, self.seed_ratio, self.balance, self.match_real, rng)
@@ -240,11 +255,24 @@ class SyntheticAugment:
         split = Split([r["text"] for r in picked], labels[chosen], np.array([r["_line"] for r in picked], dtype=int))
         weights = np.full(len(split), float(self.weight)) if self.weight != 1.0 else None
         info = {"per_class": per_class.tolist(), "path": str(path), "strategy": self.guidance or "synthetic",
-                "shortfall": short}
+                "shortfall": short, "teacher": recorded_teacher(path)}
         if self.analysis and run_dir is not None:
             write_set_comparison(data, split, Path(run_dir), cache_dir=self.cache_dir)
         return Augmentation(split, "synthetic", sample_weight=weights,
                             soft_labels=self.soft_labels(path, picked, data.n_classes), info=info)
+
+
+def recorded_teacher(synthetic_path: Path) -> str | None:
+    """The teacher a generation run recorded in `models.json` beside the set (jsonl, parquet or dataset/)."""
+    index = synthetic_path.parent / "models.json"
+    return json.loads(index.read_text()).get("teacher") if index.is_file() else None
+
+
+def teacher_location(filters: Any, data: LowResourceData, cache_dir: str | None) -> str | None:
+    from sentisynth.filters.teacher import saved_teacher
+
+    path = saved_teacher(filters, data, Path(cache_dir) / "filters" if cache_dir else None)
+    return str(path) if path else None
 
 
 class PseudoAugment:
@@ -339,5 +367,6 @@ class PseudoAugment:
         split = Split([s["text"] for s in kept], labels[pick], np.array([s["provenance"]["line"] for s in kept]))
         info = {"per_class": per_class.tolist(), "strategy": "pseudo", "candidates": len(candidates),
                 "passed_filters": len(result.kept), "shortfall": int(n - per_class.sum()),
-                "has_teacher_probs": bool(kept) and "teacher" in kept[0]}
+                "has_teacher_probs": bool(kept) and "teacher" in kept[0],
+                "teacher": teacher_location(self.filters, data, self.cache_dir)}
         return Augmentation(split, "pseudo", info=info)

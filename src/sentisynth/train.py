@@ -58,6 +58,17 @@ def print_summary(metrics: dict[str, float], label_names: list[str], header: str
     print("\n".join(lines), flush=True)
 
 
+def save_models(cfg: DictConfig, out: Path, classifier: Any, names: list[str], teacher: str | None) -> None:
+    """The fitted classifier in `<run>/model/` (`save_model=false` skips it) and `models.json` naming it and
+    the filter teacher (saved in the cache), for `python -m sentisynth.predict <run dir> texts.txt`."""
+    saved = None
+    if cfg.get("save_model", True):
+        from sentisynth.classifiers.io import save_classifier
+
+        saved = save_classifier(classifier, out / "model", names).name
+    write_json(out / "models.json", {"classifier": saved, "teacher": teacher})
+
+
 def fit(classifier: Any, data: LowResourceData, aug: Augmentation) -> Split:
     """Fit on seed + augmentation (with its weights and soft labels, if any); returns the training split."""
     train = Split.concat(data.seed, aug.split)
@@ -134,6 +145,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                                            "notes": list(data.dataset.notes)})
     if cfg.get("save_predictions", True):
         write_predictions(out, data, val_proba, test_proba)
+    save_models(cfg, out, classifier, names, aug.info.get("teacher"))
     cm = confusion(data.test.labels, test_proba.argmax(axis=1), data.n_classes)
     cm_path = plot_confusion(cm, names, out / "confusion_test.png", title=f"test, {aug.source} augmentation")
     log_run(cfg, out, metrics, names, cm, cm_path)

@@ -65,10 +65,24 @@ def load_or_train_teacher(model_cfg: Any, data: LowResourceData | None, cache_di
     teacher.fit(data.seed.texts, data.seed.labels, val_texts=data.val.texts, val_labels=data.val.labels)
     teacher.fit_info["fit_time_s"] = round(time.perf_counter() - t0, 1)
     if path is not None:
-        teacher.save(path)
+        from sentisynth.classifiers.io import save_classifier
+
+        save_classifier(teacher, path, list(data.label_names))  # save_pretrained + label names, for predict
     else:
         log.warning("teacher: no cache_dir, the fine-tuned teacher is not saved")
     return teacher
+
+
+def saved_teacher(filters_cfg: Any, data: LowResourceData | None, cache_dir: str | Path | None) -> Path | None:
+    """Where the filter chain's teacher is saved (`<cache_dir>/teachers/<key>`), if it is on disk."""
+    from sentisynth.classifiers.transformer import META_FILE
+    from sentisynth.filters.base import teacher_cache_key
+
+    model = ((to_plain(filters_cfg) or {}).get("teacher") or {}).get("model")
+    if model is None or cache_dir is None or data is None:
+        return None
+    path = Path(cache_dir) / "teachers" / teacher_cache_key(model, data)
+    return path if (path / META_FILE).is_file() else None
 
 
 def precision_threshold(confidence: np.ndarray, correct: np.ndarray, target: float, min_support: int = 20) -> float:

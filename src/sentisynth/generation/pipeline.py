@@ -357,6 +357,30 @@ def prepare_generator(cfg: DictConfig, data: LowResourceData, out: Path) -> tupl
     return gen, ctx, time.perf_counter() - t0
 
 
+def export_run(cfg: DictConfig, out: Path, data: LowResourceData, final: list[dict], info: dict[str, Any]) -> None:
+    """Beside synthetic.jsonl: the HF dataset, Parquet and card; `models.json` naming the filter teacher;
+    and, with `push_to_hub=<repo>`, the set published on the Hub."""
+    from sentisynth.filters.teacher import saved_teacher
+    from sentisynth.generation.dataset import (
+        dataset_card,
+        linguistic_lines,
+        push_synthetic,
+        write_synthetic_set,
+    )
+
+    cache_dir = Path(cfg.paths.cache_dir)
+    teacher = saved_teacher(cfg.get("filters"), data, cache_dir / "filters")
+    write_json(out / "models.json", {"teacher": str(teacher) if teacher else None})
+    report = read_json(out / "filter_report.json") if (out / "filter_report.json").is_file() else None
+    names = list(data.label_names)
+    card = dataset_card({**info, "data": data.summary(), "report": report,
+                         "linguistic": linguistic_lines(data.seed.texts, data.seed.labels, final, names, cache_dir)})
+    write_synthetic_set(out, final, names, card)
+    repo = cfg.get("push_to_hub")
+    if repo:
+        print(f"published {push_synthetic(out, str(repo))}", flush=True)
+
+
 def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     """Generate the synthetic dataset of one config; returns flat metrics (also in metrics.json)."""
     t_start = time.perf_counter()
@@ -368,6 +392,9 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     plan = plan_generation(cfg, data, gen, ctx)
     final, report, stats, met = final_set(gen, ctx, plan, data, Path(cfg.paths.cache_dir))
     metrics = write_outputs(out, final, report, plan, names, met)
+    export_run(cfg, out, data, final, {"generator": plan.provenance["generator"], "guidance_name": ctx.strategy.name,
+                                       "guidance": ctx.guidance, "filters": list(plan.filters_cfg),
+                                       "counts": {n: metrics[f"generate/n/{n}"] for n in names}, "budget_met": met})
     secs = stats["seconds"]
     timings = {"prepare_s": t_prepare, "generate_s": secs, "total_s": time.perf_counter() - t_start,
                "new_tokens": stats["tokens"], "new_samples": stats["samples"], "batches": stats["batches"],

@@ -1,0 +1,118 @@
+"""Predict with a model a run saved: the downstream classifier (`<run>/model/`) or the filter teacher.
+
+    python -m sentisynth.predict outputs/train/runs/<run> texts.txt               # label + probabilities
+    python -m sentisynth.predict <run> texts.txt --model teacher --out preds.csv
+    from sentisynth.predict import load_predictor; load_predictor("<run>").predict_frame(["so happy"])
+
+`texts.txt` holds one post per line (`-` reads stdin). Models are stored without pickle (see
+`sentisynth.classifiers.io`), so loading one cannot run code; transformer models are loaded with
+`trust_remote_code` off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sentisynth.data import DataError
+
+
+@dataclass
+class Predictor:
+    """A reloaded classifier with its label names."""
+
+    classifier: Any
+    label_names: list[str]
+    path: Path
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.classifier.predict_proba(list(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        return [self.label_names[i] for i in self.predict_proba(texts).argmax(axis=1)]
+
+    def predict_frame(self, texts: Sequence[str]) -> pd.DataFrame:
+        """One row per text: `text`, `label` (the argmax) and `prob/<class>` for every class."""
+        proba = self.predict_proba(texts)
+        frame = pd.DataFrame({"text": list(texts), "label": [self.label_names[i] for i in proba.argmax(axis=1)]})
+        for j, name in enumerate(self.label_names):
+            frame[f"prob/{name}"] = np.round(proba[:, j], 6)
+        return frame
+
+
+def model_dir(path: str | Path, which: str = "classifier") -> Path:
+    """The saved model a run directory's `models.json` names (`classifier` or `teacher`), or `path` itself."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no such run or model directory: {path}")
+    index = path / "models.json"
+    if not index.is_file():
+        if which == "classifier":
+            return path  # a model directory given directly
+        raise DataError(f"{path}: no models.json, so no recorded {which}")
+    entry = json.loads(index.read_text()).get(which)
+    if not entry:
+        hint = " (the run was made with save_model=false)" if which == "classifier" else " (no teacher filter was used)"
+        raise DataError(f"{index}: no saved {which}{hint}")
+    target = Path(entry) if Path(entry).is_absolute() else path / entry
+    if not target.is_dir():
+        raise DataError(f"{index}: the {which} at {target} is missing (was the cache cleared?)")
+    return target
+
+
+def load_predictor(path: str | Path, which: str = "classifier", **runtime: Any) -> Predictor:
+    """A `Predictor` for a run directory (its `which` model) or a saved model directory."""
+    from sentisynth.classifiers.io import load_classifier
+
+    target = model_dir(path, which)
+    try:
+        clf, names = load_classifier(target, **runtime)
+    except FileNotFoundError as e:
+        raise DataError(str(e)) from None
+    return Predictor(clf, names, target)
+
+
+def read_texts(path: str) -> list[str]:
+    if path == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        if not Path(path).is_file():
+            raise DataError(f"missing file: {path} (one text per line)")
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise DataError(f"{path}: no texts (one per line)")
+    return texts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sentisynth.predict", description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", help="a train.py/generate.py run directory, or a saved model directory")
+    parser.add_argument("texts", help="a text file, one post per line ('-': stdin)")
+    parser.add_argument("--model", choices=["classifier", "teacher"], default="classifier")
+    parser.add_argument("--out", help="write a CSV here instead of printing TSV")
+    args = parser.parse_args(argv)
+    try:
+        texts = read_texts(args.texts)
+        frame = load_predictor(args.run_dir, args.model, progress=False).predict_frame(texts)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 2
+    if args.out:
+        frame.to_csv(args.out, index=False)
+        print(f"{len(frame)} predictions -> {args.out}")
+    else:
+        frame.to_csv(sys.stdout, sep="\t", index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
