@@ -67,6 +67,15 @@ def test_option_composes(root: str, group: str, option: str, tmp_path: Path, tin
         rows = [(f"happy fun {i}", "joy") for i in range(10)] + [(f"sad cry {i}", "sadness") for i in range(10)]
         csv.write_text("text,label\n" + "\n".join(f"{t},{y}" for t, y in rows) + "\n")
         node.path, node.seed_size = str(csv), 4
+    if group == "data" and option == "hub":
+        import datasets
+
+        from tests.conftest import make_posts
+
+        rows = make_posts(10)
+        part = datasets.Dataset.from_dict({"text": [t for t, _ in rows], "label": [y for _, y in rows]})
+        datasets.DatasetDict({"train": part, "validation": part, "test": part}).save_to_disk(str(tmp_path / "hub"))
+        node.hub_name = str(tmp_path / "hub")
     if group == "data" and option == "sst2":
         pytest.skip("sst2 needs its own local layout; loaded in test_data")
     if group == "data" and option == "tweet_eval_offensive":
