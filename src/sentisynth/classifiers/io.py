@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,13 +62,14 @@ def read_tfidf(path: Path) -> Any:
 
 
 def kind_of(clf: Any) -> str:
+    """`tfidf` or `transformer`, without importing the transformer stack (Lightning) for a TF-IDF model."""
     from sentisynth.classifiers.tfidf import TfidfClassifier
-    from sentisynth.classifiers.transformer import TransformerClassifier
 
-    if isinstance(clf, TransformerClassifier):
-        return "transformer"
     if isinstance(clf, TfidfClassifier):
         return "tfidf"
+    transformer = sys.modules.get("sentisynth.classifiers.transformer")  # imported if clf is one
+    if transformer is not None and isinstance(clf, transformer.TransformerClassifier):
+        return "transformer"
     raise TypeError(f"cannot save a {type(clf).__name__}: only TF-IDF and transformer classifiers are supported")
 
 
@@ -96,18 +98,16 @@ def save_classifier(clf: Any, path: str | os.PathLike, label_names: list[str]) -
 
 def load_classifier(path: str | os.PathLike, **runtime: Any) -> tuple[Any, list[str]]:
     """(classifier, label names) from a directory written by `save_classifier` (or a cached teacher)."""
-    from sentisynth.classifiers.transformer import META_FILE, TransformerClassifier
-
     path = Path(path)
-    index = path / INDEX_FILE
-    if index.is_file():
-        meta = json.loads(index.read_text())
-        if meta["kind"] == "tfidf":
-            return read_tfidf(path), list(meta["label_names"])
-        clf = TransformerClassifier.load(path, **runtime)
+    meta = json.loads((path / INDEX_FILE).read_text()) if (path / INDEX_FILE).is_file() else None
+    if meta and meta["kind"] == "tfidf":
+        return read_tfidf(path), list(meta["label_names"])
+    from sentisynth.classifiers.transformer import META_FILE, TransformerClassifier  # noqa: I001 - Lightning: only when needed
+
+    if not meta and not (path / META_FILE).is_file():
+        raise FileNotFoundError(f"{path}: not a saved sentisynth model (no {INDEX_FILE})")
+    clf = TransformerClassifier.load(path, **runtime)
+    if meta:
         return clf, list(meta["label_names"])
-    if (path / META_FILE).is_file():  # a teacher cached by the filters: names from the model config if set
-        clf = TransformerClassifier.load(path, **runtime)
-        id2label = clf.model.config.id2label or {}
-        return clf, [str(id2label.get(i, i)) for i in range(clf.n_classes)]
-    raise FileNotFoundError(f"{path}: not a saved sentisynth model (no {INDEX_FILE})")
+    id2label = clf.model.config.id2label or {}  # a teacher cached before label names were saved with it
+    return clf, [str(id2label.get(i, i)) for i in range(clf.n_classes)]

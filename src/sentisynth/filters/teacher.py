@@ -75,12 +75,12 @@ def load_or_train_teacher(model_cfg: Any, data: LowResourceData | None, cache_di
 
 def saved_teacher(filters_cfg: Any, data: LowResourceData | None, cache_dir: str | Path | None) -> Path | None:
     """Where the filter chain's teacher is saved (`<cache_dir>/teachers/<key>`), if it is on disk."""
-    from sentisynth.classifiers.transformer import META_FILE
-    from sentisynth.filters.base import teacher_cache_key
-
     model = ((to_plain(filters_cfg) or {}).get("teacher") or {}).get("model")
     if model is None or cache_dir is None or data is None:
         return None
+    from sentisynth.classifiers.transformer import META_FILE
+    from sentisynth.filters.base import teacher_cache_key
+
     path = Path(cache_dir) / "teachers" / teacher_cache_key(model, data)
     return path if (path / META_FILE).is_file() else None
 
