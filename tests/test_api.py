@@ -17,7 +17,7 @@ def test_compose_without_a_hydra_run(tmp_path: Path, monkeypatch: pytest.MonkeyP
     b = api.compose(["augment=real"])
     plain = OmegaConf.to_container(a, resolve=True)  # no "HydraConfig was not set"
     assert plain["augment"]["n"] == 10 and plain["paths"]["root_dir"] == str(tmp_path)
-    assert Path(plain["paths"]["output_dir"]).parent == tmp_path / "outputs" / "train" / "runs"
+    assert Path(plain["paths"]["output_dir"]).resolve().parent == tmp_path / "outputs" / "train" / "runs"
     assert a.paths.output_dir != b.paths.output_dir  # unique run dirs, as Hydra's
     gen = api.compose(["generator=tiny"], config_name="generate", output_dir=tmp_path / "g")
     assert gen.generator._target_.endswith("TinyGenerator") and gen.paths.output_dir == str(tmp_path / "g")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from sentisynth import api
-from sentisynth.data import DataError, load_data
+from sentisynth.data import DataError
+from sentisynth.hub_data import load_hub_data
 from tests.conftest import NAMES, make_posts
 
 datasets = pytest.importorskip("datasets")
@@ -46,7 +47,7 @@ def test_string_labels_single_dataset_and_carved_splits(tmp_path: Path) -> None:
     rows = make_posts(25)
     datasets.Dataset.from_dict({"text": [t for t, _ in rows], "label": [NAMES[y] for _, y in rows]}).save_to_disk(
         str(tmp_path / "one"))
-    data = load_data("hub", seed_size=8, seed=0, hub_name=str(tmp_path / "one"), val_split=None, test_split=None)
+    data = load_hub_data(seed_size=8, seed=0, hub_name=str(tmp_path / "one"), val_split=None, test_split=None)
     assert data.label_names == sorted(NAMES)  # strings: sorted names
     assert (len(data.seed), len(data.pool) + len(data.seed), len(data.val), len(data.test)) == (8, 72, 8, 20)
     assert set(data.test.index).isdisjoint(data.val.index) and set(data.seed.index).isdisjoint(data.test.index)
@@ -55,9 +56,9 @@ def test_string_labels_single_dataset_and_carved_splits(tmp_path: Path) -> None:
 
 def test_same_seed_same_draw_as_other_loaders(tmp_path: Path) -> None:
     path = save_dict(tmp_path / "ds", class_label=False)
-    a = load_data("hub", seed_size=12, seed=3, hub_name=str(path), text_column="tweet", label_column="emotion",
+    a = load_hub_data(seed_size=12, seed=3, hub_name=str(path), text_column="tweet", label_column="emotion",
                   label_names=NAMES)
-    b = load_data("hub", seed_size=12, seed=3, hub_name=str(path), text_column="tweet", label_column="emotion",
+    b = load_hub_data(seed_size=12, seed=3, hub_name=str(path), text_column="tweet", label_column="emotion",
                   label_names=NAMES)
     assert a.label_names == NAMES and a.seed.texts == b.seed.texts
     assert a.seed.class_counts(4).tolist() == [3, 3, 3, 3]
@@ -73,7 +74,7 @@ def test_bad_input_is_one_clear_error(tmp_path: Path, kwargs: dict, message: str
     path = save_dict(tmp_path / "ds")
     args = {"hub_name": str(path), "text_column": "tweet", "label_column": "emotion", **kwargs}
     with pytest.raises(DataError) as e:
-        load_data("hub", seed_size=8, **args)
+        load_hub_data(seed_size=8, **args)
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
@@ -81,6 +82,6 @@ def test_unreachable_hub_dataset_is_one_line(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(DataError) as e:
-        load_data("hub", seed_size=8, hub_name="sentisynth-test/does-not-exist", hub_revision="abc")
+        load_hub_data(seed_size=8, hub_name="sentisynth-test/does-not-exist", hub_revision="abc")
     assert str(e.value).startswith("data=hub: could not load sentisynth-test/does-not-exist@abc: ")
     assert "\n" not in str(e.value)

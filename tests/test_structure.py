@@ -16,12 +16,13 @@ MAX_FUNCTION_LINES = 60
 # Lower layers never import higher ones (same layer: allowed, as long as there is no cycle).
 LAYERS = [
     {"utils", "text", "tracking"},
-    {"data", "evaluation", "stats", "cli"},  # stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
+    {"data", "hub_data", "evaluation", "stats", "cli"},  # stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
     {"classifiers", "analysis", "distill"},
     {"generation", "guidance", "filters"},
     {"augment"},
-    {"train", "report", "aggregate", "comparisons"},
+    {"train", "report", "aggregate", "comparisons", "predict"},
     {"study"},
+    {"api"},  # the Python API: every stage, in-process
 ]
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,35 +35,27 @@ def config_dir() -> Path:
     return path
 
 
-def default_output_dir(task_name: str) -> Path:
-    stamp = time.strftime("%Y-%m-%d_%H-%M-%S") + f"-{time.time_ns() // 1000 % 1_000_000:06d}_{os.getpid()}"
-    return Path.cwd() / "outputs" / task_name / "runs" / stamp
-
-
 def compose(overrides: Sequence[str] = (), config_name: str = "train", output_dir: str | Path | None = None) -> DictConfig:
-    """The config `python <config_name>.py <overrides>` would run, with the paths Hydra would have set."""
+    """The config `python <config_name>.py <overrides>` would run, with the paths Hydra would have set
+    (`cli.with_run_paths`: the working directory, and `output_dir` or a fresh `outputs/<task>/runs/...`)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.initialize import get_gh_backup, restore_gh_from_backup
 
-    from sentisynth.cli import register_resolvers
+    from sentisynth.cli import register_resolvers, with_run_paths
 
     register_resolvers()
-    overrides = list(overrides)
-    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
     backup = get_gh_backup()  # works inside a Hydra app too: its global state comes back afterwards
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(config_dir()), version_base="1.3", job_name=config_name):
-            cfg = hydra_compose(config_name=config_name, overrides=overrides)
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
     finally:
         restore_gh_from_backup(backup)
-    if "paths.root_dir" not in given:
-        cfg.paths.root_dir = str(Path.cwd())
-    if output_dir is not None or "paths.output_dir" not in given:
-        cfg.paths.output_dir = str(Path(output_dir) if output_dir else default_output_dir(cfg.get("task_name", config_name)))
-    return cfg
+    if output_dir is not None:
+        cfg.paths.output_dir = str(output_dir)
+    return with_run_paths(cfg)
 
 
 def as_config(cfg_or_overrides: DictConfig | Sequence[str] | None, config_name: str,

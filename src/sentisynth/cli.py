@@ -48,7 +48,7 @@ def build(node: DictConfig | None, **kwargs: Any) -> Any:
 
 def with_run_paths(cfg: DictConfig, output_dir: str | os.PathLike | None = None) -> DictConfig:
     """Outside a Hydra run, fill `paths.root_dir` (the working directory) and `paths.output_dir` (`output_dir`,
-    else `outputs/<task_name>/runs/<time>_<pid>`) where they still point at `${hydra:...}`; values set
+    else `outputs/<task_name>/runs/<time>-<microseconds>_<pid>`, as conf/hydra names them) where they still point at `${hydra:...}`; values set
     explicitly are kept. Inside a Hydra run, `cfg` as is. Changes `cfg` in place and returns it."""
     from hydra.core.hydra_config import HydraConfig
 
@@ -56,7 +56,7 @@ def with_run_paths(cfg: DictConfig, output_dir: str | os.PathLike | None = None)
         return cfg
     raw = OmegaConf.to_container(cfg.paths, resolve=False)
     default_out = Path("outputs", str(cfg.get("task_name", "run")), "runs",
-                      f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{os.getpid()}")
+                      f"{time.strftime('%Y-%m-%d_%H-%M-%S')}-{time.time_ns() // 1000 % 1_000_000:06d}_{os.getpid()}")
     fill = {"root_dir": os.getcwd(), "output_dir": str(output_dir or default_out)}
     with open_dict(cfg):
         for key, value in fill.items():

@@ -561,14 +561,7 @@ def read_corpus(path: str | os.PathLike, max_lines: int | None = None) -> list[s
     return lines[:max_lines] if max_lines else lines
 
 
-def load_hub(**kwargs: Any) -> LabelledDataset:
-    """`data=hub`: any Hugging Face dataset; see `sentisynth.hub_data` (imports `datasets` only when used)."""
-    from sentisynth.hub_data import load_hub as load
-
-    return load(**kwargs)
-
-
-DATASETS = {"tweet_eval": load_tweet_eval, "sst2": load_sst2, "files": load_files, "hub": load_hub}
+DATASETS = {"tweet_eval": load_tweet_eval, "sst2": load_sst2, "files": load_files}  # data=hub: sentisynth.hub_data
 
 
 def load_data(loader: str, seed_size: int | str = 1000, seed: int = 0, **kwargs: Any) -> LowResourceData:
@@ -576,9 +569,13 @@ def load_data(loader: str, seed_size: int | str = 1000, seed: int = 0, **kwargs:
     if loader not in DATASETS:
         raise DataError(f"unknown data loader {loader!r} (known: {', '.join(DATASETS)})")
     kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}
-    if loader in ("files", "sst2", "hub"):
+    if loader in ("files", "sst2"):
         kwargs.setdefault("seed", seed)
-    dataset = DATASETS[loader](**kwargs)
+    return low_resource(DATASETS[loader](**kwargs), seed_size, seed)
+
+
+def low_resource(dataset: LabelledDataset, seed_size: int | str, seed: int) -> LowResourceData:
+    """`make_low_resource`, logged: what every `data` config's entry point returns."""
     data = make_low_resource(dataset, seed_size, seed)
     s = data.summary()
     log.info(

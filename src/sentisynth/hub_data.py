@@ -16,10 +16,12 @@ from typing import Any
 from sentisynth.data import (
     DataError,
     LabelledDataset,
+    LowResourceData,
     Split,
     carve_validation,
     frame_to_split,
     infer_label_names,
+    low_resource,
 )
 
 log = logging.getLogger(__name__)
@@ -118,3 +120,9 @@ def load_hub(
     label = name or Path(str(hub_name)).name.replace("/", "_")
     source = f"hub:{where}" + (f"@{hub_revision}" if hub_revision else "")
     return LabelledDataset(label, names, splits["train"], splits["val"], splits["test"], source, notes)
+
+
+def load_hub_data(seed_size: int | str = 1000, seed: int = 0, loader: str = "hub", **kwargs: Any) -> LowResourceData:
+    """Hydra entry point of `data=hub`: the dataset, then the same low-resource seed/pool draw as every loader."""
+    kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}
+    return low_resource(load_hub(seed=seed, **kwargs), seed_size, seed)
