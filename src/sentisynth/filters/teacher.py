@@ -79,7 +79,6 @@ def saved_teacher(filters_cfg: Any, data: LowResourceData | None, cache_dir: str
     if model is None or cache_dir is None or data is None:
         return None
     from sentisynth.classifiers.transformer import META_FILE
-    from sentisynth.filters.base import teacher_cache_key
 
     path = Path(cache_dir) / "teachers" / teacher_cache_key(model, data)
     return path if (path / META_FILE).is_file() else None
