@@ -358,13 +358,11 @@ def prepare_generator(cfg: DictConfig, data: LowResourceData, out: Path) -> tupl
 
 
 def export_run(cfg: DictConfig, out: Path, data: LowResourceData, final: list[dict], info: dict[str, Any]) -> None:
-    """Beside synthetic.jsonl: the HF dataset, Parquet and card; `models.json` naming the filter teacher;
-    and, with `push_to_hub=<repo>`, the set published on the Hub."""
+    """Beside synthetic.jsonl: the HF dataset, Parquet and card; `models.json` naming the filter teacher."""
     from sentisynth.filters.teacher import saved_teacher
     from sentisynth.generation.dataset import (
         dataset_card,
         linguistic_lines,
-        push_synthetic,
         write_synthetic_set,
     )
 
@@ -376,9 +374,6 @@ def export_run(cfg: DictConfig, out: Path, data: LowResourceData, final: list[di
     card = dataset_card({**info, "data": data.summary(), "report": report,
                          "linguistic": linguistic_lines(data.seed.texts, data.seed.labels, final, names, cache_dir)})
     write_synthetic_set(out, final, names, card)
-    repo = cfg.get("push_to_hub")
-    if repo:
-        print(f"published {push_synthetic(out, str(repo))}", flush=True)
 
 
 def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
@@ -408,4 +403,8 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     speed = (f"; {timings['samples_per_s']:.1f} samples/s, {timings['tokens_per_s']:.0f} tokens/s" if secs
              else " (all from cache)")
     print(f"{len(final)} synthetic samples ({counts}) -> {out / 'synthetic.jsonl'}{speed}", flush=True)
+    if cfg.get("push_to_hub"):  # last: a failed upload loses nothing of the run
+        from sentisynth.generation.dataset import push_synthetic
+
+        print(f"published {push_synthetic(out, str(cfg.push_to_hub))}", flush=True)
     return metrics
