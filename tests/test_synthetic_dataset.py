@@ -47,6 +47,7 @@ def generated(gen_dir: Path) -> api.RunResult:
     return api.generate(gen_overrides(gen_dir, *teacher), output_dir=gen_dir / "run")
 
 
+@pytest.mark.slow  # one in-process miniature generation (~10 s on 2 cores), shared by the module
 def test_generation_writes_dataset_parquet_and_card(generated: api.RunResult) -> None:
     import datasets
 
@@ -72,6 +73,7 @@ def test_generation_writes_dataset_parquet_and_card(generated: api.RunResult) ->
     assert f"| **chain** | {report['n_in']} | {report['n_kept']} |" in card
 
 
+@pytest.mark.slow  # one in-process miniature generation (~10 s on 2 cores), shared by the module
 def test_generation_records_the_saved_teacher(generated: api.RunResult) -> None:
     teacher = json.loads((generated.dir / "models.json").read_text())["teacher"]
     assert teacher and Path(teacher, "config.json").is_file()  # save_pretrained, in the cache
@@ -79,6 +81,7 @@ def test_generation_records_the_saved_teacher(generated: api.RunResult) -> None:
     assert predictor.label_names == NAMES and predictor.predict_proba(["so happy today"]).shape == (1, 4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["", "synthetic.jsonl", "synthetic.parquet", "dataset"])
 def test_every_form_reads_the_same_rows(generated: api.RunResult, form: str) -> None:
     rows, _ = read_labelled(generated.dir / form, NAMES)
@@ -87,6 +90,7 @@ def test_every_form_reads_the_same_rows(generated: api.RunResult, form: str) -> 
     assert [r["teacher"]["probs"] for r in rows] == [r["teacher"]["probs"] for r in jsonl]  # distillation works
 
 
+@pytest.mark.slow  # one in-process miniature generation (~10 s on 2 cores), shared by the module
 def test_train_on_the_run_dir(generated: api.RunResult, tmp_path: Path) -> None:
     cfg = generated.config
     run = api.run_arm([f"paths.data_dir={cfg.paths.data_dir}", "data.seed_size=24", "augment=synthetic",
@@ -94,6 +98,25 @@ def test_train_on_the_run_dir(generated: api.RunResult, tmp_path: Path) -> None:
     assert run.metrics["train/n_synthetic"] > 0 and run.metrics["train/n_seed"] == 24
     assert json.loads((run.dir / "models.json").read_text())["teacher"] == \
         json.loads((generated.dir / "models.json").read_text())["teacher"]
+
+
+def test_written_set_reads_back_in_every_form(tmp_path: Path) -> None:
+    """Without a generator: rows in the jsonl shape -> Parquet, dataset/ and card -> the same rows back."""
+    from sentisynth.generation.dataset import to_frame, write_synthetic_set
+    from sentisynth.utils import write_jsonl
+
+    rows = [{"id": f"r{i}", "text": f"post number {i}", "label": i % 4, "label_name": NAMES[i % 4],
+             "provenance": {"generator": {"kind": "tiny"}, "guidance": "shap", "keywords": ["happy"], "seed": i},
+             "teacher": {"probs": [0.1, 0.2, 0.3, 0.4], "label": 3, "confidence": 0.4}} for i in range(8)]
+    write_jsonl(tmp_path / "synthetic.jsonl", rows)
+    write_synthetic_set(tmp_path, rows, NAMES, "# card\n")
+    assert (tmp_path / "README.md").read_text() == "# card\n"
+    assert to_frame(rows).keywords[0] == ["happy"] and to_frame(rows).seed.tolist() == list(range(8))
+    for form in ("", "synthetic.parquet", "dataset"):
+        got, _ = read_labelled(tmp_path / form, NAMES)
+        assert [(r["text"], r["label"], r["teacher"]["probs"]) for r in got] == \
+            [(r["text"], r["label"], r["teacher"]["probs"]) for r in rows]
+        assert got[0]["provenance"] == rows[0]["provenance"]
 
 
 def test_bad_synthetic_paths(tmp_path: Path) -> None:
@@ -104,6 +127,7 @@ def test_bad_synthetic_paths(tmp_path: Path) -> None:
         read_labelled(tmp_path / "s.parquet", NAMES)
 
 
+@pytest.mark.slow  # one in-process miniature generation (~10 s on 2 cores), shared by the module
 def test_push_to_hub_offline_is_one_clear_line(generated: api.RunResult, monkeypatch: pytest.MonkeyPatch) -> None:
     from sentisynth.generation.dataset import push_synthetic
 
@@ -114,6 +138,7 @@ def test_push_to_hub_offline_is_one_clear_line(generated: api.RunResult, monkeyp
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow  # one in-process miniature generation (~10 s on 2 cores), shared by the module
 def test_push_to_hub_calls_datasets(gen_dir: Path, generated: api.RunResult, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """`generate.py push_to_hub=<repo>` hands the saved dataset and its card to `datasets`/`huggingface_hub`."""
