@@ -379,10 +379,10 @@ def test_shap_explainer_routes_in_subprocess() -> None:
     In a subprocess with NUMBA_DISABLE_JIT=1: shap's numba kernels take ~20 s to compile and are
     trivial to interpret on these tiny inputs.
     """
-    code = "import test_guidance as t; t.check_text_route(); t.check_permutation_equals_shap(); print('ok')"
+    code = "import tests.test_guidance as t; t.check_text_route(); t.check_permutation_equals_shap(); print('ok')"
     res = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=Path(__file__).parent,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
