@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sentisynth.text import PLACEHOLDERS, URL, USER, tweet_tokenize
-from sentisynth.utils import atomic_write_text, markdown_table, read_json, write_json
+from sentisynth.utils import atomic_write_text, markdown_table, pyplot, read_json, save_figure, write_json
 
 FIRST_SINGULAR = {"i", "me", "my", "mine", "myself", "i'm", "im", "i've", "ive", "i'll", "i'd", "imma"}
 FIRST_PLURAL = {"we", "us", "our", "ours", "ourselves", "we're", "we've", "we'll", "we'd", "let's"}
@@ -191,10 +191,7 @@ def to_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
 
 def plot_comparison(frame: pd.DataFrame, path: str | Path, measures: Sequence[str] | None = None) -> Path:
     """Grouped bars per measure: sets side by side, overall ('all') rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     measures = list(measures or ["mtld", "distinct_2", "self_bleu", "pron_1sg", "pron_1pl", "time_words",
                                  "past_markers", "future_markers", "hashtags_per_text", "emoji_per_text"])
@@ -210,11 +207,7 @@ def plot_comparison(frame: pd.DataFrame, path: str | Path, measures: Sequence[st
     for ax in list(axes.flat)[len(measures) :]:
         ax.axis("off")
     fig.suptitle("Linguistic comparison (all classes)")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_analysis(frame: pd.DataFrame, out_dir: str | Path, stem: str = "linguistic") -> dict[str, Path]:

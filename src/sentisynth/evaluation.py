@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from sentisynth.utils import pyplot, save_figure
+
 
 def classification_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str], prefix: str
@@ -34,10 +36,7 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndar
 
 def plot_confusion(cm: np.ndarray, label_names: Sequence[str], path: str | Path, title: str = "") -> Path:
     """Row-normalised confusion matrix as a PNG (counts in the cells)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     size = 1.2 + 0.9 * len(label_names)
@@ -52,11 +51,7 @@ def plot_confusion(cm: np.ndarray, label_names: Sequence[str], path: str | Path,
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def read_test_predictions(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:

@@ -27,7 +27,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from sentisynth.aggregate import collect as collect_jobs
-from sentisynth.utils import atomic_write_text, markdown_table, read_json
+from sentisynth.utils import atomic_write_text, markdown_table, pyplot, read_json, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +119,7 @@ def per_class_delta(runs: pd.DataFrame) -> pd.DataFrame:
 
 def plot_f1_vs_seed_size(cells: pd.DataFrame, path: Path) -> Path:
     """Macro-F1 against seed size, one line per arm and `augment.n`, shaded by its 95% interval (when known)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     panels = list(cells.groupby(["data", "classifier"], sort=False))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
@@ -141,18 +138,12 @@ def plot_f1_vs_seed_size(cells: pd.DataFrame, path: Path) -> Path:
         ax.set_title(f"{data} / {clf}", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_forest(comp: pd.DataFrame, path: Path) -> Path:
     """Forest plot: macro-F1 difference of every arm against `none` and `real` with its 95% interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = comp[(comp.metric == "macro_f1") & comp.baseline.isin(["none", "real"])].reset_index(drop=True)
     labels = [f"{r.classifier} | {r.seed_size} | +{r.augment_n} | {r.arm} vs {r.baseline}" for r in rows.itertuples()]
@@ -166,17 +157,11 @@ def plot_forest(comp: pd.DataFrame, path: Path) -> Path:
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, labels, fontsize=6)
     ax.set_xlabel("difference in test macro-F1 (95% interval; red: p < 0.05)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_delta(delta: pd.DataFrame, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = [c for c in delta.columns if c not in KEYS]
     labels = [f"{r.classifier} | {r.strategy} | {r.seed_size}" for r in delta.itertuples()]
@@ -192,10 +177,7 @@ def plot_delta(delta: pd.DataFrame, path: Path) -> Path:
                     color="white" if abs(values[i, j]) > 0.6 * lim else "black")
     fig.colorbar(im, ax=ax, fraction=0.04, label="F1 change")
     ax.set_title("per-class F1 change (rarest class first)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def collect_side_tables(runs: pd.DataFrame, filename: str) -> pd.DataFrame:

@@ -14,17 +14,14 @@ from threadpoolctl import threadpool_limits
 from sentisynth.cli import build, open_tracker, run_dir_of
 from sentisynth.data import Split
 from sentisynth.guidance.core import Guidance, build_guidance
-from sentisynth.utils import seed_everything, to_plain, write_json
+from sentisynth.utils import pyplot, save_figure, seed_everything, to_plain, write_json
 
 log = logging.getLogger(__name__)
 
 
 def plot_keywords(guidance: Guidance, path: str | Path, top: int = 15) -> Path:
     """One PNG: a horizontal bar chart of the top keywords (combined score) per class, one panel each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(guidance.classes)
     cols = min(4, len(names))
@@ -39,13 +36,7 @@ def plot_keywords(guidance: Guidance, path: str | Path, top: int = 15) -> Path:
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
     fig.suptitle(f"top keywords per class ({guidance.classifier}, {guidance.n_seed} seed posts)")
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def summary_lines(guidance: Guidance, k: int = 10) -> list[str]:
