@@ -16,6 +16,7 @@ from sentisynth.generation.label_lm import LabelLMGenerator
 from sentisynth.generation.pipeline import generate_until
 from sentisynth.generation.prompts import GuidanceStrategy
 from sentisynth.generation.sampling import SamplingParams, generate_batch
+from sentisynth.generation.shards import run_local
 from sentisynth.generation.store import BatchStore
 from sentisynth.generation.tokenizer import train_bpe_tokenizer
 
@@ -81,13 +82,17 @@ def test_gpt2_generator_keyword_conditioning_and_same_seed_same_samples(gpt2_dir
     assert all(r.prompt.startswith("<joy> <kw> ") and set(r.keywords) <= {"happy", "lovely"} for r in reqs)
     assert all(len(r.exemplar_indices) == 1 and r.exemplar_indices[0] in (3, 4) for r in reqs)
 
-    def run(store_dir: Path) -> list[list[str]]:
-        acc, stats = generate_until(gen, ctx, BatchStore(store_dir / "b.jsonl"), [5, 5], "k", {}, 20)
+    def run(store_dir: Path, batch_size: int) -> list[list[str]]:
+        gen.batch_size = batch_size
+        store = BatchStore(store_dir / "b.jsonl")
+        acc, stats = generate_until(gen, ctx, store.batches, [5, 5], lambda chunks: run_local(
+            gen, ctx, store, chunks, "k", {}), 20)
         assert stats["batches"] >= 2
         return [[r["text"] for r in a] for a in acc]
 
-    a, b = run(tmp_path / "s1"), run(tmp_path / "s2")
-    assert a == b and all(len(x) >= 5 for x in a)
+    # one seed per request: the same samples whatever the batch size (the store key leaves it out)
+    a, b = run(tmp_path / "s1", 4), run(tmp_path / "s2", 3)
+    assert a == b and all(len(x) == 5 for x in a)
     assert all("<" not in t.split()[0] for x in a for t in x if t)  # no leftover prefix tags
     ppl = gen.lm_scorer(["so happy today", "hate hate"])
     assert len(ppl) == 2 and all(math.isfinite(p) and p > 1 for p in ppl)
@@ -145,10 +150,10 @@ def test_lora_llm_tiny_llama_with_chat_template(tmp_path: Path) -> None:
     reqs = gen.make_requests(ctx, 0, 5, np.random.default_rng(0))
     assert len(reqs) == 2 and all("anger" in r.prompt and "Examples" in r.prompt for r in reqs)
     assert all(tok.decode(r.prompt_ids).endswith("<|assistant|>") for r in reqs)
-    posts, n_tokens = gen.run_batch(ctx, reqs, seed=1)
+    posts, n_tokens = gen.run_batch(ctx, reqs, [1, 2])
     assert len(posts) == 2 and n_tokens > 0 and all(len(p) <= 3 for p in posts)
-    again, _ = gen.run_batch(ctx, reqs, seed=1)
-    assert again == posts
+    again, _ = gen.run_batch(ctx, reqs[::-1], [2, 1])
+    assert again[::-1] == posts
     # the adapter is cached: a second generator loads it instead of training
     gen2 = InstructGenerator(name=str(d), posts_per_prompt=3, lora=dict(gen.lora))
     gen2.prepare(ctx)

@@ -20,6 +20,7 @@ from sentisynth.generation.prompts import (
     sample_keywords,
 )
 from sentisynth.generation.sampling import KeywordBiasProcessor, keyword_token_ids
+from sentisynth.generation.shards import done_requests, missing_chunks
 from sentisynth.generation.store import BatchStore
 from sentisynth.generation.tokenizer import train_bpe_tokenizer
 from sentisynth.utils import content_key
@@ -103,18 +104,25 @@ def test_plan_budget() -> None:
 
 
 def test_store_drops_torn_batches_and_dedups(tmp_path) -> None:
+    def row(i: str, text: str, label: int, k: int) -> dict:
+        return {"id": i, "text": text, "label": label, "provenance": {"request": k}}
+
     path = tmp_path / "batches.jsonl"
     store = BatchStore(path)
-    store.append("0-0", [{"id": "a", "text": "x", "label": 0}, {"id": "b", "text": "X ", "label": 0}])
-    store.append("1-0", [])  # a batch that produced nothing still counts as done
-    store.append("1-1", [{"id": "c", "text": "x", "label": 1}, {"id": "d", "text": "y", "label": 1}])
+    store.append("0-0-2", [row("a", "x", 0, 0), row("b", "X ", 0, 1)])
+    store.append("1-0-1", [])  # a batch that produced nothing still counts as done
+    store.append("1-1-3", [row("c", "x", 1, 1), row("d", "y", 1, 2)])
     with open(path, "a") as f:  # a killed writer: half a batch, then half a line
-        f.write(json.dumps({"id": "e", "text": "z", "label": 0, "batch": "0-1", "batch_n": 3}) + "\n")
+        f.write(json.dumps({**row("e", "z", 0, 2), "batch": "0-2-5", "batch_n": 3}) + "\n")
         f.write('{"id": "f", "te')
     again = BatchStore(path)
-    assert sorted(again.batches) == ["0-0", "1-0", "1-1"] and "0-1" not in again
+    assert sorted(again.batches) == ["0-0-2", "1-0-1", "1-1-3"] and "0-2-5" not in again
     assert path.read_text().endswith("\n") and len(path.read_text().splitlines()) == 5
-    acc = accepted(again, 2)
+    acc = accepted(again.batches, 2)
     # "x" appears under both labels -> dropped from both; "X " duplicates "x" within class 0
     assert [r["id"] for r in acc[0]] == [] and [r["id"] for r in acc[1]] == ["d"]
+    # only requests below each class's limit count: class 1's "x" (request 1) is outside limit 1
+    assert [r["id"] for r in accepted(again.batches, 2, [2, 1])[0]] == ["a"]
+    assert done_requests(again.batches, 2) == [{0, 1}, {0, 1, 2}]
+    assert missing_chunks([{0, 1}, {0, 3}], [0, 0], [6, 7], 2) == [(0, 2, 4), (0, 4, 6), (1, 1, 3), (1, 4, 6), (1, 6, 7)]
     assert content_key({"a": 1, "b": [1, 2]}) == content_key({"b": [1, 2], "a": 1})

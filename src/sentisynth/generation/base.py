@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
-from sentisynth.generation.prompts import GuidanceStrategy
+from sentisynth.generation.prompts import GuidanceStrategy, class_keywords
+from sentisynth.generation.sampling import keyword_token_ids
 
 if TYPE_CHECKING:
+    from sentisynth.generation.backends import Backend
     from sentisynth.generation.sampling import SamplingParams
 
 
@@ -50,7 +52,8 @@ class Generator(Protocol):
     """What the pipeline needs from a generator (`LabelLMGenerator`, `TinyGenerator`, `InstructGenerator`).
 
     `prepare` gets it ready for a context (fine-tuning, cached); `make_requests` builds a batch of prompts for
-    one class; `run_batch` samples them with a seed and returns posts per request and the new token count;
+    one class; `run_batch` samples them, one seed per request, on its `backend` (hf | vllm) and returns posts
+    per request and the new token count; `workers` is how many processes generate (`shards.chunk_runner`);
     `lm_scorer` gives per-text perplexities for the perplexity filter. `identity` keys the caches.
     """
 
@@ -59,6 +62,8 @@ class Generator(Protocol):
     sampling: SamplingParams
     budget: dict
     batch_size: int
+    backend: Backend
+    workers: int
 
     def identity(self) -> dict[str, Any]: ...
 
@@ -66,7 +71,7 @@ class Generator(Protocol):
 
     def make_requests(self, ctx: GenContext, label: int, n: int, rng: np.random.Generator) -> list[Request]: ...
 
-    def run_batch(self, ctx: GenContext, requests: Sequence[Request], seed: int) -> tuple[list[list[str]], int]: ...
+    def run_batch(self, ctx: GenContext, requests: Sequence[Request], seeds: Sequence[int]) -> tuple[list[list[str]], int]: ...
 
     def lm_scorer(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -75,3 +80,16 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def bias_token_ids(tokenizer: Any, ctx: GenContext, label: int) -> list[int]:
+    """`shap_bias`: the first tokens of the class's top `bias_keywords` keywords; none without a bias."""
+    if not ctx.strategy.bias:
+        return []
+    terms, _ = class_keywords(ctx.guidance, ctx.label_names[label], ctx.strategy.bias_keywords)
+    return keyword_token_ids(tokenizer, terms) if terms else []
+
+
+def posts_per_request(gen: Any) -> int:
+    """How many posts one request asks for (instruction LMs: several per completion)."""
+    return max(1, int(getattr(gen, "posts_per_prompt", 1)))

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from sentisynth.filters.perplexity import per_text_perplexity
-from sentisynth.generation.base import GenContext, Request, pick_device
+from sentisynth.generation.backends import Backend
+from sentisynth.generation.base import GenContext, Request, bias_token_ids, pick_device
 from sentisynth.generation.prompts import (
     class_exemplars,
     class_keywords,
@@ -24,12 +25,7 @@ from sentisynth.generation.prompts import (
     sample_exemplars,
     sample_keywords,
 )
-from sentisynth.generation.sampling import (
-    KeywordBiasProcessor,
-    SamplingParams,
-    generate_batch,
-    keyword_token_ids,
-)
+from sentisynth.generation.sampling import SamplingParams
 from sentisynth.utils import content_key, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -48,7 +44,7 @@ class InstructGenerator:
                  system_prompt: str = "You write realistic social media posts.", posts_per_prompt: int = 5,
                  lora: dict | None = None, sampling: dict | None = None, budget: dict | None = None,
                  batch_size: int = 16, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
-                 **extra: Any) -> None:
+                 backend: str = "hf", vllm: dict | None = None, workers: int = 1, **extra: Any) -> None:
         self.name, self.revision = str(name), revision
         self.system_prompt, self.posts_per_prompt = system_prompt, int(posts_per_prompt)
         self.lora = {**DEFAULT_LORA, **(dict(lora) if lora else {})}
@@ -57,18 +53,20 @@ class InstructGenerator:
         self.batch_size = int(batch_size)
         self.device = pick_device(device)
         self.dtype, self.trust_remote_code = dtype, bool(trust_remote_code)
-        self.model: Any = None
+        self.backend = Backend(backend, self.device, dict(vllm) if vllm else None)
+        self.workers = int(workers)
         self.tokenizer: Any = None
         self.info: dict[str, Any] = {}
 
     def identity(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "revision": self.revision, "adapter": self.info.get("adapter_key"),
-                "system_prompt": self.system_prompt, "posts_per_prompt": self.posts_per_prompt}
+                "system_prompt": self.system_prompt, "posts_per_prompt": self.posts_per_prompt,
+                "backend": self.backend.name}
 
     # -- preparation -----------------------------------------------------------------------------
 
     def prepare(self, ctx: GenContext) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         kw = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
         self.tokenizer = AutoTokenizer.from_pretrained(self.name, **kw)
@@ -76,13 +74,19 @@ class InstructGenerator:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if getattr(self.tokenizer, "chat_template", None) is None:
             raise ValueError(f"lora_llm: tokenizer of {self.name!r} has no chat template; use an instruction model")
-        self.model = AutoModelForCausalLM.from_pretrained(self.name, dtype=self.dtype, **kw)
-        if self.lora["enabled"]:
-            self._with_adapter(ctx)
-        self.model.to(self.device).eval()
+        adapter, model = self._adapter(ctx) if self.lora["enabled"] else (None, None)
+        self.backend.seed = ctx.seed
+        self.backend.attach(self.name, adapter, int(self.lora["r"]), model, dtype=self.dtype, **kw)
 
-    def _with_adapter(self, ctx: GenContext) -> None:
-        from peft import LoraConfig, PeftModel, get_peft_model
+    @property
+    def model(self) -> Any:
+        """The HF model (+ adapter), loaded on first use: with `backend=vllm` only the perplexity filter needs it."""
+        return self.backend.hf_model()
+
+    def _adapter(self, ctx: GenContext) -> tuple[Path, Any]:
+        """The cached LoRA adapter directory, trained first if missing (then also the trained model)."""
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM
 
         from sentisynth.generation.lm_finetune import fit_causal_lm
 
@@ -91,13 +95,14 @@ class InstructGenerator:
                            "seed_data": ctx.seed_fingerprint, "guidance": ctx.guidance_fingerprint, "seed": ctx.seed})
         out = Path(ctx.cache_dir) / "adapters" / key
         self.info["adapter_key"] = key
-        if (out / "meta.json").is_file():
-            self.model = PeftModel.from_pretrained(self.model, out)
-        else:
+        model = None
+        if not (out / "meta.json").is_file():
             t0 = time.perf_counter()
+            base = AutoModelForCausalLM.from_pretrained(self.name, dtype=self.dtype, revision=self.revision,
+                                                        trust_remote_code=self.trust_remote_code)
             cfg = LoraConfig(r=self.lora["r"], lora_alpha=self.lora["alpha"], lora_dropout=self.lora["dropout"],
                              target_modules=self.lora["target_modules"], task_type="CAUSAL_LM")
-            model = get_peft_model(self.model, cfg)
+            model = get_peft_model(base, cfg)
             rows = self.training_rows(ctx)
             order = np.random.default_rng(ctx.seed).permutation(len(rows))
             n_val = max(1, int(len(rows) * self.lora["val_fraction"]))
@@ -113,8 +118,8 @@ class InstructGenerator:
                 os.replace(tmp, out)
             except OSError:
                 shutil.rmtree(tmp, ignore_errors=True)
-            self.model = model
         self.info["adapter"] = read_json(out / "meta.json")
+        return out, model
 
     def messages(self, instruction: str) -> list[dict]:
         msgs = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
@@ -155,16 +160,11 @@ class InstructGenerator:
             out.append(Request(label, name, instruction, ids, kws, [i for _, i in exs], self.posts_per_prompt))
         return out
 
-    def run_batch(self, ctx: GenContext, requests: Sequence[Request], seed: int) -> tuple[list[list[str]], int]:
-        s = ctx.strategy
-        procs = []
-        if s.bias:
-            terms, _ = class_keywords(ctx.guidance, requests[0].label_name, s.bias_keywords)
-            if terms:
-                procs = [KeywordBiasProcessor(keyword_token_ids(self.tokenizer, terms), s.bias)]
+    def run_batch(self, ctx: GenContext, requests: Sequence[Request], seeds: Sequence[int]) -> tuple[list[list[str]], int]:
+        """One completion per request (one seed each), parsed into up to `n_posts` posts."""
         stop = sorted({i for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None})
-        rows = generate_batch(self.model, [r.prompt_ids for r in requests], self.sampling, seed,
-                              self.tokenizer.pad_token_id, stop, procs)
+        rows = self.backend.sample([r.prompt_ids for r in requests], self.sampling, seeds, self.tokenizer.pad_token_id,
+                                   stop, bias_token_ids(self.tokenizer, ctx, requests[0].label), ctx.strategy.bias)
         posts = [parse_posts(self.tokenizer.decode(r, skip_special_tokens=True), q.n_posts)
                  for r, q in zip(rows, requests)]
         return posts, sum(len(r) for r in rows)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from sentisynth.filters.perplexity import per_text_perplexity
-from sentisynth.generation.base import GenContext, Request, pick_device
+from sentisynth.generation.backends import Backend
+from sentisynth.generation.base import GenContext, Request, bias_token_ids, pick_device
 from sentisynth.generation.prompts import (
     class_exemplars,
     class_keywords,
@@ -30,12 +31,7 @@ from sentisynth.generation.prompts import (
     sample_keywords,
     special_tokens,
 )
-from sentisynth.generation.sampling import (
-    KeywordBiasProcessor,
-    SamplingParams,
-    generate_batch,
-    keyword_token_ids,
-)
+from sentisynth.generation.sampling import SamplingParams
 from sentisynth.utils import content_key, file_fingerprint, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -53,7 +49,8 @@ class LabelLMGenerator:
     def __init__(self, name: str = "gpt2", revision: str | None = None, train_blocks: int | None = None,
                  finetune: dict | None = None, pretrain_corpus: str | None = None, pretrain_steps: int = 500,
                  sampling: dict | None = None, budget: dict | None = None, batch_size: int = 64,
-                 device: str = "auto", trust_remote_code: bool = False, **extra: Any) -> None:
+                 device: str = "auto", trust_remote_code: bool = False, backend: str = "hf",
+                 vllm: dict | None = None, workers: int = 1, **extra: Any) -> None:
         self.name, self.revision = str(name), revision
         self.train_blocks = train_blocks
         self.finetune = {**DEFAULT_FINETUNE, **(dict(finetune) if finetune else {})}
@@ -63,7 +60,9 @@ class LabelLMGenerator:
         self.batch_size = int(batch_size)
         self.device = pick_device(device)
         self.trust_remote_code = bool(trust_remote_code)
-        self.model: Any = None
+        self.backend = Backend(backend, self.device, dict(vllm) if vllm else None)
+        self.workers = int(workers)
+        self.config: Any = None
         self.tokenizer: Any = None
         self.info: dict[str, Any] = {}
 
@@ -76,7 +75,12 @@ class LabelLMGenerator:
     def identity(self) -> dict[str, Any]:
         """Everything about the generator that changes its samples (cache keys, provenance)."""
         return {"kind": self.kind, **self.info.get("base", {"name": self.name, "revision": self.revision}),
-                "finetuned": self.info.get("key")}
+                "finetuned": self.info.get("key"), "backend": self.backend.name}
+
+    @property
+    def model(self) -> Any:
+        """The fine-tuned HF model (loaded on first use with `backend=vllm`: only the perplexity filter needs it)."""
+        return self.backend.hf_model()
 
     # -- preparation -----------------------------------------------------------------------------
 
@@ -93,6 +97,7 @@ class LabelLMGenerator:
         self.info = {"base": base_id, "key": key, "path": str(out)}
         if not (out / "meta.json").is_file():
             self._finetune(source, ctx, out)
+        self.backend.seed = ctx.seed
         self._load(out)
         tok = self.tokenizer
         ids = {tok.eos_token_id, tok.pad_token_id, *tok.convert_tokens_to_ids(special_tokens(ctx.label_names))}
@@ -105,10 +110,11 @@ class LabelLMGenerator:
         return file_fingerprint(self.pretrain_corpus)
 
     def _load(self, path: Path) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForCausalLM.from_pretrained(path).to(self.device).eval()
+        self.config = AutoConfig.from_pretrained(path)
+        self.backend.attach(path)
 
     def _load_base(self, source: str) -> tuple[Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -212,30 +218,27 @@ class LabelLMGenerator:
             out.append(Request(label, name, prompt, ids, list(kws or []), [i for _, i in exs]))
         return out
 
-    def bias_processor(self, ctx: GenContext, label: int) -> list:
-        s = ctx.strategy
-        if not s.bias:
-            return []
-        terms, _ = class_keywords(ctx.guidance, ctx.label_names[label], s.bias_keywords)
-        return [KeywordBiasProcessor(keyword_token_ids(self.tokenizer, terms), s.bias)] if terms else []
+    def bias_ids(self, ctx: GenContext, label: int) -> list[int]:
+        """`shap_bias`: first tokens of the class's top keywords (the backend adds `guidance.bias` to them)."""
+        return bias_token_ids(self.tokenizer, ctx, label)
 
     def stop_ids(self) -> list[int]:
         """EOS, padding and our own markers: a post ends where any of them appears."""
         return self._stop
 
-    def run_batch(self, ctx: GenContext, requests: Sequence[Request], seed: int) -> tuple[list[list[str]], int]:
-        """Generate for a batch of requests; returns cleaned posts per request and the new-token count."""
+    def run_batch(self, ctx: GenContext, requests: Sequence[Request], seeds: Sequence[int]) -> tuple[list[list[str]], int]:
+        """Generate for a batch of requests of one class, one seed each; returns cleaned posts per request
+        and the new-token count."""
         params = self.sampling
-        limit = getattr(self.model.config, "n_positions", None) or getattr(self.model.config, "max_position_embeddings", None)
+        limit = getattr(self.config, "n_positions", None) or getattr(self.config, "max_position_embeddings", None)
         longest = max(len(r.prompt_ids) for r in requests)
         if limit and longest + params.max_new_tokens > limit:  # stay inside the position embeddings
             if longest >= limit - 4:
                 raise ValueError(f"conditioning prefix of {longest} tokens leaves no room in the model's {limit} "
                                  "positions; lower guidance.n_exemplars or guidance.max_exemplar_words")
             params = dataclasses.replace(params, max_new_tokens=limit - longest)
-        rows = generate_batch(self.model, [r.prompt_ids for r in requests], params, seed,
-                              self.tokenizer.pad_token_id, self.stop_ids(),
-                              self.bias_processor(ctx, requests[0].label))
+        rows = self.backend.sample([r.prompt_ids for r in requests], params, seeds, self.tokenizer.pad_token_id,
+                                   self.stop_ids(), self.bias_ids(ctx, requests[0].label), ctx.strategy.bias)
         texts = [clean_text(self.tokenizer.decode(r, skip_special_tokens=True)) for r in rows]
         return [[t] if t else [] for t in texts], sum(len(r) for r in rows)
 

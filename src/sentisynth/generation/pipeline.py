@@ -1,8 +1,9 @@
 """`stage=generate`: seed -> guidance -> generator -> batched sampling -> (filters) -> synthetic.jsonl.
 
-Raw batches go to a resumable store keyed by everything that changes them (generator, guidance
-strategy and content, sampling, batch size, seed, seed data) but not by the budget, filters, paths or
-logging, so a larger budget or different filters reuse what was generated. The finished dataset is
+Raw batches go to a resumable store keyed by everything that changes them (generator and backend,
+guidance strategy and content, sampling, seed, seed data) but not by the budget, filters, batch size,
+workers, paths or logging, so a larger budget, other filters or another batch size reuse what was
+generated: every request has its own seed (see `sentisynth.generation.shards`). The finished dataset is
 cached under a key that adds budget and filters, and copied into the run directory.
 """
 
@@ -12,6 +13,7 @@ import dataclasses
 import logging
 import shutil
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,17 @@ from tqdm.auto import tqdm
 
 from sentisynth.cli import build, open_tracker, run_dir_of
 from sentisynth.data import LowResourceData, largest_remainder, water_fill
-from sentisynth.generation.base import GenContext, Generator
-from sentisynth.generation.prompts import GuidanceStrategy, class_keywords
-from sentisynth.generation.store import BatchStore, exclusive
+from sentisynth.generation.base import GenContext, Generator, posts_per_request
+from sentisynth.generation.prompts import GuidanceStrategy
+from sentisynth.generation.shards import (
+    Chunk,
+    chunk_runner,
+    done_requests,
+    load_shards,
+    missing_chunks,
+    parse_chunk,
+)
+from sentisynth.generation.store import exclusive
 from sentisynth.utils import (
     content_key,
     read_json,
@@ -38,7 +48,7 @@ from sentisynth.utils import (
 log = logging.getLogger(__name__)
 
 # Bump when a code change alters generated samples, so caches made by older code are not reused.
-STORE_VERSION = 2
+STORE_VERSION = 3  # 3: one seed per request (prompt and sampling noise), request-indexed store
 
 
 def plan_budget(budget: dict, seed_counts: np.ndarray) -> list[int]:
@@ -64,19 +74,18 @@ def plan_budget(budget: dict, seed_counts: np.ndarray) -> list[int]:
     raise ValueError(f"generator.budget.distribution must be uniform, balance or seed, got {mode!r}")
 
 
-def batch_seed(seed: int, label: int, batch_no: int) -> int:
-    return int(np.random.SeedSequence([int(seed), label, batch_no]).generate_state(1)[0])
-
-
 def norm_key(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def accepted(store: BatchStore, n_classes: int) -> list[list[dict]]:
-    """Distinct samples per class in batch order; a text seen under two labels is dropped from both."""
+def accepted(batches: dict[str, list[dict]], n_classes: int, limits: Sequence[int] | None = None) -> list[list[dict]]:
+    """Distinct samples per class in request order, from requests below `limits[c]` (all when None); a
+    text seen under two labels is dropped from both."""
     by_class: list[list[dict]] = [[] for _ in range(n_classes)]
-    for bid in sorted(store.batches, key=lambda b: tuple(int(x) for x in b.split("-"))):
-        by_class[int(bid.split("-")[0])].extend(store.batches[bid])
+    for bid in sorted(batches, key=parse_chunk):
+        c, k0, _ = parse_chunk(bid)
+        if limits is None or k0 < limits[c]:
+            by_class[c].extend(r for r in batches[bid] if limits is None or r["provenance"]["request"] < limits[c])
     owners: dict[str, set[int]] = {}
     for c, rows in enumerate(by_class):
         for r in rows:
@@ -123,54 +132,43 @@ def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: Guidanc
     return guidance
 
 
-def generate_until(gen: Any, ctx: GenContext, store: BatchStore, targets: list[int], raw_key: str,
-                   provenance: dict, max_batches: int) -> tuple[list[list[dict]], dict[str, float]]:
-    """Generate batches (per class, in order) until every class has `targets[c]` distinct samples."""
-    acc = accepted(store, len(targets))
-    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0}
-    bar = tqdm(total=sum(targets), initial=sum(min(len(a), t) for a, t in zip(acc, targets)),
-               desc="generating", unit="sample")
-    while any(len(a) < t for a, t in zip(acc, targets)):
-        progressed = False
-        for c, target in enumerate(targets):
-            while len(acc[c]) < target:
-                b = sum(1 for bid in store.batches if int(bid.split("-")[0]) == c)
-                if b >= max_batches:
-                    log.warning("class %s: stopped after %d batches with %d/%d distinct samples",
-                                ctx.label_names[c], b, len(acc[c]), target)
-                    break
-                seed = batch_seed(ctx.seed, c, b)
-                requests = gen.make_requests(ctx, c, gen.batch_size, np.random.default_rng(seed))
-                t0 = time.perf_counter()
-                posts, n_tokens = gen.run_batch(ctx, requests, seed)
-                dt = time.perf_counter() - t0
-                now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-                extra = {}
-                if ctx.strategy.bias:  # shap_bias: which keywords were pushed, and by how much
-                    extra = {"bias": ctx.strategy.bias, "bias_keywords": class_keywords(
-                        ctx.guidance, ctx.label_names[c], ctx.strategy.bias_keywords)[0]}
-                rows = []
-                for i, (req, texts) in enumerate(zip(requests, posts)):
-                    for j, text in enumerate(texts):
-                        rows.append({
-                            "id": f"{raw_key}-{c}-{b}-{i}-{j}", "text": text, "label": c, "label_name": req.label_name,
-                            "provenance": {**provenance, "prompt": req.prompt, "keywords": req.keywords,
-                                           "exemplar_indices": req.exemplar_indices, "seed": seed,
-                                           "batch": f"{c}-{b}", "time": now, **extra}})
-                store.append(f"{c}-{b}", rows)
-                before = sum(min(len(a), t) for a, t in zip(acc, targets))
-                acc = accepted(store, len(targets))
-                bar.update(sum(min(len(a), t) for a, t in zip(acc, targets)) - before)
-                stats["tokens"] += n_tokens
-                stats["samples"] += len(rows)
-                stats["seconds"] += dt
-                stats["batches"] += 1
-                bar.set_postfix(tok_s=f"{stats['tokens'] / max(stats['seconds'], 1e-9):.0f}",
-                                samples_s=f"{stats['samples'] / max(stats['seconds'], 1e-9):.1f}")
-                progressed = True
-        if not progressed:
+def generate_until(gen: Any, ctx: GenContext, batches: dict[str, list[dict]], targets: list[int],
+                   run: Callable[[list[Chunk]], Iterable[tuple[str, list[dict], int, float]]],
+                   max_requests: int) -> tuple[list[list[dict]], dict[str, float]]:
+    """Grow each class's request prefix until it holds `targets[c]` distinct samples (or `max_requests`).
+
+    Each wave asks for what is still missing; `run` generates the wave's missing chunks (in this process
+    or on workers) and `batches` collects them. The prefixes depend only on what earlier requests
+    produced, never on chunking, workers or interruptions, so the result is the same whatever they are.
+    """
+    n, ppr = len(targets), posts_per_request(gen)
+    limits = [0] * n
+    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0, "wall": 0.0}
+    t_wall = time.perf_counter()
+    bar = tqdm(total=0, desc="generating", unit="request")
+    while True:
+        acc = accepted(batches, n, limits)
+        grown = [min(max_requests, k + -(-(t - len(a)) // ppr)) if len(a) < t else k
+                 for k, a, t in zip(limits, acc, targets)]
+        if grown == limits:
             break
+        chunks = missing_chunks(done_requests(batches, n), limits, grown, gen.batch_size)
+        bar.total += sum(k1 - k0 for _, k0, k1 in chunks)
+        bar.refresh()
+        for bid, rows, n_tokens, dt in run(chunks):
+            batches[bid] = rows
+            _, k0, k1 = parse_chunk(bid)
+            bar.update(k1 - k0)
+            for key, v in (("tokens", n_tokens), ("samples", len(rows)), ("seconds", dt), ("batches", 1)):
+                stats[key] += v
+            bar.set_postfix(samples_s=f"{stats['samples'] / max(stats['seconds'], 1e-9):.1f}")
+        limits = grown
     bar.close()
+    stats["wall"] = time.perf_counter() - t_wall
+    for c, (a, t) in enumerate(zip(acc, targets)):
+        if len(a) < t:
+            log.warning("class %s: stopped after %d requests with %d/%d distinct samples",
+                        ctx.label_names[c], limits[c], len(a), t)
     return acc, stats
 
 
@@ -199,7 +197,7 @@ class Plan:
     final_key: str
     filters_cfg: dict
     max_rounds: int
-    max_batches: int
+    max_requests: int
     provenance: dict
     strategy: dict
     raw_dir: Path
@@ -215,16 +213,15 @@ def plan_generation(cfg: DictConfig, data: LowResourceData, gen: Generator, ctx:
         strategy.pop("instruction")
     raw_key = content_key({"version": STORE_VERSION, "generator": identity, "guidance": strategy,
                            "guidance_content": ctx.guidance_fingerprint, "sampling": gen.sampling.to_dict(),
-                           "batch_size": gen.batch_size, "seed": int(cfg.seed), "seed_data": ctx.seed_fingerprint,
-                           "labels": names})
+                           "seed": int(cfg.seed), "seed_data": ctx.seed_fingerprint, "labels": names})
     need = plan_budget(gen.budget, data.seed.class_counts(len(names)))
     filters_cfg = to_plain(cfg.get("filters")) or {}
     max_rounds = int(gen.budget.get("max_rounds", 4))
-    max_batches = int(gen.budget.get("max_batches_per_class", 1000))
+    max_requests = int(gen.budget.get("max_requests_per_class", 100_000))
     final_key = content_key({"raw": raw_key, "need": need, "filters": filters_cfg, "max_rounds": max_rounds,
-                             "max_batches": max_batches})
+                             "max_requests": max_requests})
     cache_dir = Path(cfg.paths.cache_dir)
-    return Plan(need, raw_key, final_key, filters_cfg, max_rounds, max_batches,
+    return Plan(need, raw_key, final_key, filters_cfg, max_rounds, max_requests,
                 {"generator": identity, "guidance": ctx.strategy.name, "sampling": gen.sampling.to_dict()},
                 strategy, cache_dir / "generation" / "raw" / raw_key,
                 cache_dir / "generation" / "final" / final_key / "synthetic.jsonl")
@@ -240,17 +237,17 @@ def next_targets(targets: list[int], need: list[int], n_kept: np.ndarray) -> lis
     return out
 
 
-def generate_filter_rounds(gen: Generator, ctx: GenContext, store: BatchStore, plan: Plan, data: LowResourceData,
-                           filter_cache: Path) -> tuple[list[dict], Any, dict[str, float]]:
+def generate_filter_rounds(gen: Generator, ctx: GenContext, batches: dict[str, list[dict]], run: Callable, plan: Plan,
+                           data: LowResourceData, filter_cache: Path) -> tuple[list[dict], Any, dict[str, float]]:
     """Generate until every class has its targets, filter, and top short classes up, for at most
     `max_rounds` rounds. Returns (kept samples, the last filter result or None, generation stats)."""
     from sentisynth.filters import build_filter_chain
 
     names, need, targets = ctx.label_names, plan.need, list(plan.need)
-    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0}
+    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0, "wall": 0.0}
     report, filter_ctx, kept = None, None, []
     for round_ in range(plan.max_rounds):
-        acc, s = generate_until(gen, ctx, store, targets, plan.raw_key, plan.provenance, plan.max_batches)
+        acc, s = generate_until(gen, ctx, batches, targets, run, plan.max_requests)
         for k in stats:
             stats[k] += s[k]
         candidates = [r for c, rows in enumerate(acc) for r in rows[: targets[c]]]
@@ -273,7 +270,7 @@ def generate_filter_rounds(gen: Generator, ctx: GenContext, store: BatchStore, p
 
 def cache_final(plan: Plan, kept: list[dict], report: Any, ctx: GenContext, data: LowResourceData) -> tuple[list[dict], bool]:
     """The first `need[c]` kept samples of each class, cached with a manifest (and the filter report).
-    Cached even when short: the key holds max_rounds/max_batches, so asking for more rounds resumes from the
+    Cached even when short: the key holds max_rounds/max_requests, so asking for more rounds resumes from the
     raw store instead of reusing the short result."""
     by_class: list[list[dict]] = [[] for _ in plan.need]
     for r in kept:
@@ -294,20 +291,19 @@ def cache_final(plan: Plan, kept: list[dict], report: Any, ctx: GenContext, data
     return final, met
 
 
-def final_set(gen: Generator, ctx: GenContext, plan: Plan, data: LowResourceData,
-              cache_dir: Path) -> tuple[list[dict], Any, dict[str, float], bool]:
-    """The finished set: from the cache, or generated, filtered and cached now (resuming the raw store)."""
-    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0}
-    with exclusive(plan.raw_dir / ".lock"):
-        store = BatchStore(plan.raw_dir / "batches.jsonl")
-        if store.n_recovered:
-            log.info("resuming: %d samples from %d batches already in %s", store.n_recovered, len(store.batches),
-                     store.path)
+def final_set(gen: Generator, ctx: GenContext, plan: Plan, data: LowResourceData, cache_dir: Path,
+              gen_cfg: dict) -> tuple[list[dict], Any, dict[str, float], bool]:
+    """The finished set: from the cache, or generated, filtered and cached now (resuming the raw store's
+    shards; with `generator.workers` > 1 on worker processes started only when something is missing)."""
+    stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0, "wall": 0.0}
+    runner = chunk_runner(gen, ctx, gen_cfg, plan.raw_dir, plan.raw_key, plan.provenance)
+    with exclusive(plan.raw_dir / ".lock"), runner as run:
+        batches = load_shards(plan.raw_dir)
         if plan.final_path.is_file():
             log.info("cache hit: %s", plan.final_path)
             met = bool(read_json(plan.final_path.parent / "manifest.json").get("budget_met", True))
             return read_jsonl(plan.final_path), None, stats, met
-        kept, report, stats = generate_filter_rounds(gen, ctx, store, plan, data, cache_dir / "filters")
+        kept, report, stats = generate_filter_rounds(gen, ctx, batches, run, plan, data, cache_dir / "filters")
         final, met = cache_final(plan, kept, report, ctx, data)
         return final, report, stats, met
 
@@ -385,13 +381,15 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     names = list(data.label_names)
     gen, ctx, t_prepare = prepare_generator(cfg, data, out)
     plan = plan_generation(cfg, data, gen, ctx)
-    final, report, stats, met = final_set(gen, ctx, plan, data, Path(cfg.paths.cache_dir))
+    final, report, stats, met = final_set(gen, ctx, plan, data, Path(cfg.paths.cache_dir), to_plain(cfg.generator))
     metrics = write_outputs(out, final, report, plan, names, met)
     export_run(cfg, out, data, final, {"generator": plan.provenance["generator"], "guidance_name": ctx.strategy.name,
                                        "guidance": ctx.guidance, "filters": list(plan.filters_cfg),
                                        "counts": {n: metrics[f"generate/n/{n}"] for n in names}, "budget_met": met})
     secs = stats["seconds"]
-    timings = {"prepare_s": t_prepare, "generate_s": secs, "total_s": time.perf_counter() - t_start,
+    # generate_s: summed over chunks (per process); generate_wall_s: wall clock, worker/engine start-up included
+    timings = {"prepare_s": t_prepare, "generate_s": secs, "generate_wall_s": stats["wall"], "workers": gen.workers,
+               "backend": gen.backend.name, "total_s": time.perf_counter() - t_start,
                "new_tokens": stats["tokens"], "new_samples": stats["samples"], "batches": stats["batches"],
                "tokens_per_s": stats["tokens"] / secs if secs else None,
                "samples_per_s": stats["samples"] / secs if secs else None,

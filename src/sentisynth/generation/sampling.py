@@ -1,12 +1,25 @@
-"""Batched sampling (left padding + KV cache) and the `shap_bias` logits processor."""
+"""Batched sampling (left padding + KV cache) with one random stream per request, and the `shap_bias`
+logits processor.
+
+Each row samples with its own seeded generator (the Gumbel-max trick on the warped logits), so a
+request's sample depends on its own seed, not on which batch it shares or where it sits in it: the same
+contract as vLLM's per-request `SamplingParams(seed=...)`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 
 @dataclass
@@ -80,27 +93,67 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tenso
     return ids, mask
 
 
+def row_seeds(seed: int | Sequence[int], n: int) -> list[int]:
+    """One seed per row: given as a list, or derived from one batch seed and the row's position."""
+    if isinstance(seed, int):
+        return [int(np.random.SeedSequence([seed, r]).generate_state(1)[0]) for r in range(n)]
+    if len(seed) != n:
+        raise ValueError(f"{len(seed)} seeds for {n} prompts")
+    return [int(s) for s in seed]
+
+
+class RowSeededSampler(LogitsProcessor):
+    """Turns greedy decoding into sampling with one generator per row: argmax(logits + Gumbel noise)
+    is a draw from softmax(logits), and row r's noise comes only from its own seed."""
+
+    def __init__(self, seeds: Sequence[int], device: torch.device) -> None:
+        self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        u = torch.stack([torch.rand(scores.shape[-1], generator=g, device=scores.device, dtype=torch.float32)
+                         for g in self.generators])
+        gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))
+        return scores.float() + gumbel
+
+
+def sampling_processors(params: SamplingParams, seeds: Sequence[int], device: torch.device) -> list[LogitsProcessor]:
+    """HF's own warpers (temperature, top-k, top-p) then the per-row sampler; none for greedy decoding."""
+    if not params.do_sample:
+        return []
+    warpers: list[LogitsProcessor] = []
+    if params.temperature and params.temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(params.temperature))
+    if params.top_k:
+        warpers.append(TopKLogitsWarper(params.top_k))
+    if params.top_p is not None and params.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(params.top_p))
+    return [*warpers, RowSeededSampler(seeds, device)]
+
+
 @torch.no_grad()
-def generate_batch(model, prompts: Sequence[Sequence[int]], params: SamplingParams, seed: int, pad_id: int,
-                   stop_ids: Sequence[int], processors: Sequence[LogitsProcessor] = ()) -> list[list[int]]:
+def generate_batch(model, prompts: Sequence[Sequence[int]], params: SamplingParams, seed: int | Sequence[int],
+                   pad_id: int, stop_ids: Sequence[int], processors: Sequence[LogitsProcessor] = ()) -> list[list[int]]:
     """Sample continuations for a batch of prompts (token ids) in one `generate` call.
 
-    The batch's seed fixes the sampling noise, so the same batch gives the same samples. Returns the new
-    tokens of each row, cut at the first stop token.
+    `seed` is one seed per prompt (or one batch seed rows derive theirs from): a prompt with the same
+    seed gives the same sample in any batch, up to floating-point noise of the padded batch. Returns the
+    new tokens of each row, cut at the first stop token.
     """
     device = next(model.parameters()).device
     ids, mask = left_pad(prompts, pad_id)
-    torch.manual_seed(seed)
-    kwargs = dict(do_sample=params.do_sample, max_new_tokens=params.max_new_tokens,
-                  repetition_penalty=params.repetition_penalty)
-    if params.do_sample:
-        kwargs.update(temperature=params.temperature, top_k=params.top_k, top_p=params.top_p)
+    sampler = sampling_processors(params, row_seeds(seed, len(prompts)), device)
     out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), pad_token_id=pad_id,
-                         eos_token_id=list(stop_ids), use_cache=True,
-                         logits_processor=LogitsProcessorList(processors), **kwargs)
+                         eos_token_id=list(stop_ids), use_cache=True, do_sample=False,
+                         max_new_tokens=params.max_new_tokens, repetition_penalty=params.repetition_penalty,
+                         logits_processor=LogitsProcessorList([*processors, *sampler]))
+    return cut_at_stop(out[:, ids.shape[1]:].tolist(), stop_ids)
+
+
+def cut_at_stop(rows: Sequence[Sequence[int]], stop_ids: Sequence[int]) -> list[list[int]]:
+    """Each row's tokens up to (not including) its first stop token."""
     stops = set(stop_ids)
-    rows = []
-    for row in out[:, ids.shape[1]:].tolist():
+    out = []
+    for row in rows:
         cut = next((i for i, t in enumerate(row) if t in stops), len(row))
-        rows.append(row[:cut])
-    return rows
+        out.append(list(row[:cut]))
+    return out
