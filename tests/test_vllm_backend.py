@@ -28,7 +28,9 @@ def test_vllm_backend_end_to_end(tmp_path: Path) -> None:
     gfile.write_text(json.dumps({"classes": {n: {"keywords": [{"term": t, "score": 1.0} for t in keywords],
                                                  "exemplars": []} for n in LABELS}}))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
-    vllm = ["generator.backend=vllm", "generator.vllm.max_num_seqs=64", "generator.vllm.kv_cache_memory_bytes=268435456"]
+    # head size 64 / 2 = 32: vLLM's CPU attention has no kernel for the 16 of the CLI tests' 32 / 2
+    vllm = ["generator.backend=vllm", "generator.pretrain.n_embd=64", "generator.vllm.max_num_seqs=64",
+            "generator.vllm.kv_cache_memory_bytes=268435456"]
 
     def generate(run: str, *extra: str) -> list[dict]:
         done = subprocess.run(command(tmp_path, run, gfile) + vllm + list(extra), cwd=ROOT, env=env,
@@ -49,3 +51,15 @@ def test_vllm_backend_end_to_end(tmp_path: Path) -> None:
     # the same config again: a cache hit, nothing generated
     generate("b", "generator.batch_size=7")
     assert json.loads((tmp_path / "b" / "timings.json").read_text())["new_samples"] == 0
+
+
+def test_unsupported_cpu_head_size_is_named_before_the_engine_starts(tmp_path: Path) -> None:
+    from transformers import GPT2Config
+
+    from sentisynth.generation.backends import check_cpu_head_size
+
+    GPT2Config(n_embd=192, n_head=4, n_layer=1, vocab_size=50).save_pretrained(tmp_path)  # the default tiny's 48
+    with pytest.raises(ValueError, match=r"head sizes .* has 48 \(192 / 4 heads\).*n_head=6"):
+        check_cpu_head_size(str(tmp_path))
+    GPT2Config(n_embd=192, n_head=6, n_layer=1, vocab_size=50).save_pretrained(tmp_path)
+    check_cpu_head_size(str(tmp_path))

@@ -59,6 +59,22 @@ def vllm_sampling_params(params: SamplingParams, seed: int, stop_ids: Sequence[i
         skip_special_tokens=False, detokenize=False)
 
 
+def check_cpu_head_size(model_dir: str) -> None:
+    """vLLM's CPU attention kernels exist for a few head sizes only; say so before the engine dies on it."""
+    from transformers import AutoConfig
+    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+    cfg = AutoConfig.from_pretrained(model_dir)
+    heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", None)
+    hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", None)
+    head = getattr(cfg, "head_dim", None) or (hidden // heads if hidden and heads else None)
+    supported = CPUAttentionBackend.get_supported_head_sizes()
+    if head is not None and head not in supported:
+        raise ValueError(f"vLLM's CPU build supports attention head sizes {supported}; {model_dir} has {head} "
+                         f"({hidden} / {heads} heads). For tiny: generator.pretrain.n_head=6 (192/6 = 32, same "
+                         "parameter count) or n_head=3 (64); or use generator.backend=hf")
+
+
 class VLLMEngine:
     """One vLLM `LLM` over a `from_pretrained` directory (plus an optional LoRA adapter directory),
     created on first use so that preparing, caching and the `hf` path never import vLLM."""
@@ -81,6 +97,7 @@ class VLLMEngine:
         kwargs: dict[str, Any] = dict(model=self.model_dir, tokenizer=self.model_dir, seed=self.seed,
                                       max_model_len=self.max_model_len, **self.engine_kwargs)
         if not torch.cuda.is_available():  # vLLM's CPU build: no inductor compile, a fixed KV cache (not 90% of RAM)
+            check_cpu_head_size(self.model_dir)
             kwargs.setdefault("enforce_eager", True)
             kwargs.setdefault("kv_cache_memory_bytes", CPU_KV_CACHE_BYTES)
         if self.adapter_dir is not None:
