@@ -69,6 +69,7 @@ def main() -> None:
         start_s, _ = timed(backend, prompts[:4], 4, params, pad, stop, bias_ids, args.bias)  # load / engine start
         dt, n_tokens = timed(backend, prompts, chunk, params, pad, stop, bias_ids, args.bias)
         rows.append((name, chunk, start_s, dt, n_tokens))
+        print(f"{name}: {args.samples} samples in {dt:.1f}s after {start_s:.1f}s start-up", flush=True)
     print(f"model: {model_dir}; {args.samples} samples, sampling {params.to_dict()}, bias {args.bias} on "
           f"{len(bias_ids)} keyword tokens; torch threads {torch.get_num_threads()}; "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
