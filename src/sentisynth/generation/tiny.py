@@ -33,7 +33,7 @@ class TinyConfig:
     vocab_size: int = 8000
     n_embd: int = 192
     n_layer: int = 4
-    n_head: int = 4
+    n_head: int = 6  # head size 32: vLLM's CPU attention kernels have no 48 (192/4); same parameter count
     n_positions: int = 128
     seq_len: int = 128
     batch_size: int = 16
