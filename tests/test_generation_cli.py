@@ -83,8 +83,8 @@ def test_generate_with_filters_writes_a_report_that_adds_up(tmp_path: Path) -> N
     cmd = [a for a in command(tmp_path, "run", gfile) if a != "filters=none"]
     cmd = [a.replace("guidance=shap_bias", "guidance=naive") for a in cmd if not a.startswith("guidance.bias")]
     cmd += ["filters=default", "~filters.teacher", "~filters.diversity", "filters.perplexity.percentile=80",
-            "generator.budget.max_rounds=2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+            "generator.budget.max_rounds=2", "logger=wandb"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "filter_report.json").read_text())
@@ -99,6 +99,23 @@ def test_generate_with_filters_writes_a_report_that_adds_up(tmp_path: Path) -> N
     assert all(r["rejected_by"] and r["reject_reason"] for r in rejected)
     kept = (tmp_path / "run" / "synthetic.jsonl").read_text().splitlines()
     assert all("perplexity" in json.loads(x) for x in kept)
+    check_wandb_generation_run(tmp_path / "run", n_samples=len(kept))
+
+
+def check_wandb_generation_run(run_dir: Path, n_samples: int) -> None:
+    """The offline W&B run of a generation job: the samples and filter-report tables, the set as an
+    artifact, and the generator's fine-tuning curves (Lightning's WandbLogger) in the same run."""
+    from tests.wandb_offline import read_run
+
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    rec = read_run(runs[0])
+    assert rec["run"].job_type == "generate"
+    logged = {k: v for row in rec["history"] for k, v in row.items()}  # W&B flattens a table's fields
+    assert logged["generate/samples/_type"] == logged["filters/report/_type"] == "table-file"
+    assert logged["generate/samples/nrows"] == n_samples and logged["filters/report/nrows"] > 0
+    assert "synthetic" in rec["artifacts"]
+    assert "generator/val_ppl" in logged and "generator_pretrain/val_ppl" in logged  # per-validation curves
 
 
 def test_train_generates_on_the_fly_once_for_a_sweep_over_classifiers(tmp_path: Path) -> None:

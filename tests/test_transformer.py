@@ -216,6 +216,42 @@ def test_train_run_with_transformer(tiny_bert: Path, tmp_path: Path) -> None:
     assert json.loads((out / "metrics.json").read_text())["test/macro_f1"] == metrics["test/macro_f1"]
 
 
+def test_wandb_run_holds_live_training_curves(tiny_bert: Path, tmp_path: Path) -> None:
+    """classifier=transformer under logger=wandb: the offline run holds per-step training loss and
+    per-epoch validation metrics from Lightning's WandbLogger, beside the job's own test metrics."""
+    import pandas as pd
+    from hydra import compose, initialize_config_dir
+
+    from sentisynth.cli import register_resolvers
+    from sentisynth.train import run
+    from tests.wandb_offline import read_run
+
+    texts, labels = toy_data(60)
+    split = ["train"] * 40 + ["val"] * 10 + ["test"] * 10
+    pd.DataFrame({"text": texts, "label": labels, "split": split}).to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / "run"
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "data=files", f"data.path={tmp_path / 'd.csv'}", "data.seed_size=20", "classifier=transformer",
+            f"classifier.model_name_or_path={tiny_bert}", "classifier.epochs=3", "classifier.batch_size=4",
+            "classifier.patience=0", "classifier.progress=false", "trainer.enable_progress_bar=false",
+            "trainer.log_every_n_steps=1", "logger=wandb", "logger.mode=offline", "logger.group=g1",
+            f"paths.output_dir={out}", f"paths.root_dir={tmp_path}", "save_predictions=false"])
+    run(cfg)
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1  # one run: the Trainer's curves and the job's results together
+    rec = read_run(runs[0])
+    steps = [r for r in rec["history"] if "classifier/train_loss" in r]
+    epochs = [r for r in rec["history"] if "classifier/val_macro_f1" in r]
+    assert len(steps) == 15 and [r["trainer/global_step"] for r in steps] == list(range(15))  # 5 batches x 3
+    assert len(epochs) == 3 and all(0.0 <= r["classifier/val_macro_f1"] <= 1.0 for r in epochs)
+    assert all("classifier/val_loss" in r for r in epochs)
+    final = [r for r in rec["history"] if "test/macro_f1" in r]
+    assert len(final) == 1 and rec["history"].index(final[0]) > rec["history"].index(epochs[-1])
+    assert rec["run"].run_group == "g1" and rec["run"].job_type == "train"
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_lightning_gpu(tiny_bert: Path) -> None:

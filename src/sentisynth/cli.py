@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,31 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sentisynth.data import DataError
-from sentisynth.tracking import NullTracker, Tracker
+from sentisynth.tracking import Tracker, session
 from sentisynth.utils import to_plain
 
 log = logging.getLogger("sentisynth")
 
 
+def sweep_group() -> str | None:
+    """The multirun's name (its sweep directory, after the experiment when one is chosen) inside a
+    multirun job, else None: W&B groups a sweep's runs under it."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    hc = HydraConfig.get()
+    name = os.path.basename(os.path.normpath(str(hc.sweep.dir)))
+    experiment = hc.runtime.choices.get("experiment")
+    return f"{experiment}_{name}" if experiment and experiment not in name else name
+
+
 def register_resolvers() -> None:
-    """`${sentisynth.pid:}` keeps run directories unique across processes started in the same instant."""
+    """`${sentisynth.pid:}` keeps run directories unique across processes started in the same instant;
+    `${sentisynth.sweep_group:}` names a multirun's W&B group."""
     OmegaConf.register_new_resolver("sentisynth.pid", lambda: str(os.getpid()), replace=True)
+    OmegaConf.register_new_resolver("sentisynth.sweep_group", sweep_group, replace=True)
 
 
 def build(node: DictConfig | None, **kwargs: Any) -> Any:
@@ -72,11 +89,12 @@ def run_dir_of(cfg: DictConfig) -> Path:
     return out
 
 
-def open_tracker(cfg: DictConfig, name: str) -> Tracker:
-    """The run's logger (`cfg.logger`; none: a no-op one), started with the resolved config. Use it as
-    `with open_tracker(cfg, out.name) as tracker:` so the run is finished whatever happens."""
-    tracker: Tracker = build(cfg.get("logger")) or NullTracker()
-    return tracker.session(to_plain(cfg), name=name)
+def open_tracker(cfg: DictConfig, name: str, job_type: str | None = None) -> AbstractContextManager[Tracker]:
+    """The run's logger (`cfg.logger`), started with the resolved config: `with open_tracker(cfg, out.name,
+    "train") as tracker:` around the whole job, so every Lightning Trainer in it logs its curves there live,
+    and the run is finished whatever happens. `logger: null` (a stage nested in a run) logs into the
+    enclosing run, or nowhere."""
+    return session(build(cfg.get("logger")), to_plain(cfg), name=name, job_type=job_type)
 
 
 def run_task(task: Callable[[DictConfig], dict[str, float]], cfg: DictConfig) -> float | None:

@@ -265,9 +265,9 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
     from sentisynth.comparisons import cell_intervals, comparisons, generation_cost, load_predictions
 
     root = Path(multirun_dir)
+    runs = collect(root)  # checks the directory and its runs before anything is created
     out = root / "report"
     out.mkdir(parents=True, exist_ok=True)
-    runs = collect(root)
     preds = load_predictions(runs)
     tables = {"runs": runs, "summary": summarize(runs, metric), "cells": cell_intervals(runs, preds, KEYS, N_BOOT),
               "comparisons": comparisons(runs, preds, N_BOOT, N_PERM), "generation_cost": generation_cost(runs),
@@ -322,7 +322,9 @@ def _side_sections(tables: dict[str, pd.DataFrame], metric: str, plots: dict[str
 
 
 def _log_report(tracker: Any, root: Path, tables: dict[str, pd.DataFrame], plots: dict[str, Path]) -> None:
-    with tracker.session({"multirun_dir": str(root)}, name=f"report-{root.name}"):
+    from sentisynth.tracking import session
+
+    with session(tracker, {"multirun_dir": str(root)}, name=f"report-{root.name}", job_type="report"):
         for name, frame in tables.items():
             if name != "runs" and not frame.empty:
                 tracker.log_table(f"report/{name}", [str(c) for c in frame.columns], frame.astype(object).values.tolist())

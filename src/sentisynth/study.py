@@ -109,6 +109,13 @@ def write_hydra_dir(job_dir: Path, cfg: DictConfig, choices: dict[str, Any], ove
     atomic_write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(list(overrides)))
 
 
+def in_group(logger: DictConfig | None, group: str) -> DictConfig | None:
+    """A study's runs (cells and report) grouped under its name in W&B, unless the user chose a group."""
+    if logger is not None and "group" in logger and not logger.group:
+        logger.group = group
+    return logger
+
+
 def run_study(cfg: DictConfig) -> dict[str, float]:
     """Run (or resume) every cell, then write the report. Returns counts of done/failed cells."""
     from sentisynth.cli import build
@@ -119,6 +126,7 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
     root = Path(study["dir"])
     root.mkdir(parents=True, exist_ok=True)
     cells = plan_cells(study)
+    study_name = str(study.get("name") or root.name)
     extra = user_overrides()
     status_path = root / "study_status.json"
     status = read_json(status_path) if status_path.is_file() else {}
@@ -136,6 +144,7 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
         t0 = time.perf_counter()
         try:
             cell_cfg, choices = compose_cell(study.get("config_name", "train"), overrides, job_dir)
+            in_group(cell_cfg.get("logger"), study_name)
             write_hydra_dir(job_dir, cell_cfg, choices, overrides)
             write_json(job_dir / "cell.json", {"arm": cell.arm, "classifier": cell.classifier,
                                                "seed_size": cell.seed_size, "seed": cell.seed,
@@ -155,7 +164,8 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
     status["last_pass_s"] = round(time.perf_counter() - t_study, 1)
     write_json(status_path, status)
     done = sum(1 for c in cells if (root / c.name / "metrics.json").is_file())
-    report = build_report(root, tracker=build(cfg.get("logger"))) if done else None  # tables + plots to the logger
+    logger = in_group(OmegaConf.create(to_plain(cfg.logger)), study_name) if cfg.get("logger") else None
+    report = build_report(root, tracker=build(logger)) if done else None  # tables + plots to the logger
     print(f"study {study.get('name')}: {done}/{len(cells)} cells done, {len(failed)} failed this pass; "
           f"report: {report}", flush=True)
     if failed:

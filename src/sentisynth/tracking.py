@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +18,9 @@ log = logging.getLogger(__name__)
 
 
 class Tracker:
-    """No-op base: every method is safe to call whatever the backend.
+    """No-op base: every method is safe to call whatever the backend. Run one with `session` below."""
 
-    A context manager: `with tracker.session(config, name) as t: t.log_metrics(...)` finishes the run
-    whatever happens inside.
-    """
-
-    def start(self, config: dict[str, Any], name: str | None = None) -> None: ...
-
-    def session(self, config: dict[str, Any], name: str | None = None) -> Tracker:
-        self.start(config, name=name)
-        return self
-
-    def __enter__(self) -> Tracker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.finish()
+    def start(self, config: dict[str, Any], name: str | None = None, job_type: str | None = None) -> None: ...
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
 
@@ -43,11 +30,49 @@ class Tracker:
 
     def log_artifact(self, path: str | os.PathLike, name: str, kind: str = "dataset") -> None: ...
 
+    def lightning_logger(self, prefix: str) -> Any:
+        """The Lightning logger that writes a Trainer's curves into this tracker (False: none)."""
+        return False
+
     def finish(self) -> None: ...
 
 
 class NullTracker(Tracker):
     pass
+
+
+_ACTIVE: list[Tracker] = []
+
+
+def active() -> Tracker:
+    """The tracker of the run in progress (a NullTracker outside any run)."""
+    return _ACTIVE[-1] if _ACTIVE else NullTracker()
+
+
+@contextmanager
+def session(tracker: Tracker | None, config: dict[str, Any], name: str | None = None,
+            job_type: str | None = None) -> Iterator[Tracker]:
+    """Track a whole run: started before any work, so every Lightning Trainer in it logs its curves live
+    (`lightning_logger`), finished at the end even on error. `tracker=None` is a stage nested in a run
+    (generation inside a train arm): it logs into the enclosing run instead of starting its own."""
+    if tracker is None:
+        yield active()
+        return
+    tracker.start(config, name=name, job_type=job_type)
+    _ACTIVE.append(tracker)
+    try:
+        yield tracker
+    finally:
+        _ACTIVE.remove(tracker)
+        tracker.finish()
+
+
+def stage_logger(prefix: str, trainer_settings: dict[str, Any] | None = None) -> Any:
+    """Logger for a Trainer of stage `prefix` (classifier, teacher, generator, ...) in the active run.
+    None under a spawning strategy: the logger would be pickled into workers that start runs of their own."""
+    if "spawn" in str((trainer_settings or {}).get("strategy", "")):
+        return False
+    return active().lightning_logger(prefix)
 
 
 class CSVTracker(Tracker):
@@ -56,8 +81,14 @@ class CSVTracker(Tracker):
     def __init__(self, dir: str | os.PathLike = ".") -> None:
         self.dir = Path(dir)
 
-    def start(self, config: dict[str, Any], name: str | None = None) -> None:
+    def start(self, config: dict[str, Any], name: str | None = None, job_type: str | None = None) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+
+    def lightning_logger(self, prefix: str) -> Any:
+        """Lightning's CSVLogger: `<dir>/lightning/<prefix>/version_<k>/metrics.csv` per Trainer."""
+        from pytorch_lightning.loggers import CSVLogger
+
+        return CSVLogger(save_dir=str(self.dir), name=f"lightning/{prefix}")
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         path = self.dir / "metrics.csv"
@@ -89,15 +120,17 @@ class WandbTracker(Tracker):
         group: str | None = None,
         tags: Sequence[str] | None = None,
         dir: str | os.PathLike = ".",
+        job_type: str | None = None,
     ) -> None:
         if mode not in ("offline", "online", "disabled"):
             raise ValueError(f"logger.mode must be offline, online or disabled, got {mode!r}")
         self.project, self.entity, self.mode, self.group = project, entity, mode, group
+        self.job_type = job_type
         self.tags = list(tags or [])
         self.dir = Path(dir)
         self.run: Any = None
 
-    def start(self, config: dict[str, Any], name: str | None = None) -> None:
+    def start(self, config: dict[str, Any], name: str | None = None, job_type: str | None = None) -> None:
         if self.mode != "online":
             # wandb's error reporting probes its server over HTTPS even in offline mode: keep offline offline
             os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
@@ -109,6 +142,7 @@ class WandbTracker(Tracker):
             entity=self.entity,
             mode=self.mode,
             group=self.group,
+            job_type=self.job_type or job_type,
             tags=self.tags,
             name=name,
             dir=str(self.dir),
@@ -116,6 +150,19 @@ class WandbTracker(Tracker):
             settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
         )
         log.info("W&B run %s (%s) in %s", self.run.id, self.mode, self.run.dir)
+
+    def lightning_logger(self, prefix: str) -> Any:
+        """Lightning's WandbLogger on this very run: `<prefix>/train_loss` per step, `<prefix>/val_*` per
+        epoch, against `trainer/global_step` (each Trainer counts from 0)."""
+        if self.run is None:
+            return False
+        from pytorch_lightning.loggers import WandbLogger
+
+        logger = WandbLogger(experiment=self.run, prefix=prefix)
+        logger.LOGGER_JOIN_CHAR = "/"  # teacher/train_loss, not teacher-train_loss
+        self.run.define_metric("trainer/global_step")
+        self.run.define_metric(f"{prefix}/*", step_metric="trainer/global_step", step_sync=True)
+        return logger
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         if self.run is not None:

@@ -19,6 +19,7 @@ from sentisynth.augment import Augmentation
 from sentisynth.cli import build, open_tracker, run_dir_of
 from sentisynth.data import LowResourceData, Split
 from sentisynth.evaluation import classification_metrics, confusion, plot_confusion
+from sentisynth.tracking import Tracker
 from sentisynth.utils import seed_everything, write_json
 
 log = logging.getLogger(__name__)
@@ -106,24 +107,29 @@ def write_predictions(out: Path, data: LowResourceData, val_proba: np.ndarray, t
     tmp.replace(out / "predictions.csv")
 
 
-def log_run(cfg: DictConfig, out: Path, metrics: dict[str, float], names: list[str], cm: np.ndarray,
-            cm_path: Path) -> None:
+def log_run(tracker: Tracker, metrics: dict[str, float], names: list[str], cm: np.ndarray, cm_path: Path) -> None:
     """Metrics, the per-class table and the confusion matrix to the run's logger."""
-    with open_tracker(cfg, out.name) as tracker:
-        tracker.log_metrics(metrics)
-        tracker.log_table("test/per_class", ["class", "precision", "recall", "f1", "support"],
-                          [[n, metrics[f"test/precision/{n}"], metrics[f"test/recall/{n}"],
-                            metrics[f"test/f1/{n}"], metrics[f"test/support/{n}"]] for n in names])
-        tracker.log_table("test/confusion_matrix", ["gold"] + names,
-                          [[names[i]] + cm[i].tolist() for i in range(len(names))])
-        tracker.log_image("test/confusion_matrix_plot", cm_path)
+    tracker.log_metrics(metrics)
+    tracker.log_table("test/per_class", ["class", "precision", "recall", "f1", "support"],
+                      [[n, metrics[f"test/precision/{n}"], metrics[f"test/recall/{n}"],
+                        metrics[f"test/f1/{n}"], metrics[f"test/support/{n}"]] for n in names])
+    tracker.log_table("test/confusion_matrix", ["gold"] + names,
+                      [[names[i]] + cm[i].tolist() for i in range(len(names))])
+    tracker.log_image("test/confusion_matrix_plot", cm_path)
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    """Run one arm and return its metrics (also written to `metrics.json`)."""
+    """Run one arm and return its metrics (also written to `metrics.json`). The tracker starts first, so
+    the curves of every Trainer in the arm (teacher, generator, classifier) reach it while they train."""
+    out = run_dir_of(cfg)
+    with open_tracker(cfg, out.name, job_type="train") as tracker:
+        return run_arm(cfg, out, tracker)
+
+
+def run_arm(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
+    """Data -> augmentation -> fit -> evaluate -> run files and tracker."""
     t0 = time.perf_counter()
     seed_everything(int(cfg.seed))
-    out = run_dir_of(cfg)
 
     data: LowResourceData = build(cfg.data)
     classifier = build(cfg.classifier, n_classes=data.n_classes)
@@ -148,7 +154,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     save_models(cfg, out, classifier, names, aug.info.get("teacher"))
     cm = confusion(data.test.labels, test_proba.argmax(axis=1), data.n_classes)
     cm_path = plot_confusion(cm, names, out / "confusion_test.png", title=f"test, {aug.source} augmentation")
-    log_run(cfg, out, metrics, names, cm, cm_path)
+    log_run(tracker, metrics, names, cm, cm_path)
 
     print_summary(metrics, names, f"{data.dataset.name} | seed {len(data.seed)} + {aug.source} "
                                   f"{len(aug.split)} | {out}")

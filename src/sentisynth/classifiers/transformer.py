@@ -32,6 +32,7 @@ from sentisynth.classifiers.lightning_module import (
     SequenceClassifierModule,
     TextDataModule,
 )
+from sentisynth.tracking import stage_logger
 from sentisynth.utils import to_plain
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ class TransformerClassifier:
     `n_seed` on are synthetic and train on alpha * T^2 * KL(soft || student) + (1 - alpha) * CE,
     weighted by beta relative to real rows (see `distillation_loss`).
     """
+
+    log_as = "classifier"  # metric prefix of its training curves in the run's tracker (the teacher: "teacher")
 
     def __init__(self, model_name_or_path: str | None = "minilm", n_classes: int | None = None,
                  config: TransformerConfig | None = None, **settings: Any) -> None:
@@ -220,7 +223,8 @@ class TransformerClassifier:
                 callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=self.cfg.patience))
         tcfg = dict(self.cfg.trainer)
         tcfg.setdefault("enable_progress_bar", self.cfg.progress)
-        tcfg.update(max_epochs=epochs, callbacks=callbacks, logger=False, default_root_dir=str(ckpt_dir),
+        tcfg.update(max_epochs=epochs, callbacks=callbacks, logger=stage_logger(self.log_as, tcfg),
+                    default_root_dir=str(ckpt_dir),
                     enable_checkpointing=has_val, enable_model_summary=False, num_sanity_val_steps=0,
                     deterministic=tcfg.get("deterministic", False))
         if not has_val:

@@ -62,6 +62,7 @@ def load_or_train_teacher(model_cfg: Any, data: LowResourceData | None, cache_di
     log.info("teacher: fine-tuning on %d seed rows (val %d) -> %s", len(data.seed), len(data.val), path)
     t0 = time.perf_counter()
     teacher = instantiate(cfg, n_classes=data.n_classes, _convert_="all")
+    teacher.log_as = "teacher"
     teacher.fit(data.seed.texts, data.seed.labels, val_texts=data.val.texts, val_labels=data.val.labels)
     teacher.fit_info["fit_time_s"] = round(time.perf_counter() - t0, 1)
     if path is not None:

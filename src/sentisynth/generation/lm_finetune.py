@@ -18,6 +18,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from sentisynth.tracking import stage_logger
+
 log = logging.getLogger(__name__)
 
 # CPU defaults when the config has no `trainer` group (another issue adds conf/trainer/*.yaml).
@@ -158,7 +160,7 @@ def freeze_blocks(model: torch.nn.Module, train_blocks: int | None) -> int:
 
 def build_trainer(trainer_cfg: Any, *, max_epochs: int = -1, max_steps: int = -1, callbacks: list | None = None,
                   root_dir: str | None = None, val_check_interval: Any = None,
-                  checkpointing: bool = False) -> pl.Trainer:
+                  checkpointing: bool = False, log_as: str = "generator") -> pl.Trainer:
     """A Trainer from `cfg.trainer` (if the config has one) with this stage's own limits on top."""
     settings = dict(DEFAULT_TRAINER)
     if trainer_cfg is not None:
@@ -168,7 +170,8 @@ def build_trainer(trainer_cfg: Any, *, max_epochs: int = -1, max_steps: int = -1
         settings.update({k: v for k, v in user.items() if not k.startswith("_")})
     allowed = set(inspect.signature(pl.Trainer.__init__).parameters)
     settings = {k: v for k, v in settings.items() if k in allowed}
-    settings.update(max_epochs=max_epochs, max_steps=max_steps, callbacks=callbacks or [], logger=False,
+    settings.update(max_epochs=max_epochs, max_steps=max_steps, callbacks=callbacks or [],
+                    logger=stage_logger(log_as, settings),
                     enable_checkpointing=checkpointing, enable_model_summary=False, num_sanity_val_steps=0,
                     default_root_dir=root_dir)
     if val_check_interval is not None:
@@ -182,7 +185,7 @@ def fit_causal_lm(model: torch.nn.Module, train_rows: Sequence[tuple[list[int], 
                   batch_size: int = 16, lr: float = 5e-4, weight_decay: float = 0.01, max_epochs: int = 10,
                   max_steps: int = -1, patience: int = 2, warmup_steps: int = 0, seed: int = 0,
                   val_check_interval: Any = None, ckpt_dir: str | None = None, ckpt_every: int = 100,
-                  log_every: int = 0) -> dict[str, Any]:
+                  log_every: int = 0, log_as: str = "generator") -> dict[str, Any]:
     """Fit with early stopping on validation perplexity; restores the best weights. Returns a summary.
 
     With `ckpt_dir`, a `last.ckpt` is saved every `ckpt_every` steps and a re-run resumes from it (long
@@ -212,7 +215,7 @@ def fit_causal_lm(model: torch.nn.Module, train_rows: Sequence[tuple[list[int], 
         if resume:
             log.info("resuming training from %s", resume)
     trainer = build_trainer(trainer_cfg, max_epochs=max_epochs, max_steps=max_steps, callbacks=callbacks,
-                            val_check_interval=val_check_interval, checkpointing=bool(ckpt_dir))
+                            val_check_interval=val_check_interval, checkpointing=bool(ckpt_dir), log_as=log_as)
     trainer.fit(module, train_dl, val_dl, ckpt_path=resume)
     module.restore_best()
     model.eval()

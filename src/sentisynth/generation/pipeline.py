@@ -35,6 +35,7 @@ from sentisynth.generation.shards import (
     parse_chunk,
 )
 from sentisynth.generation.store import exclusive
+from sentisynth.tracking import Tracker
 from sentisynth.utils import (
     content_key,
     read_json,
@@ -372,11 +373,33 @@ def export_run(cfg: DictConfig, out: Path, data: LowResourceData, final: list[di
     write_synthetic_set(out, final, names, card)
 
 
+def log_generation(tracker: Tracker, out: Path, rows: list[dict], limit: int = 10_000) -> None:
+    """The filter report and the synthetic samples as tables (id, label, text, guidance, keywords, teacher
+    confidence), and the set as an artifact."""
+    from sentisynth.filters.report import log_filter_report
+
+    if (out / "filter_report.json").is_file():
+        log_filter_report(tracker, read_json(out / "filter_report.json"))
+    columns = ["id", "label", "text", "guidance", "keywords", "teacher_confidence"]
+    table = [[r.get("id"), r.get("label_name"), r.get("text"), (r.get("provenance") or {}).get("guidance"),
+              ", ".join(map(str, (r.get("provenance") or {}).get("keywords") or [])),
+              (r.get("teacher") or {}).get("confidence")] for r in rows[:limit]]
+    tracker.log_table("generate/samples", columns, table)
+    tracker.log_artifact(out / "synthetic.jsonl", name="synthetic", kind="dataset")
+
+
 def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
-    """Generate the synthetic dataset of one config; returns flat metrics (also in metrics.json)."""
+    """Generate the synthetic dataset of one config; returns flat metrics (also in metrics.json).
+    Tracked from the start (generator and teacher curves live); nested in a train arm (`logger: null`),
+    it logs into the arm's run."""
+    out = run_dir_of(cfg)
+    with open_tracker(cfg, out.name, job_type="generate") as tracker:
+        return generate_job(cfg, out, tracker)
+
+
+def generate_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
     t_start = time.perf_counter()
     seed_everything(int(cfg.seed))
-    out = run_dir_of(cfg)
     data: LowResourceData = build(cfg.data)
     names = list(data.label_names)
     gen, ctx, t_prepare = prepare_generator(cfg, data, out)
@@ -395,8 +418,8 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
                "samples_per_s": stats["samples"] / secs if secs else None,
                "raw_key": plan.raw_key, "final_key": plan.final_key}
     write_json(out / "timings.json", timings)
-    with open_tracker(cfg, out.name) as tracker:
-        tracker.log_metrics({**metrics, **{f"timing/{k}": v for k, v in timings.items() if isinstance(v, (int, float))}})
+    log_generation(tracker, out, final)
+    tracker.log_metrics({**metrics, **{f"timing/{k}": v for k, v in timings.items() if isinstance(v, (int, float))}})
     counts = ", ".join(f"{n} {metrics[f'generate/n/{n}']}" for n in names)
     speed = (f"; {timings['samples_per_s']:.1f} samples/s, {timings['tokens_per_s']:.0f} tokens/s" if secs
              else " (all from cache)")

@@ -120,7 +120,8 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
                             batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=-1,
                             max_steps=cfg.max_steps, patience=0, warmup_steps=cfg.warmup_steps, seed=cfg.seed,
                             val_check_interval=min(cfg.val_every, cfg.max_steps),
-                            ckpt_dir=str(final.parent / f".{key}.work"), ckpt_every=50, log_every=25)
+                            ckpt_dir=str(final.parent / f".{key}.work"), ckpt_every=50, log_every=25,
+                            log_as="generator_pretrain")
     train_s = time.perf_counter() - t1
     val_ppl = perplexity(model, val_rows, tok.pad_token_id)
     meta = {

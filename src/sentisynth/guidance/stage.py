@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 from sentisynth.cli import build, open_tracker, run_dir_of
 from sentisynth.data import Split
 from sentisynth.guidance.core import Guidance, build_guidance
+from sentisynth.tracking import Tracker
 from sentisynth.utils import pyplot, save_figure, seed_everything, to_plain, write_json
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,13 @@ def fit_and_build(
 
 def run_guidance_stage(cfg: DictConfig) -> dict[str, float]:
     """Load data, fit `cfg.classifier` on the seed, build guidance; write guidance.json, keywords.png, metrics."""
-    seed_everything(int(cfg.seed))
     out = run_dir_of(cfg)
+    with open_tracker(cfg, out.name, job_type="guidance") as tracker:
+        return guidance_job(cfg, out, tracker)
+
+
+def guidance_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
+    seed_everything(int(cfg.seed))
     data = build(cfg.data)
     keyword_cfg: dict[str, Any] = to_plain(cfg.get("keywords")) or {}
     classifier = build(cfg.classifier, n_classes=data.n_classes)
@@ -91,19 +97,12 @@ def run_guidance_stage(cfg: DictConfig) -> dict[str, float]:
     write_json(out / "timings.json", timings)
     metrics.update(timings)
 
-    with open_tracker(cfg, out.name) as tracker:
-        tracker.log_metrics(metrics)
-        tracker.log_table(
-            "guidance/keywords",
-            ["class", "rank", "term", "shap", "tfidf_diff", "score"],
-            [
-                [n, i + 1, k.term, k.shap, k.tfidf_diff, k.score]
-                for n, g in guidance.classes.items()
-                for i, k in enumerate(g.keywords)
-            ],
-        )
-        tracker.log_image("guidance/keywords_plot", plot)
-        tracker.log_artifact(out / "guidance.json", name="guidance", kind="guidance")
+    tracker.log_metrics(metrics)
+    tracker.log_table("guidance/keywords", ["class", "rank", "term", "shap", "tfidf_diff", "score"],
+                      [[n, i + 1, k.term, k.shap, k.tfidf_diff, k.score]
+                       for n, g in guidance.classes.items() for i, k in enumerate(g.keywords)])
+    tracker.log_image("guidance/keywords_plot", plot)
+    tracker.log_artifact(out / "guidance.json", name="guidance", kind="guidance")
 
     print(
         f"guidance: {guidance.classifier} on {len(data.seed)} seed posts, {t['time_s']:.1f}s "
