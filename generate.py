@@ -4,10 +4,13 @@
     python generate.py data.seed_size=1000 generator=tiny guidance=shap  # synthetic.jsonl
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
-from sentisynth.cli import register_resolvers, run_task
+from sentisynth.cli import precheck_overrides, register_resolvers, run_task
 
 register_resolvers()
 
@@ -28,4 +31,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    precheck_overrides(Path(__file__).parent / "conf", "generate", sys.argv[1:])
     main()

@@ -5,10 +5,13 @@
     python train.py experiment=offline_tweeteval     # a whole study (conf/experiment/), resumable, with report
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
-from sentisynth.cli import register_resolvers, run_task
+from sentisynth.cli import check_generation_choices, precheck_overrides, register_resolvers, run_task
 
 register_resolvers()
 
@@ -21,8 +24,9 @@ def main(cfg: DictConfig) -> float | None:
         return run_task(run_study, cfg)
     from sentisynth.train import run
 
-    return run_task(run, cfg)
+    return run_task(run, cfg, checks=[check_generation_choices])
 
 
 if __name__ == "__main__":
+    precheck_overrides(Path(__file__).parent / "conf", "train", sys.argv[1:])
     main()

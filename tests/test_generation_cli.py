@@ -122,9 +122,8 @@ def test_train_generates_on_the_fly_once_for_a_sweep_over_classifiers(tmp_path: 
     """`train.py augment=synthetic_naive` without a path generates exactly the real arm's per-class counts
     through the cache; a second classifier on the same data reuses it (no new batch), and the run writes the
     linguistic comparison of seed, real pool and the synthetic rows."""
-    gen = "augment.generate.generator."
-    tiny = [gen + o.split(".", 1)[1] for o in TINY if not o.startswith("generator.budget")]
-    common = ["data.seed_size=60", "augment=synthetic_naive", "augment.n=40", "filters@augment.generate.filters=none",
+    tiny = [o for o in TINY if not o.startswith("generator.budget")]  # top-level groups, as in generate.py
+    common = ["data.seed_size=60", "augment=synthetic_naive", "augment.n=40", "filters=none",
               "logger=none", f"paths.cache_dir={tmp_path / 'cache'}", "trainer.enable_progress_bar=false", *tiny]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
 
@@ -136,7 +135,7 @@ def test_train_generates_on_the_fly_once_for_a_sweep_over_classifiers(tmp_path: 
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
     batches = store_lines(tmp_path)
     summary = json.loads((tmp_path / "lr" / "data_summary.json").read_text())
-    real = subprocess.run([sys.executable, "train.py", *[a for a in common if not a.startswith(("augment", gen, "filters@"))],
+    real = subprocess.run([sys.executable, "train.py", *[a for a in common if not a.startswith(("augment", "generator.", "filters="))],
                            "augment=real", "augment.n=40", f"hydra.run.dir={tmp_path / 'real'}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert real.returncode == 0, real.stderr[-3000:]

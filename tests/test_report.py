@@ -47,6 +47,9 @@ def test_report_numbers_trace_back(tmp_path: Path) -> None:
 
 def test_report_cli_error(tmp_path: Path) -> None:
     assert main([str(tmp_path / "missing")]) == 2
+    assert not (tmp_path / "missing").exists()  # checked before anything is created
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 2 and list((tmp_path / "empty").iterdir()) == []
 
 
 def test_one_seed_has_no_spread_rather_than_zero(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -41,11 +41,41 @@ def sweep_group() -> str | None:
     return f"{experiment}_{name}" if experiment and experiment not in name else name
 
 
+def precheck_overrides(config_dir: str | os.PathLike, config_name: str, argv: Sequence[str]) -> None:
+    """Before Hydra composes: an unknown option of a config group (`generator=gpt3`) or `+group=` for a group
+    the script already has gives one `error:` line and exit code 2 (Hydra's own messages span several
+    lines and, for `+`, do not say what to type instead). Anything else is left to Hydra."""
+    import yaml
+
+    root = Path(config_dir)
+    primary = yaml.safe_load((root / f"{config_name}.yaml").read_text(encoding="utf-8")).get("defaults", [])
+    own = {k.split()[-1] for d in primary if isinstance(d, dict) for k in d}
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        group = key.lstrip("+")
+        if any(c in group for c in "@./~") or not (root / group).is_dir() or "(" in value:
+            continue
+        options = sorted(p.stem for p in (root / group).glob("*.yaml"))
+        unknown = [v for v in value.split(",") if v not in options and v != "null"]
+        if unknown:
+            fail(f"{group}={unknown[0]}: no such option; choose from {', '.join(options)} (conf/{group}/)")
+        if key.startswith("+") and group in own:
+            fail(f"{arg}: {group} is already a group of {config_name}.py; select it with {group}={value} (no +)")
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 def register_resolvers() -> None:
     """`${sentisynth.pid:}` keeps run directories unique across processes started in the same instant;
-    `${sentisynth.sweep_group:}` names a multirun's W&B group."""
+    `${sentisynth.sweep_group:}` names a multirun's W&B group; `${sentisynth.options:group}` lists a group."""
     OmegaConf.register_new_resolver("sentisynth.pid", lambda: str(os.getpid()), replace=True)
     OmegaConf.register_new_resolver("sentisynth.sweep_group", sweep_group, replace=True)
+    OmegaConf.register_new_resolver("sentisynth.options", group_options, replace=True)
 
 
 def build(node: DictConfig | None, **kwargs: Any) -> Any:
@@ -97,13 +127,63 @@ def open_tracker(cfg: DictConfig, name: str, job_type: str | None = None) -> Abs
     return session(build(cfg.get("logger")), to_plain(cfg), name=name, job_type=job_type)
 
 
-def run_task(task: Callable[[DictConfig], dict[str, float]], cfg: DictConfig) -> float | None:
-    """Run a task; bad input exits non-zero with one line saying what and where (no traceback)."""
+def group_options(group: str) -> str:
+    """The options of a config group on Hydra's search path (for the --help templates)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    return " | ".join(GlobalHydra.instance().config_loader().get_group_options(group))
+
+
+GENERATION_GROUPS = ("generator", "guidance", "filters")
+
+
+class ConfigError(ValueError):
+    """A choice that cannot work or would be silently ignored: one `error:` line, exit code 2."""
+
+
+def task_overrides() -> list[str]:
+    """The command line's overrides of the running Hydra job ([] outside one)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def augment_choice() -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    return str(HydraConfig.get().runtime.choices.get("augment")) if HydraConfig.initialized() else "this arm"
+
+
+def check_generation_choices(cfg: DictConfig) -> None:
+    """train.py: `generator=`, `guidance=`, `filters=` act only in an arm that generates (augment=synthetic*
+    without a path). Choosing one elsewhere is an error, not a warning: the run would be the seed-only (or
+    file) baseline while its config and W&B record say a generator was used, and a sweep would compare it
+    as if it were a synthetic arm."""
+    augment = cfg.get("augment") or {}
+    block = augment.get("generate") if "generate" in augment else None
+    for key in GENERATION_GROUPS if block is not None else ():
+        if key in block and not OmegaConf.is_dict(block[key]):
+            raise ConfigError(f"augment.generate.{key}={block[key]!r} is not a {key} config: choose one with "
+                              f"{key}={block[key]} (options in conf/{key}/)")
+    if block is not None and not augment.get("path"):
+        return
+    chosen = [o for o in task_overrides() if o.lstrip("+~").split("=")[0].split("@")[0].split(".")[0]
+              in GENERATION_GROUPS]
+    if chosen:
+        why = "augment.path reads a finished set" if block is not None else f"augment={augment_choice()} does not generate"
+        raise ConfigError(f"{chosen[0]} has no effect: {why}; use augment=synthetic (or synthetic_naive, "
+                          "synthetic_shap) without augment.path to generate, or drop it")
+
+
+def run_task(task: Callable[[DictConfig], dict[str, float]], cfg: DictConfig,
+             checks: Sequence[Callable[[DictConfig], None]] = ()) -> float | None:
+    """Run a task after its config checks; bad input exits non-zero with one line saying what and where."""
     try:
+        for check in checks:
+            check(cfg)
         metrics = task(cfg)
-    except (DataError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    except (DataError, FileNotFoundError, ConfigError) as e:
+        fail(str(e))
     key = cfg.get("optimized_metric")
     if key and isinstance(metrics, dict):
         if "study/cells" in metrics:  # a study returns cell counts, not an objective: nothing to optimise
