@@ -20,7 +20,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sentisynth.data import DataError
+from sentisynth.errors import ConfigError, DataError
 from sentisynth.tracking import Tracker, session
 from sentisynth.utils import to_plain
 
@@ -135,10 +135,6 @@ def group_options(group: str) -> str:
 
 
 GENERATION_GROUPS = ("generator", "guidance", "filters")
-
-
-class ConfigError(ValueError):
-    """A choice that cannot work or would be silently ignored: one `error:` line, exit code 2."""
 
 
 def task_overrides() -> list[str]:

@@ -19,11 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sentisynth.errors import DataError  # noqa: F401  (re-exported: sentisynth.data.DataError)
+
 log = logging.getLogger(__name__)
-
-
-class DataError(ValueError):
-    """Bad or missing input data; the message names the file and the line or column."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from sentisynth.utils import pyplot, save_figure
 
@@ -15,6 +14,8 @@ def classification_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str], prefix: str
 ) -> dict[str, float]:
     """Flat `/`-namespaced metrics: `<prefix>/macro_f1`, `<prefix>/f1/<class>`, ..."""
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support  # lazy: startup
+
     labels = list(range(len(label_names)))
     p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     out = {
@@ -31,6 +32,8 @@ def classification_metrics(
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    from sklearn.metrics import confusion_matrix
+
     return confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
 
 
