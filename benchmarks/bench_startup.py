@@ -11,7 +11,7 @@ Three figures, each the median wall time of `--repeats` fresh processes:
   before any work so Trainer curves reach it live.
 Wall and CPU seconds side by side: on a shared, loaded machine the wall time is mostly waiting for a core,
 and the process's CPU time (user + system, its children included) is what it takes on an idle core.
-The last line prints the slowest top-level imports of the default job (`python -X importtime`).
+The last line prints the cumulative import time of what train.py imports before work (`python -X importtime`).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def main() -> None:
             walls, cpus = zip(*[timed(argv, probe, out) for _ in range(args.repeats)])
             wall, cpu = statistics.median(walls), statistics.median(cpus)
             print(f"{label:48s} {wall:6.2f}s {cpu:6.2f}s  {cpu / TARGET_S:.2f}x")
-        print("slowest top-level imports:", slowest_imports(out))
+        print("cumulative import time (python -X importtime):", slowest_imports(out))
 
 
 if __name__ == "__main__":

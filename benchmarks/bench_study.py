@@ -33,7 +33,7 @@ def run_stage(stage: str, study_dir: Path, cache_dir: Path, data_dir: str) -> di
     arm, augment, clf = STAGES[stage]
     clf_spec = {"transformer": "{seeds:all,overrides:['classifier.epochs=2','classifier.min_steps=60',"
                                "'classifier.max_length=64']}"}.get(clf, "{seeds:all}")
-    arm_spec = "['augment=synthetic_shap','augment.generate.guidance.bias=2.0']" if arm == "shap" else f"['{augment}']"
+    arm_spec = "['augment=synthetic_shap','guidance.bias=2.0']" if arm == "shap" else f"['{augment}']"
     seeds = "[0,1]" if stage in ("lr", "xgb") else "[0]"  # a second cheap cell: its time is free of one-off imports
     args = ["experiment=offline_tweeteval", f"study.seeds={seeds}", "study.seed_sizes=[500]", "study.augment_n=[200]",
             "~study.arms", f"+study.arms={{{arm}:{arm_spec}}}", "~study.classifiers",
