@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> float | None:
     import importlib
 
     if cfg.stage not in STAGES:
-        raise SystemExit(f"error: unknown stage {cfg.stage!r} (known: {', '.join(STAGES)})")
+        fail(f"stage={cfg.stage!r} is not a stage of generate.py (known: {', '.join(STAGES)})")
     module, func = STAGES[cfg.stage].split(":")
     return run_task(getattr(importlib.import_module(module), func), cfg)
 

@@ -174,8 +174,10 @@ def test_stratified_sample_errors() -> None:
     labels = np.array([0, 0, 1, 1, 1])
     with pytest.raises(DataError, match="smaller than the number of classes"):
         stratified_sample(labels, 1, 2, np.random.default_rng(0))
-    with pytest.raises(DataError, match=r"class id\(s\) \[2\] have no examples"):
+    with pytest.raises(DataError, match=r"the training split: class id 2 has no examples"):
         stratified_sample(labels, 3, 3, np.random.default_rng(0))
+    with pytest.raises(DataError, match=r"f.csv \(train\): class 'c' has no examples"):
+        stratified_sample(labels, 3, 3, np.random.default_rng(0), ["a", "b", "c"], "f.csv (train)")
 
 
 def test_seed_and_pool_partition_train(tiny_data_dir: Path) -> None:

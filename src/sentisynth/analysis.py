@@ -22,8 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sentisynth.cache import read_entry_json, write_entry
 from sentisynth.text import PLACEHOLDERS, URL, USER, tweet_tokenize
-from sentisynth.utils import atomic_write_text, markdown_table, pyplot, read_json, save_figure, write_json
+from sentisynth.utils import (
+    atomic_write_text,
+    markdown_table,
+    pyplot,
+    save_figure,
+    to_json,
+)
 
 FIRST_SINGULAR = {"i", "me", "my", "mine", "myself", "i'm", "im", "i've", "ive", "i'll", "i'd", "imma"}
 FIRST_PLURAL = {"we", "us", "our", "ours", "ourselves", "we're", "we've", "we'll", "we'd", "let's"}
@@ -173,13 +180,12 @@ def compare_sets(
             subset = [t for t, m in zip(texts, mask) if m]
             if not subset:
                 continue
-            path = memo / f"{_memo_key(subset, seed_vocab, self_bleu_sample, seed)}.json" if memo else None
-            if path is not None and path.is_file():
-                measures = read_json(path)
-            else:
+            entry = memo / _memo_key(subset, seed_vocab, self_bleu_sample, seed) if memo else None
+            measures = read_entry_json(entry, "measures.json", "linguistic measures") if entry else None
+            if measures is None:
                 measures = text_measures(subset, seed_vocab, self_bleu_sample, seed)
-                if path is not None:
-                    write_json(path, measures)
+                if entry is not None:
+                    write_entry(entry, {"measures.json": to_json(measures)})
             rows.append({"set": set_name, "class": cls, **measures})
     return pd.DataFrame(rows)
 

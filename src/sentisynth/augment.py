@@ -14,8 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from sentisynth.data import DataError, LowResourceData, Split, parse_count, read_corpus, target_class_counts
-from sentisynth.utils import content_key, read_json, read_jsonl, to_plain, write_json, write_jsonl
+from sentisynth.cache import is_sound, write_entry
+from sentisynth.data import (
+    DataError,
+    LowResourceData,
+    Split,
+    parse_count,
+    read_corpus,
+    require_file,
+    target_class_counts,
+)
+from sentisynth.utils import content_key, jsonl_text, read_json, read_jsonl, to_json, to_plain, write_json
 
 log = logging.getLogger(__name__)
 
@@ -100,25 +109,36 @@ def write_set_comparison(data: LowResourceData, synthetic: Split, out_dir: Path,
     write_analysis(frame, out_dir)
 
 
-def labelled_row(row: dict[str, Any], i: int, path: Path, label_names: list[str]) -> dict[str, Any]:
-    """Check one sample (`text` and `label` or `label_name`); `label` becomes the id, `_line` the row number."""
-    if "text" not in row:
+def labelled_row(row: Any, i: int, path: Path, label_names: list[str]) -> dict[str, Any] | None:
+    """Check one sample (`text` and `label` or `label_name`); `label` becomes the id, `_line` the row number.
+    None for a null or empty text (dropped and counted by the caller, like empty texts in data files)."""
+    if not isinstance(row, dict) or "text" not in row:
         raise DataError(f"{path}: line {i}: missing field 'text'")
+    if row["text"] is None or row["text"] != row["text"] or not str(row["text"]).strip():
+        return None
     if row.get("label_name") is not None and row["label_name"] not in label_names:
         raise DataError(f"{path}: line {i}: unknown label {row['label_name']!r} (known: {', '.join(label_names)})")
     label = label_names.index(row["label_name"]) if row.get("label_name") is not None else row.get("label")
+    if isinstance(label, (bool, np.bool_)):
+        raise DataError(f"{path}: line {i}: label {label} is a boolean, not a class id (0..{len(label_names) - 1})")
     if isinstance(label, np.integer):
         label = int(label)
     if not isinstance(label, int) or not 0 <= label < len(label_names):
         raise DataError(f"{path}: line {i}: label {label!r} is outside the label mapping (0..{len(label_names) - 1})")
-    return {**row, "label": label, "_line": i}
+    return {**row, "text": " ".join(str(row["text"]).split()), "label": label, "_line": i}
+
+
+def kept_rows(rows: list[dict[str, Any] | None], path: Path) -> list[dict[str, Any]]:
+    """The checked rows without the null/empty texts, whose count is logged."""
+    n_empty = sum(r is None for r in rows)
+    if n_empty:
+        log.warning("%s: dropped %d empty or null text(s)", path, n_empty)
+    return [r for r in rows if r is not None]
 
 
 def read_labelled_jsonl(path: str | Path, label_names: list[str]) -> list[dict[str, Any]]:
     """Synthetic (or pseudo-labelled) samples: one JSON object per line with `text` and `label` or `label_name`."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"missing file: {path}")
+    path = require_file(path, "JSON Lines file")
     rows = []
     with open(path, encoding="utf-8") as f:
         for i, line in enumerate(f, 1):
@@ -127,9 +147,9 @@ def read_labelled_jsonl(path: str | Path, label_names: list[str]) -> list[dict[s
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{path}: line {i}: not valid JSON ({e.msg})") from None
+                raise DataError(f"{path}: line {i}: not valid JSON ({e.msg}); truncated?") from None
             rows.append(labelled_row(row, i, path, label_names))
-    return rows
+    return kept_rows(rows, path)
 
 
 def read_labelled(path: str | Path, label_names: list[str]) -> tuple[list[dict[str, Any]], Path]:
@@ -138,7 +158,7 @@ def read_labelled(path: str | Path, label_names: list[str]) -> tuple[list[dict[s
 
     rows, source = read_synthetic(path)
     if source.is_dir() or source.suffix.lower() in (".parquet", ".pq"):
-        return [labelled_row(r, i, source, label_names) for i, r in enumerate(rows, 1)], source
+        return kept_rows([labelled_row(r, i, source, label_names) for i, r in enumerate(rows, 1)], source), source
     return read_labelled_jsonl(source, label_names), source
 
 
@@ -153,6 +173,18 @@ def draw_matched(labels: np.ndarray, data: LowResourceData, n: int | str, seed_r
     count = resolve_count(n, len(data.seed), cap.sum(), seed_ratio)
     per_class = target_class_counts(count, data.seed.class_counts(data.n_classes), cap, balance)
     return rows_per_class(labels, per_class, rng), per_class, count
+def drop_leaks(rows: list[dict[str, Any]], data: LowResourceData, guard: Any = None) -> tuple[list[dict[str, Any]], int]:
+    """The file's rows minus copies of val/test posts, before any are drawn (so `n` clean rows can be), and how
+    many were dropped. `train.run` guards the final training set again; this only makes the draw exact.
+    `guard`: the run's `leak_guard` settings (on_overlap, threshold)."""
+    from sentisynth.filters.leak import guard_training_set
+
+    guard = to_plain(guard) or {}
+    split = Split([r["text"] for r in rows], np.array([r["label"] for r in rows], dtype=int),
+                  np.array([r["_line"] for r in rows], dtype=int))
+    keep, counts = guard_training_set(split, ["augment.path"] * len(rows), data,
+                                      str(guard.get("on_overlap", "drop")), float(guard.get("threshold", 0.7)))
+    return [rows[i] for i in keep], counts["leak/dropped"]
 
 
 class SyntheticAugment:
@@ -183,12 +215,14 @@ class SyntheticAugment:
         trainer_cfg: Any = None,
         cache_dir: str | None = None,
         generate_n: int | None = None,
+        leak_guard: Any = None,
     ) -> None:
         self.path, self.n, self.balance, self.match_real = path, n, balance, match_real
         self.generate_n = generate_n  # generate for this count and draw n from it: a +200 arm reuses the +1000 set
         self.weight, self.distill, self.seed, self.guidance = weight, distill, seed, guidance
         self.generate, self.analysis, self.seed_ratio = generate, analysis, seed_ratio
         self.data_cfg, self.trainer_cfg, self.cache_dir = data_cfg, trainer_cfg, cache_dir
+        self.leak_guard = leak_guard  # the run's leak_guard settings: augment.path rows are guarded before the draw
 
     def class_counts(self, data: LowResourceData) -> np.ndarray:
         """The real arm's per-class counts for `generate_n` (default: for `n`): what on-the-fly generation is asked
@@ -244,6 +278,7 @@ class SyntheticAugment:
 
     def __call__(self, data: LowResourceData, run_dir: Path | None = None) -> Augmentation:
         rows, path = read_labelled(self.source_path(data, run_dir), data.label_names)
+        rows, leaked = drop_leaks(rows, data, self.leak_guard)
         labels = np.array([r["label"] for r in rows], dtype=int)
         rng = np.random.default_rng(self.seed + 104729)
         chosen, per_class, n = draw_matched(labels, data, self.n, self.seed_ratio, self.balance, self.match_real, rng)
@@ -255,7 +290,7 @@ class SyntheticAugment:
         split = Split([r["text"] for r in picked], labels[chosen], np.array([r["_line"] for r in picked], dtype=int))
         weights = np.full(len(split), float(self.weight)) if self.weight != 1.0 else None
         info = {"per_class": per_class.tolist(), "path": str(path), "strategy": self.guidance or "synthetic",
-                "shortfall": short, "teacher": recorded_teacher(path)}
+                "shortfall": short, "teacher": recorded_teacher(path), "leak_dropped_from_file": leaked}
         if self.analysis and run_dir is not None:
             write_set_comparison(data, split, Path(run_dir), cache_dir=self.cache_dir)
         return Augmentation(split, "synthetic", sample_weight=weights,
@@ -338,7 +373,7 @@ class PseudoAugment:
         from sentisynth.filters import FilterResult, write_filter_report
 
         cached = self.cache_path(data, rows)
-        if cached is not None and (cached / "kept.jsonl").is_file():
+        if cached is not None and is_sound(cached, "pseudo-labelled corpus"):
             log.info("augment=pseudo: cache hit %s", cached)
             result = FilterResult(read_jsonl(cached / "kept.jsonl"), [], read_json(cached / "filter_report.json"))
             if run_dir is not None:
@@ -348,8 +383,8 @@ class PseudoAugment:
         if run_dir is not None:
             write_filter_report(result, run_dir)
         if cached is not None:
-            write_json(cached / "filter_report.json", result.report)
-            write_jsonl(cached / "kept.jsonl", result.kept)
+            write_entry(cached, {"filter_report.json": to_json(result.report), "kept.jsonl": jsonl_text(result.kept)},
+                        {"kept": len(result.kept)})
         return result
 
     def __call__(self, data: LowResourceData, run_dir: Path | None = None) -> Augmentation:

@@ -7,6 +7,7 @@ config composed outside a Hydra run usable: there `${hydra:...}` in `paths` cann
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.errors import InstantiationException
+from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -171,15 +173,53 @@ def check_generation_choices(cfg: DictConfig) -> None:
                           "synthetic_shap) without augment.path to generate, or drop it")
 
 
+def unwritable(e: OSError) -> str | None:
+    """The one-line message for a directory or file we may not write (read-only run or cache dir), else None."""
+    if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return None
+    where = e.filename or "a file"
+    return (f"cannot write {where}: {e.strerror.lower() if e.strerror else 'permission denied'} "
+            "(is the run directory or paths.cache_dir read-only?)")
+
+
+def ensure_writable(directory: str | os.PathLike, option: str) -> None:
+    """Stop with one line, before any work, when `directory` cannot be created or written."""
+    import tempfile
+
+    try:
+        os.makedirs(directory, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as e:
+        fail(f"{option}={directory} cannot be written: {e.strerror or type(e).__name__}")
+
+
+class CheckDirectories(Callback):
+    """Hydra callback: a read-only run or sweep directory is one line (exit 2), not Hydra's traceback."""
+
+    def on_run_start(self, config: DictConfig, **_: Any) -> None:
+        ensure_writable(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **_: Any) -> None:
+        ensure_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
 def run_task(task: Callable[[DictConfig], dict[str, float]], cfg: DictConfig,
              checks: Sequence[Callable[[DictConfig], None]] = ()) -> float | None:
     """Run a task after its config checks; bad input exits non-zero with one line saying what and where."""
+    cache_dir = OmegaConf.select(cfg, "paths.cache_dir")
+    if cache_dir:
+        ensure_writable(cache_dir, "paths.cache_dir")
     try:
         for check in checks:
             check(cfg)
         metrics = task(cfg)
     except (DataError, FileNotFoundError, ConfigError) as e:
         fail(str(e))
+    except OSError as e:
+        message = unwritable(e)
+        if message is None:
+            raise
+        fail(message)
     key = cfg.get("optimized_metric")
     if key and isinstance(metrics, dict):
         if "study/cells" in metrics:  # a study returns cell counts, not an objective: nothing to optimise

@@ -8,6 +8,7 @@ framework never cares where data came from. A local directory (`SENTISYNTH_DATA_
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -22,6 +23,26 @@ import pandas as pd
 from sentisynth.errors import DataError  # noqa: F401  (re-exported: sentisynth.data.DataError)
 
 log = logging.getLogger(__name__)
+
+
+def require_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """`path` as a Path when it is a readable file; else a DataError that says which way it is not."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a {what}")
+    if not path.is_file():
+        raise DataError(f"missing {what}: {path}")
+    return path
+
+
+def read_json_input(path: str | os.PathLike, option: str) -> Any:
+    """A JSON file given by the user (`option` names the setting): one clear line when it is missing or broken."""
+    path = require_file(path, f"JSON file ({option})")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        where = f"line {e.lineno}, column {e.colno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else str(e)
+        raise DataError(f"{path} ({option}): not valid JSON ({where}); truncated?") from None
 
 
 @dataclass(frozen=True)
@@ -118,11 +139,12 @@ class LowResourceData:
 
 def _clean(texts: list[str], labels: np.ndarray, index: np.ndarray, where: str) -> Split:
     """Normalise white space and drop empty texts, counting and reporting them."""
+    n_null = sum(1 for t in texts if t is None or t != t)  # JSON null, pandas NaN
     texts = [" ".join(str(t).split()) if t is not None and t == t else "" for t in texts]
     keep = np.array([bool(t) for t in texts], dtype=bool)
     n_empty = int((~keep).sum())
     if n_empty:
-        log.warning("%s: dropped %d empty text(s)", where, n_empty)
+        log.warning("%s: dropped %d empty text(s) (%d of them null)", where, n_empty, n_null)
     return Split([t for t, k in zip(texts, keep) if k], labels[keep].astype(int), index[keep].astype(int))
 
 
@@ -137,8 +159,7 @@ def _check_labels(labels: np.ndarray, n_classes: int, where: str, line_offset: i
 
 
 def _read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise DataError(f"missing file: {path}")
+    require_file(path)
     with open(path, encoding="utf-8") as f:
         return f.read().splitlines()
 
@@ -182,10 +203,15 @@ def read_text_label_pair(text_path: Path, label_path: Path, n_classes: int) -> S
 
 
 def read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
-    """Read CSV/TSV/JSON Lines/Parquet by extension."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"missing file: {path}")
+    """Read CSV/TSV/JSON Lines/Parquet by extension; a file without data rows is an error."""
+    frame = _read_table(path, sep)
+    if len(frame) == 0:
+        raise DataError(f"{path}: no data rows (only a header, or empty)")
+    return frame
+
+
+def _read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
+    path = require_file(path)
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     try:
         if suffix.startswith(".parquet") or suffix == ".pq":
@@ -196,8 +222,10 @@ def read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
             return pd.read_csv(path, sep=sep or "\t", dtype=str, keep_default_na=False, quoting=3)
         if suffix.startswith(".csv") or suffix.startswith(".txt"):
             return pd.read_csv(path, sep=sep or ",", dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as e:
-        raise DataError(f"{path}: could not be parsed: {e}") from e
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: could not be parsed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv, .tsv, .jsonl, .json or .parquet)")
 
 
@@ -212,6 +240,9 @@ def frame_to_split(
     raw = df[label_column].tolist()
     labels = np.empty(len(raw), dtype=int)
     for i, value in enumerate(raw):
+        if isinstance(value, (bool, np.bool_)):
+            raise DataError(f"{where}: row {i + 1}, column {label_column!r}: label {value} is a boolean, "
+                            f"not a class name or id (known: {', '.join(label_names)})")
         key = str(value).strip()
         if key in name_to_id:
             labels[i] = name_to_id[key]
@@ -222,13 +253,12 @@ def frame_to_split(
                 f"{where}: row {i + 1}, column {label_column!r}: unknown label {value!r} "
                 f"(known: {', '.join(label_names)})"
             )
-    texts = ["" if t is None else str(t) for t in df[text_column].tolist()]
-    return _clean(texts, labels, np.arange(len(df)), where)
+    return _clean(df[text_column].tolist(), labels, np.arange(len(df)), where)
 
 
 def infer_label_names(values: Sequence[Any]) -> list[str]:
     """Label names from the values themselves: integers 0..n-1 keep their order, strings sort."""
-    uniq = sorted({str(v).strip() for v in values})
+    uniq = sorted({str(v).strip() for v in values if not isinstance(v, (bool, np.bool_))})  # booleans: rejected later
     if all(u.lstrip("-").isdigit() for u in uniq):
         ints = sorted(int(u) for u in uniq)
         if ints[0] < 0:
@@ -361,12 +391,14 @@ def frames_by_split_column(df: pd.DataFrame, path: str, split_column: str) -> di
     return frames
 
 
-def split_by_fractions(whole: Split, fractions: Sequence[float], seed: int, n_classes: int) -> tuple[Split, Split, Split]:
+def split_by_fractions(whole: Split, fractions: Sequence[float], seed: int, names: Sequence[str],
+                       where: str) -> tuple[Split, Split, Split]:
     """Stratified train / val / test of one file without a split column."""
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6:
         raise DataError(f"data.fractions must be three numbers summing to 1, got {list(fractions)}")
-    rest, test = carve_validation(whole, fractions[2], seed, n_classes)
-    train, val = carve_validation(rest, fractions[1] / (fractions[0] + fractions[1]), seed + 1, n_classes)
+    rest, test = carve_validation(whole, fractions[2], seed, len(names), names, f"{where} (before splitting)")
+    train, val = carve_validation(rest, fractions[1] / (fractions[0] + fractions[1]), seed + 1, len(names), names,
+                                  f"{where} (train + val part)")
     return train, val, test
 
 
@@ -411,8 +443,9 @@ def load_files(
         _require_columns(df, str(path), [text_column, label_column])
         names = list(label_names) if label_names else infer_label_names(df[label_column].tolist())
         if not (split_column and split_column in df.columns):
-            whole = frame_to_split(df, text_column, label_column, names, str(path))
-            return LabelledDataset(name, names, *split_by_fractions(whole, fractions, seed, len(names)), str(path))
+            whole, note = drop_duplicate_rows(frame_to_split(df, text_column, label_column, names, str(path)), str(path))
+            return LabelledDataset(name, names, *split_by_fractions(whole, fractions, seed, names, str(path)), str(path),
+                                   [note] if note else [])
         frames = frames_by_split_column(df, str(path), split_column)
     else:
         frames, names = separate_files({"train": train_path, "val": val_path, "test": test_path}, label_column,
@@ -420,7 +453,8 @@ def load_files(
     splits = {s: frame_to_split(df, text_column, label_column, names, where) for s, (df, where) in frames.items()}
     notes = []
     if "val" not in splits:
-        splits["train"], splits["val"] = carve_validation(splits["train"], fractions[1], seed, len(names))
+        splits["train"], splits["val"] = carve_validation(splits["train"], fractions[1], seed, len(names), names,
+                                                          f"{frames['train'][1]} (train split)")
         notes.append("no validation split given: carved from train")
     return LabelledDataset(name, names, splits["train"], splits["val"], splits["test"], str(path or train_path), notes)
 
@@ -482,7 +516,8 @@ def parse_count(value: Any, name: str) -> int | str:
     raise DataError(f"{name} must be a whole number of posts >= 0 or 'full', got {value!r}")
 
 
-def stratified_sample(labels: np.ndarray, n: int, n_classes: int, rng: np.random.Generator) -> np.ndarray:
+def stratified_sample(labels: np.ndarray, n: int, n_classes: int, rng: np.random.Generator,
+                      names: Sequence[str] | None = None, where: str = "the training split") -> np.ndarray:
     """Row positions of a stratified sample of `n` rows with at least one row of every class.
 
     Per-class quotas follow the class proportions (largest remainder), each at least 1 and at most
@@ -492,7 +527,9 @@ def stratified_sample(labels: np.ndarray, n: int, n_classes: int, rng: np.random
     counts = np.bincount(labels, minlength=n_classes)
     missing = np.flatnonzero(counts == 0)
     if missing.size:
-        raise DataError(f"cannot sample stratified: class id(s) {missing.tolist()} have no examples")
+        named = ", ".join(repr(names[c]) if names is not None and c < len(names) else f"id {c}" for c in missing)
+        raise DataError(f"{where}: class {named} has no examples (every class needs at least one to draw "
+                        f"a stratified sample; give data.label_names only for classes the file holds)")
     if n < n_classes:
         raise DataError(f"seed size {n} is smaller than the number of classes ({n_classes}): need one per class")
     if n > len(labels):
@@ -509,10 +546,11 @@ def stratified_sample(labels: np.ndarray, n: int, n_classes: int, rng: np.random
     return np.sort(np.concatenate(rows))
 
 
-def carve_validation(split: Split, fraction: float, seed: int, n_classes: int) -> tuple[Split, Split]:
+def carve_validation(split: Split, fraction: float, seed: int, n_classes: int,
+                     names: Sequence[str] | None = None, where: str = "the training split") -> tuple[Split, Split]:
     """Stratified hold-out of `fraction` of a split: (rest, held_out), disjoint."""
     n_val = max(n_classes, int(round(len(split) * fraction)))
-    rows = stratified_sample(split.labels, n_val, n_classes, np.random.default_rng(seed))
+    rows = stratified_sample(split.labels, n_val, n_classes, np.random.default_rng(seed), names, where)
     mask = np.ones(len(split), dtype=bool)
     mask[rows] = False
     return split.subset(np.flatnonzero(mask)), split.subset(rows)
@@ -527,14 +565,20 @@ def make_low_resource(
         raise DataError(f"{dataset.name}: the training split is empty")
     if len(dataset.test) == 0:
         raise DataError(f"{dataset.name}: the test split is empty")
+    if dataset.n_classes < 2:
+        raise DataError(f"{dataset.source or dataset.name}: a classifier needs at least 2 classes, found "
+                        f"{dataset.n_classes} ({', '.join(map(repr, dataset.label_names))})")
     seed_size = parse_count(seed_size, "data.seed_size")
+    where = f"{dataset.source or dataset.name} (train split)"
     if seed_size == "full":
         seed_rows = np.arange(n_train)
         counts = dataset.train.class_counts(dataset.n_classes)
         if (counts == 0).any():
-            raise DataError(f"{dataset.name}: class(es) {np.flatnonzero(counts == 0).tolist()} have no training example")
+            named = ", ".join(repr(dataset.label_names[c]) for c in np.flatnonzero(counts == 0))
+            raise DataError(f"{where}: class {named} has no examples")
     else:
-        seed_rows = stratified_sample(dataset.train.labels, int(seed_size), dataset.n_classes, np.random.default_rng(seed))
+        seed_rows = stratified_sample(dataset.train.labels, int(seed_size), dataset.n_classes, np.random.default_rng(seed),
+                                      dataset.label_names, where)
     mask = np.ones(n_train, dtype=bool)
     mask[seed_rows] = False
     return LowResourceData(
@@ -548,11 +592,31 @@ def make_low_resource(
     )
 
 
+def drop_duplicate_rows(split: Split, where: str) -> tuple[Split, str | None]:
+    """Keep the first of rows whose texts are equal (case and white space ignored), before any splitting,
+    so no post can land in both train and test. Returns the split and a note (None when nothing repeated)."""
+    first: dict[str, int] = {}
+    conflicts = 0
+    keep = []
+    for i, (text, label) in enumerate(zip(split.texts, split.labels.tolist())):
+        key = " ".join(text.lower().split())
+        if key in first:
+            conflicts += int(split.labels[first[key]] != label)
+            continue
+        first[key] = i
+        keep.append(i)
+    n_dup = len(split) - len(keep)
+    if not n_dup:
+        return split, None
+    note = (f"{where}: dropped {n_dup} duplicate row(s) before splitting (same text; {conflicts} of them "
+            "with a different label, the first row's label kept)")
+    log.warning(note)
+    return split.subset(keep), note
+
+
 def read_corpus(path: str | os.PathLike, max_lines: int | None = None) -> list[str]:
     """Unlabelled posts, one per line: white space normalised, empty lines skipped."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"missing file: {path} (an unlabelled corpus, one post per line)")
+    path = require_file(path, "file (an unlabelled corpus, one post per line)")
     with open(path, encoding="utf-8") as f:
         lines = [" ".join(line.split()) for line in f]
     lines = [line for line in lines if line]

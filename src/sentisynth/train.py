@@ -20,7 +20,7 @@ from sentisynth.cli import build, open_tracker, run_dir_of
 from sentisynth.data import LowResourceData, Split
 from sentisynth.evaluation import classification_metrics, confusion, plot_confusion
 from sentisynth.tracking import Tracker
-from sentisynth.utils import seed_everything, write_json
+from sentisynth.utils import seed_everything, to_plain, write_json
 
 log = logging.getLogger(__name__)
 
@@ -70,26 +70,43 @@ def save_models(cfg: DictConfig, out: Path, classifier: Any, names: list[str], t
     write_json(out / "models.json", {"classifier": saved, "teacher": teacher})
 
 
-def fit(classifier: Any, data: LowResourceData, aug: Augmentation) -> Split:
-    """Fit on seed + augmentation (with its weights and soft labels, if any); returns the training split."""
+def training_set(data: LowResourceData, aug: Augmentation, guard: Any) -> tuple[Split, int, int, Any, dict, dict]:
+    """Seed + augmentation after the leak guard (`sentisynth.filters.leak`), which no config can skip:
+    (train, n_seed, n_extra, sample weights, extra fit kwargs, leak counts)."""
+    from sentisynth.filters.leak import guard_training_set
+
+    guard = to_plain(guard) or {}
     train = Split.concat(data.seed, aug.split)
+    sources = ["seed"] * len(data.seed) + [aug.source] * len(aug.split)
+    keep, leak = guard_training_set(train, sources, data, str(guard.get("on_overlap", "drop")),
+                                    float(guard.get("threshold", 0.7)))
+    n_seed = int((keep < len(data.seed)).sum())
+    extra = keep[keep >= len(data.seed)] - len(data.seed)
     weights = None
     if aug.sample_weight is not None:
-        weights = np.concatenate([np.ones(len(data.seed)), aug.sample_weight])
+        weights = np.concatenate([np.ones(n_seed), np.asarray(aug.sample_weight)[extra]])
     fit_kwargs: dict[str, Any] = {}
     if aug.soft_labels is not None:
-        fit_kwargs["soft_labels"] = aug.soft_labels
-        fit_kwargs["n_seed"] = len(data.seed)
+        fit_kwargs["soft_labels"] = np.asarray(aug.soft_labels)[extra]
+        fit_kwargs["n_seed"] = n_seed
+    leak["leak/dropped_from_file"] = int(aug.info.get("leak_dropped_from_file", 0))
+    return train.subset(keep), n_seed, len(extra), weights, fit_kwargs, leak
+
+
+def fit(classifier: Any, data: LowResourceData, aug: Augmentation, guard: Any = None) -> tuple[Split, dict[str, float]]:
+    """Fit on the guarded seed + augmentation (with its weights and soft labels, if any); returns the
+    training split and its counts (`train/*`, `leak/*` metrics)."""
+    train, n_seed, n_extra, weights, fit_kwargs, leak = training_set(data, aug, guard)
     classifier.fit(train.texts, train.labels, sample_weight=weights, val_texts=data.val.texts,
                    val_labels=data.val.labels, **fit_kwargs)
-    return train
+    return train, {**count_metrics(data, aug, train, n_seed, n_extra), **leak}
 
 
-def count_metrics(data: LowResourceData, aug: Augmentation, train: Split) -> dict[str, float]:
-    """How many rows of each kind (and class) the classifier trained on."""
+def count_metrics(data: LowResourceData, aug: Augmentation, train: Split, n_seed: int, n_extra: int) -> dict[str, float]:
+    """How many rows of each kind (and class) the classifier trained on (after the leak guard)."""
     metrics: dict[str, float] = {
-        "train/n_seed": len(data.seed),
-        **{f"train/n_{kind}": len(aug.split) if aug.source == kind else 0 for kind in ("real", "synthetic", "pseudo")},
+        "train/n_seed": n_seed,
+        **{f"train/n_{kind}": n_extra if aug.source == kind else 0 for kind in ("real", "synthetic", "pseudo")},
         "train/n_total": len(train),
         "train/n_pool": len(data.pool),
     }
@@ -135,13 +152,13 @@ def run_arm(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
     classifier = build(cfg.classifier, n_classes=data.n_classes)
     aug: Augmentation = build(cfg.augment)(data, run_dir=out)
     t_data = time.perf_counter()
-    train = fit(classifier, data, aug)
+    train, counts = fit(classifier, data, aug, cfg.get("leak_guard"))
     t_fit = time.perf_counter()
 
     names = data.label_names
     val_metrics, val_proba = evaluate(classifier, data.val, names, "val")
     test_metrics, test_proba = evaluate(classifier, data.test, names, "test")
-    metrics: dict[str, float] = {**test_metrics, **val_metrics, **count_metrics(data, aug, train)}
+    metrics: dict[str, float] = {**test_metrics, **val_metrics, **counts}
     t_eval = time.perf_counter()
 
     write_json(out / "metrics.json", metrics)
@@ -156,7 +173,8 @@ def run_arm(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
     cm_path = plot_confusion(cm, names, out / "confusion_test.png", title=f"test, {aug.source} augmentation")
     log_run(tracker, metrics, names, cm, cm_path)
 
-    print_summary(metrics, names, f"{data.dataset.name} | seed {len(data.seed)} + {aug.source} "
-                                  f"{len(aug.split)} | {out}")
+    n_extra = int(metrics.get(f"train/n_{aug.source}", 0))
+    print_summary(metrics, names, f"{data.dataset.name} | seed {int(metrics['train/n_seed'])} + {aug.source} "
+                                  f"{n_extra} | {out}")
     log.info("run finished in %.1fs (fit %.1fs)", t_eval - t0, t_fit - t_data)
     return metrics

@@ -63,8 +63,13 @@ def _to_builtin(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def to_json(obj: Any) -> str:
+    """Indented JSON text (NumPy scalars/arrays and paths converted), ending with a newline."""
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=_to_builtin) + "\n"
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=_to_builtin) + "\n")
+    atomic_write_text(path, to_json(obj))
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sentisynth.cache import seal
 from sentisynth.classifiers.base import check_training_data
 from sentisynth.classifiers.lightning_module import (
     Collator,
@@ -319,6 +320,7 @@ class TransformerClassifier:
             self.tokenizer.save_pretrained(tmp)
             (tmp / META_FILE).write_text(json.dumps({"config": self.config(), "fit_info": self.fit_info},
                                                     indent=2, default=str))
+            seal(tmp)  # content hashes: a damaged copy is detected (sentisynth.cache.is_sound), never loaded
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)

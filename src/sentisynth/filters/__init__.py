@@ -7,9 +7,10 @@
 
 from sentisynth.filters.base import Filter, FilterChain, FilterContext, FilterResult, MemoScorer
 from sentisynth.filters.chain import build_filter, build_filter_chain
-from sentisynth.filters.dedup import DedupFilter, LeakGuard
+from sentisynth.filters.dedup import DedupFilter
 from sentisynth.filters.diversity import DiversityFilter
 from sentisynth.filters.heuristic import HeuristicFilter
+from sentisynth.filters.leak import LeakGuard, guard_training_set
 from sentisynth.filters.perplexity import CausalLMScorer, PerplexityFilter
 from sentisynth.filters.report import format_table, log_filter_report, report_rows, write_filter_report
 from sentisynth.filters.teacher import TeacherFilter, load_or_train_teacher, teacher_cache_key, teacher_for
@@ -33,6 +34,7 @@ __all__ = [
     "load_or_train_teacher",
     "log_filter_report",
     "report_rows",
+    "guard_training_set",
     "teacher_cache_key",
     "teacher_for",
     "write_filter_report",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sentisynth.filters.base import Filter, FilterChain, FilterContext
-from sentisynth.filters.dedup import LeakGuard
+from sentisynth.filters.leak import LeakGuard
 from sentisynth.utils import to_plain
 
 

@@ -134,24 +134,3 @@ class DedupFilter:
             if best is None or (rank, -jac) < (best[0], -best[1]):
                 best = (rank, jac, where, ident)
         return None if best is None else (best[2], best[3], best[1])
-
-
-class LeakGuard:
-    """Always-on exact check against val and test when the chain has no dedup filter."""
-
-    name = "leak_guard"
-
-    def apply(self, samples: list[Sample], ctx: FilterContext) -> tuple[list[Sample], list[Sample]]:
-        refs = reference_texts(ctx, ("test", "val"))
-        exact: dict[str, tuple[str, int]] = {}
-        for split, idx, text in refs:
-            exact.setdefault(normalize(text), (split, idx))
-        kept, dropped = [], []
-        for s in samples:
-            hit = exact.get(normalize(str(s["text"])))
-            if hit is None:
-                kept.append(s)
-            else:
-                dropped.append(reject(s, f"exact_duplicate:{hit[0]}", f"same text as {hit[0]} post #{hit[1]}",
-                                      duplicate_of={"split": hit[0], "index": hit[1], "jaccard": 1.0}))
-        return kept, dropped

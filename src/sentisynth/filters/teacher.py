@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sentisynth.cache import is_sound
 from sentisynth.data import LowResourceData
 from sentisynth.filters.base import FilterContext, Sample, reject
 from sentisynth.utils import content_key, to_plain
@@ -48,14 +49,14 @@ def load_or_train_teacher(model_cfg: Any, data: LowResourceData | None, cache_di
     """Load the cached teacher for `key`, or fine-tune one on the seed (val for early stopping) and save it."""
     from hydra.utils import instantiate
 
-    from sentisynth.classifiers.transformer import META_FILE, TransformerClassifier
+    from sentisynth.classifiers.transformer import TransformerClassifier
 
     if data is None:
         raise ValueError("the teacher filter needs FilterContext.data (seed and val) to train its teacher")
     cfg = dict(to_plain(model_cfg) or {})
     cfg.setdefault("_target_", "sentisynth.classifiers.transformer.TransformerClassifier")
     path = Path(cache_dir) / "teachers" / key if cache_dir else None
-    if path is not None and (path / META_FILE).is_file():
+    if path is not None and is_sound(path, "teacher"):
         log.info("teacher: loading cached %s", path)
         runtime = {k: cfg[k] for k in ("trainer", "eval_batch_size", "progress") if k in cfg}
         return TransformerClassifier.load(path, **runtime)

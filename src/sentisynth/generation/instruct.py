@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sentisynth.cache import is_sound, publish
 from sentisynth.filters.perplexity import per_text_perplexity
 from sentisynth.generation.backends import Backend
 from sentisynth.generation.base import GenContext, Request, bias_token_ids, pick_device
@@ -96,7 +97,7 @@ class InstructGenerator:
         out = Path(ctx.cache_dir) / "adapters" / key
         self.info["adapter_key"] = key
         model = None
-        if not (out / "meta.json").is_file():
+        if not is_sound(out, "LoRA adapter"):
             t0 = time.perf_counter()
             base = AutoModelForCausalLM.from_pretrained(self.name, dtype=self.dtype, revision=self.revision,
                                                         trust_remote_code=self.trust_remote_code)
@@ -114,10 +115,7 @@ class InstructGenerator:
             shutil.rmtree(tmp, ignore_errors=True)
             model.save_pretrained(tmp)  # the adapter only (best weights by validation perplexity)
             write_json(tmp / "meta.json", {**summary, "n_rows": len(rows), "seconds": time.perf_counter() - t0})
-            try:
-                os.replace(tmp, out)
-            except OSError:
-                shutil.rmtree(tmp, ignore_errors=True)
+            publish(tmp, out)
         self.info["adapter"] = read_json(out / "meta.json")
         return out, model
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sentisynth.cache import is_sound, publish
 from sentisynth.filters.perplexity import per_text_perplexity
 from sentisynth.generation.backends import Backend
 from sentisynth.generation.base import GenContext, Request, bias_token_ids, pick_device
@@ -95,7 +96,7 @@ class LabelLMGenerator:
                            or ctx.strategy.finetune_format()["n_exemplars"] else None, "seed": ctx.seed})
         out = Path(ctx.cache_dir) / "generators" / key
         self.info = {"base": base_id, "key": key, "path": str(out)}
-        if not (out / "meta.json").is_file():
+        if not is_sound(out, "fine-tuned generator"):
             self._finetune(source, ctx, out)
         self.backend.seed = ctx.seed
         self._load(out)
@@ -160,10 +161,7 @@ class LabelLMGenerator:
         write_json(tmp / "meta.json", {**summary, "n_train": len(train), "n_val": len(val),
                                         "trainable_params": n_trainable, "seconds": time.perf_counter() - t0,
                                         "base": self.info["base"]})
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
+        publish(tmp, out)
 
     def _domain_pretrain(self, model: Any, tok: Any, ctx: GenContext) -> dict:
         """Optional continued pretraining on unlabelled in-domain text before label fine-tuning."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,8 +23,9 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from sentisynth.cache import is_sound, publish, read_entry_json, write_entry
 from sentisynth.cli import build, open_tracker, run_dir_of
-from sentisynth.data import LowResourceData, largest_remainder, water_fill
+from sentisynth.data import LowResourceData, largest_remainder, read_json_input, water_fill
 from sentisynth.generation.base import GenContext, Generator, posts_per_request
 from sentisynth.generation.prompts import GuidanceStrategy
 from sentisynth.generation.shards import (
@@ -41,6 +43,7 @@ from sentisynth.utils import (
     read_json,
     read_jsonl,
     seed_everything,
+    to_json,
     to_plain,
     write_json,
     write_jsonl,
@@ -112,15 +115,14 @@ def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: Guidanc
         return None
     path = cfg.guidance.get("path")
     if path:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"guidance.path: no such guidance file: {path}")
-        return read_json(path)
+        return read_json_input(path, "guidance.path")
     keyword_cfg = to_plain(cfg.get("keywords")) or {}
     key = content_key({"classifier": to_plain(cfg.classifier), "keywords": keyword_cfg, "seed": data.seed.fingerprint(),
                        "labels": data.label_names})
-    cached = cache_dir / "guidance" / key / "guidance.json"
-    if cached.is_file():
-        return read_json(cached)
+    cached = cache_dir / "guidance" / key
+    hit = read_entry_json(cached, "guidance.json", "guidance")
+    if hit is not None:
+        return hit
     try:
         from sentisynth.guidance import build_guidance
     except ImportError as e:
@@ -129,7 +131,7 @@ def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: Guidanc
     clf = build(cfg.classifier, n_classes=data.n_classes)
     clf.fit(data.seed.texts, data.seed.labels)
     guidance = build_guidance(clf, data.seed, list(data.label_names), **keyword_cfg).to_dict()
-    write_json(cached, guidance)
+    write_entry(cached, {"guidance.json": to_json(guidance)})
     return guidance
 
 
@@ -252,8 +254,6 @@ def generate_filter_rounds(gen: Generator, ctx: GenContext, batches: dict[str, l
         for k in stats:
             stats[k] += s[k]
         candidates = [r for c, rows in enumerate(acc) for r in rows[: targets[c]]]
-        if not plan.filters_cfg:
-            return candidates, None, stats
         if filter_ctx is None:  # one context for all rounds: texts already scored are not scored again
             filter_ctx = memo_filter_context(data, gen, plan.filters_cfg, filter_cache, ctx.seed,
                                              {n: need[c] for c, n in enumerate(names)})
@@ -276,19 +276,14 @@ def cache_final(plan: Plan, kept: list[dict], report: Any, ctx: GenContext, data
     by_class: list[list[dict]] = [[] for _ in plan.need]
     for r in kept:
         by_class[int(r["label"])].append(r)
-    final = [{k: v for k, v in r.items() if k not in ("batch", "batch_n")}
+    final = [{k: v for k, v in r.items() if k not in ("batch", "batch_n", "crc")}
              for c, rows in enumerate(by_class) for r in rows[: plan.need[c]]]
     met = all(len(rows) >= plan.need[c] for c, rows in enumerate(by_class))
-    write_json(plan.final_path.parent / "manifest.json", {
+    save_final(plan.final_path.parent, final, report, {
         "raw_key": plan.raw_key, "final_key": plan.final_key, "need": plan.need, "filters": plan.filters_cfg,
         "budget_met": met, "kept": [len(rows[: plan.need[c]]) for c, rows in enumerate(by_class)],
         "generator": plan.provenance["generator"], "guidance": plan.strategy, "seed": ctx.seed,
         "seed_data": ctx.seed_fingerprint, "data": data.summary()})
-    write_jsonl(plan.final_path, final)
-    if report is not None:
-        from sentisynth.filters import write_filter_report
-
-        write_filter_report(report, plan.final_path.parent, print_table=False)
     return final, met
 
 
@@ -300,7 +295,7 @@ def final_set(gen: Generator, ctx: GenContext, plan: Plan, data: LowResourceData
     runner = chunk_runner(gen, ctx, gen_cfg, plan.raw_dir, plan.raw_key, plan.provenance)
     with exclusive(plan.raw_dir / ".lock"), runner as run:
         batches = load_shards(plan.raw_dir)
-        if plan.final_path.is_file():
+        if is_sound(plan.final_path.parent, "final synthetic set"):
             log.info("cache hit: %s", plan.final_path)
             met = bool(read_json(plan.final_path.parent / "manifest.json").get("budget_met", True))
             return read_jsonl(plan.final_path), None, stats, met
@@ -352,6 +347,17 @@ def prepare_generator(cfg: DictConfig, data: LowResourceData, out: Path) -> tupl
     t0 = time.perf_counter()
     gen.prepare(ctx)
     return gen, ctx, time.perf_counter() - t0
+def save_final(final_dir: Path, final: list[dict], report: Any, manifest: dict) -> None:
+    """The finished set, its manifest and filter report as one sealed cache entry (published by one rename)."""
+    tmp = final_dir.parent / f".{final_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_json(tmp / "manifest.json", manifest)
+    write_jsonl(tmp / "synthetic.jsonl", final)
+    if report is not None:
+        from sentisynth.filters import write_filter_report
+
+        write_filter_report(report, tmp, print_table=False)
+    publish(tmp, final_dir, {"samples": len(final)})
 
 
 def export_run(cfg: DictConfig, out: Path, data: LowResourceData, final: list[dict], info: dict[str, Any]) -> None:

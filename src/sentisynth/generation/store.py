@@ -1,14 +1,15 @@
 """Resumable generation store and content-addressed cache.
 
 Batches are appended to a JSONL file as one flushed + fsynced write each; every line records its batch
-id and the batch's size, so after a crash (even SIGKILL mid-write) only complete batches are kept and
-the file is rewritten without the torn tail. Batches are deterministic given their id, so a resumed
-run regenerates exactly what was lost and nothing twice.
+id, the batch's size and a checksum of its content, so after a crash (even SIGKILL mid-write) or a
+damaged byte only complete, intact batches are kept and the file is rewritten without the rest. Batches
+are deterministic given their id, so a resumed run regenerates exactly what was lost and nothing twice.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -19,6 +20,27 @@ from pathlib import Path
 from sentisynth.utils import jsonl_text, write_jsonl
 
 log = logging.getLogger(__name__)
+
+
+def row_checksum(row: dict) -> str:
+    """Checksum of a store line's content (without its own `crc`): a flipped byte no longer passes as data."""
+    body = {k: v for k, v in row.items() if k != "crc"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def parse_line(raw: bytes) -> dict | None:
+    """One store line, or None when it is torn (no newline), undecodable, not a batch row, or fails its checksum."""
+    if not raw.endswith(b"\n"):
+        return None
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("batch"), str) or not isinstance(row.get("batch_n"), int):
+        return None
+    if row.get("crc") != row_checksum(row):  # rows written before checksums existed have none: not trusted
+        return None
+    return row
 
 
 @contextmanager
@@ -44,27 +66,25 @@ class BatchStore:
         self._load()
 
     def _load(self) -> None:
+        """Keep only complete batches whose every line parses and matches its checksum; rewrite the file
+        without the rest (a torn tail, a flipped byte, a deleted line), which is then regenerated."""
         if not self.path.exists():
             return
         groups: dict[str, list[dict]] = {}
         sizes: dict[str, int] = {}
-        torn = False
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                if not line.endswith("\n"):
-                    torn = True
-                    break
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    torn = True
-                    break
-                groups.setdefault(row["batch"], []).append(row)
-                sizes[row["batch"]] = row["batch_n"]
+        bad_lines = 0
+        for raw in self.path.read_bytes().splitlines(keepends=True):
+            row = parse_line(raw)
+            if row is None:
+                bad_lines += 1
+                continue
+            groups.setdefault(row["batch"], []).append(row)
+            sizes[row["batch"]] = row["batch_n"]
         complete = {b: rows for b, rows in groups.items() if len(rows) == max(sizes[b], 1)}
-        if torn or len(complete) != len(groups):
-            log.warning("%s: dropping %d incomplete batch(es) left by an interrupted run",
-                        self.path, len(groups) - len(complete) + (1 if torn else 0))
+        if bad_lines or len(complete) != len(groups):
+            lost = sum(len(rows) for b, rows in groups.items() if b not in complete)
+            log.warning("%s: %d torn or damaged line(s); dropping %d incomplete batch(es) (%d more line(s)), "
+                        "regenerated on demand", self.path, bad_lines, len(groups) - len(complete), lost)
             write_jsonl(self.path, (r for rows in complete.values() for r in rows))
         self.batches = {b: [r for r in rows if not r.get("empty_batch")] for b, rows in complete.items()}
         self.n_recovered = sum(len(v) for v in self.batches.values())
@@ -75,9 +95,11 @@ class BatchStore:
     def append(self, batch_id: str, rows: list[dict]) -> None:
         n = len(rows)
         lines = [dict(r, batch=batch_id, batch_n=n) for r in rows] or [{"batch": batch_id, "batch_n": 0, "empty_batch": True}]
+        lines = [json.loads(jsonl_text([r])) for r in lines]  # plain JSON values: the checksum a reader recomputes
+        lines = [dict(r, crc=row_checksum(r)) for r in lines]
         text = jsonl_text(lines)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        self.batches[batch_id] = [dict(r, batch=batch_id, batch_n=n) for r in rows]
+        self.batches[batch_id] = [r for r in lines if not r.get("empty_batch")]

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from sentisynth.cache import is_sound, publish
 from sentisynth.data import read_corpus
 from sentisynth.utils import content_key, file_fingerprint, write_json
 
@@ -68,19 +69,16 @@ def split_corpus(lines: list[str], val_fraction: float, seed: int) -> tuple[list
     return [lines[i] for i in order[n_val:]], [lines[i] for i in order[:n_val]]
 
 
-def publish(model: Any, tok: Any, meta: dict, final: Path) -> None:
-    """Save model, tokenizer and meta.json to a temp dir, then rename it to `final` (atomic: a concurrent
-    run that finished first wins); the resumable work dir goes."""
+def save_model(model: Any, tok: Any, meta: dict, final: Path) -> None:
+    """Save model, tokenizer and meta.json to a temp dir, seal it (content hashes) and rename it to `final`
+    (atomic: a concurrent run that finished first wins); the resumable work dir goes."""
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     write_json(tmp / "meta.json", meta)
-    try:
-        os.replace(tmp, final)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+    publish(tmp, final, {"n_params": meta.get("n_params"), "steps": meta.get("steps")})
     shutil.rmtree(final.parent / f".{final.name}.work", ignore_errors=True)
 
 
@@ -90,7 +88,7 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
     corpus_fp = file_fingerprint(corpus)
     key = cache_key(cfg, corpus_fp)
     final = Path(cache_dir) / "tiny" / key
-    if (final / "meta.json").is_file():
+    if is_sound(final, "tiny generator"):
         log.info("tiny generator: reusing pretrained model %s", final)
         return final
 
@@ -135,16 +133,24 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
         "tokens_per_s": (summary["steps"] - resumed_from) * cfg.batch_size * cfg.seq_len / max(train_s, 1e-9),
         "torch_threads": torch.get_num_threads(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    publish(model, tok, meta, final)
+    save_model(model, tok, meta, final)
     log.info("tiny generator: pretrained in %.0fs, val perplexity %.1f", meta["total_s"], val_ppl)
     return final
 
 
 def _checkpoint_step(path: Path) -> int:
-    """Global step stored in a Lightning checkpoint (0 when there is none: a fresh run)."""
+    """Global step stored in a Lightning checkpoint (0 when there is none, or it is damaged: a fresh run).
+
+    Loaded with `weights_only=True`: a checkpoint in a shared cache must not be able to run code."""
     if not path.is_file():
         return 0
-    return int(torch.load(path, map_location="cpu", weights_only=False).get("global_step", 0))
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True).get("global_step", 0))
+    except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is restarted, never trusted
+        log.warning("damaged cache: pretraining checkpoint %s (%s: %s); restarting pretraining",
+                    path, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        path.unlink()
+        return 0
 
 
 def main() -> None:

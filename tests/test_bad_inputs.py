@@ -1,0 +1,199 @@
+"""Every bad input a hostile new user tried: one `error: ...` line naming what and where, exit code 2.
+
+A table, so each case stays fixed: (id, files to write, overrides, pattern the one line must match).
+Runs in-process (composed config -> `run_task`), the way the entry points run it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from sentisynth.cli import CheckDirectories, register_resolvers, run_task
+from tests.conftest import CONF, NAMES, make_posts
+
+register_resolvers()
+
+
+def _compose(root: str, overrides: list[str], tmp: Path) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name=root, overrides=[f"paths.output_dir={tmp / 'run'}", f"paths.root_dir={tmp}",
+                                                    f"paths.cache_dir={tmp / 'cache'}", "logger=none", *overrides])
+
+
+def _csv(tmp: Path, rows: list[tuple[str, object]], name: str = "d.csv") -> Path:
+    path = tmp / name
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    return path
+
+
+def _jsonl(tmp: Path, rows: list[dict], name: str) -> Path:
+    path = tmp / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _posts(n: int = 10) -> list[tuple[str, str]]:
+    return [(t, NAMES[y]) for t, y in make_posts(n)]
+
+
+def _files(kind: str) -> Callable[[Path], list[str]]:
+    """Writers of the bad input for each case; each returns the overrides that point at it."""
+    def write(tmp: Path) -> list[str]:
+        files = ["data=files", "data.seed_size=8"]
+        if kind == "label_true":
+            rows = [{"text": t, "label": i % 2} for i, (t, _) in enumerate(_posts())] + [{"text": "x y", "label": True}]
+            return files + [f"data.path={_jsonl(tmp, rows, 'd.jsonl')}"]
+        if kind == "header_only":
+            return files + [f"data.path={_csv(tmp, [])}"]
+        if kind == "single_class":
+            return files + [f"data.path={_csv(tmp, [(t, 'joy') for t, _ in _posts()])}"]
+        if kind == "class_without_examples":
+            rows = [(t, y) for t, y in _posts() if y != "sadness"]
+            return files + [f"data.path={_csv(tmp, rows)}", f"data.label_names=[{','.join(NAMES)}]"]
+        if kind == "directory_as_file":
+            (tmp / "adir").mkdir()
+            return files + [f"data.path={tmp / 'adir'}"]
+        if kind == "missing_file":
+            return files + [f"data.path={tmp / 'nope.csv'}"]
+        if kind == "torn_synthetic":
+            path = _jsonl(tmp, [{"text": "so happy today", "label": 1}], "syn.jsonl")
+            path.write_text(path.read_text() + '{"text": "half a li')
+            return ["augment=synthetic", f"augment.path={path}", "augment.n=5", "data.seed_size=12"]
+        if kind == "synthetic_dir":
+            (tmp / "sdir").mkdir()
+            return ["augment=synthetic", f"augment.path={tmp / 'sdir'}", "augment.n=5", "data.seed_size=12"]
+        if kind == "read_only_cache":
+            (tmp / "plain").write_text("a file, so nothing can be created below it")
+            return ["data.seed_size=12", f"paths.cache_dir={tmp / 'plain' / 'cache'}"]
+        raise KeyError(kind)
+    return write
+
+
+def _tiny(extra: list[str]) -> Callable[[Path], list[str]]:
+    return lambda tmp: extra
+
+
+def _leaky(tmp: Path) -> list[str]:
+    test = (tmp / "data" / "tweeteval" / "emotion" / "test_text.txt").read_text().splitlines()
+    path = _jsonl(tmp, [{"text": t, "label": 0} for t in test[:5]], "leak.jsonl")
+    return ["augment=synthetic", f"augment.path={path}", "augment.n=5", "data.seed_size=12",
+            "leak_guard.on_overlap=error"]
+
+
+def _bad_guidance(tmp: Path) -> list[str]:
+    (tmp / "g.json").write_text('{"classes": {"anger": {"keywords": [')
+    return ["data.seed_size=12", "guidance=shap", f"guidance.path={tmp / 'g.json'}"]
+
+
+# (id, root config, writer of the input -> overrides, pattern of the one error line)
+CASES = [
+    ("label_true", "train", _files("label_true"), r"d\.jsonl: row 41, column 'label': label True is a boolean, not a class name or id \(known: 0, 1\)"),
+    ("header_only_csv", "train", _files("header_only"), r"d\.csv: no data rows \(only a header, or empty\)"),
+    ("single_class_file", "train", _files("single_class"), r"d\.csv: a classifier needs at least 2 classes, found 1 \('joy'\)"),
+    ("class_without_examples", "train", _files("class_without_examples"), r"d\.csv \(before splitting\): class 'sadness' has no examples"),
+    ("directory_as_file", "train", _files("directory_as_file"), r"adir is a directory, not a file"),
+    ("missing_file", "train", _files("missing_file"), r"missing file: .*nope\.csv"),
+    ("seed_size_fraction", "train", _tiny(["data.seed_size=100.7"]), r"data\.seed_size must be a whole number, got the fraction 100\.7"),
+    ("seed_size_boolean", "train", _tiny(["data.seed_size=true"]), r"data\.seed_size must be a whole number, got a boolean"),
+    ("seed_size_word", "train", _tiny(["data.seed_size=many"]), r"data\.seed_size must be a whole number or full, got 'many'"),
+    ("augment_n_negative", "train", _tiny(["data.seed_size=12", "augment=real", "augment.n=-0.5"]), r"augment\.n must be >= 0, got -0\.5"),
+    ("augment_n_word", "train", _tiny(["data.seed_size=12", "augment=real", "augment.n=abc"]), r"augment\.n must be a whole number, got 'abc'"),
+    ("augment_n_boolean", "train", _tiny(["data.seed_size=12", "augment=real", "augment.n=true"]), r"augment\.n must be a whole number, got a boolean"),
+    ("torn_synthetic_jsonl", "train", _files("torn_synthetic"), r"syn\.jsonl: line 2: not valid JSON .*truncated\?"),
+    ("synthetic_path_directory", "train", _files("synthetic_dir"), r"sdir is a directory, not a JSON Lines file"),
+    ("leak_guard_error", "train", _leaky, r"leak guard: 5 training row\(s\) copy val/test posts, e\.g\. augment\.path row 1 \(same text as test post #0\)"),
+    ("leak_guard_off", "train", _tiny(["data.seed_size=12", "leak_guard.on_overlap=off"]), r"leak_guard\.on_overlap must be one of drop, error, got 'off'"),
+    ("read_only_cache_dir", "train", _files("read_only_cache"), r"paths\.cache_dir=.*plain/cache cannot be written"),
+    ("truncated_guidance_json", "generate", _bad_guidance, r"g\.json \(guidance\.path\): not valid JSON \(line 1, column \d+: .*\); truncated\?"),
+]
+
+
+@pytest.mark.parametrize(("root", "write", "pattern"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_line_and_exit_2(root: str, write: Callable[[Path], list[str]], pattern: str,
+                                             tmp_path: Path, tiny_data_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    from sentisynth.generation import run_generate_stage
+    from sentisynth.train import run
+
+    cfg = _compose(root, [f"paths.data_dir={tiny_data_dir}", *write(tmp_path)], tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        run_task(run if root == "train" else run_generate_stage, cfg)
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_read_only_run_directory_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Hydra creates the run directory before the task: the callback checks it first."""
+    (tmp_path / "plain").write_text("x")
+    cfg = DictConfig({"hydra": {"run": {"dir": str(tmp_path / "plain" / "run")}}})
+    with pytest.raises(SystemExit) as exit_info:
+        CheckDirectories().on_run_start(config=cfg)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: hydra.run.dir={tmp_path / 'plain' / 'run'} cannot be written")
+
+
+def test_null_texts_are_dropped_and_counted_never_nan(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """JSONL `"text": null` rows (any split) are dropped and counted; no "nan" reaches predictions.csv."""
+    import pandas as pd
+
+    from sentisynth.train import run
+
+    rows = [{"text": t, "label": y} for t, y in _posts(15)]
+    rows[3]["text"] = rows[20]["text"] = rows[41]["text"] = None
+    path = _jsonl(tmp_path, rows, "nulls.jsonl")
+    cfg = _compose("train", ["data=files", f"data.path={path}", "data.seed_size=20"], tmp_path)
+    with caplog.at_level("WARNING"):
+        run(cfg)
+    assert "dropped 3 empty text(s) (3 of them null)" in caplog.text
+    pred = pd.read_csv(tmp_path / "run" / "predictions.csv", keep_default_na=False)
+    assert not (pred.text.str.lower() == "nan").any() and (pred.text != "").all()
+    summary = json.loads((tmp_path / "run" / "data_summary.json").read_text())
+    assert summary["n_seed"] + summary["n_pool"] + summary["n_val"] + summary["n_test"] == 60 - 3
+
+
+def test_synthetic_nulls_dropped_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from sentisynth.augment import read_labelled_jsonl
+
+    path = _jsonl(tmp_path, [{"text": None, "label": 0}, {"text": " ", "label": 1}, {"text": "ok then", "label": 2}], "s.jsonl")
+    with caplog.at_level("WARNING"):
+        rows = read_labelled_jsonl(path, NAMES)
+    assert [r["text"] for r in rows] == ["ok then"] and "dropped 2 empty or null text(s)" in caplog.text
+
+
+def test_duplicate_rows_dropped_before_splitting(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from sentisynth.data import load_files
+
+    rows = _posts(10)
+    path = _csv(tmp_path, rows + rows[:7] + [(rows[0][0].upper(), "joy" if rows[0][1] != "joy" else "anger")])
+    with caplog.at_level("WARNING"):
+        ds = load_files(path=str(path))
+    texts = [" ".join(t.lower().split()) for s in (ds.train, ds.val, ds.test) for t in s.texts]
+    assert len(texts) == len(set(texts)) == 40
+    assert "dropped 8 duplicate row(s) before splitting (same text; 1 of them with a different label" in caplog.text
+    assert any("8 duplicate row(s)" in n for n in ds.notes)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(12, 12), ("12", 12), (12.0, 12), ("full", "full"), (0.5, 0.5)])
+def test_parse_count_accepts(value: object, expected: object) -> None:
+    from sentisynth.data import parse_count
+
+    assert parse_count(value, "x", allow_full=True, allow_ratio=True) == expected
+
+
+@pytest.mark.slow
+def test_stage_bogus_exits_2(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    proc = run_cli("generate.py", "stage=bogus", "logger=none", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: stage='bogus' is not a stage of generate.py (known: guidance, generate)"
