@@ -169,7 +169,8 @@ def pretraining_kill(work: Path, cache: Path) -> dict:
 def study_kill(work: Path, data_dir: str) -> dict:
     """Kill a miniature study while its second cell runs; the re-run completes every cell exactly once."""
     sdir = work / "study"
-    cmd = [sys.executable, "train.py", "experiment=offline_tweeteval", "study.seed_sizes=[40,60]", "~study.arms",
+    cmd = [sys.executable, "train.py", "experiment=offline_tweeteval", "study.seeds=[0]", "study.seed_sizes=[40,60]",
+           "study.augment_n=[20]", "~study.arms",
            '+study.arms={none:["augment=none"],real:["augment=real"]}', "~study.classifiers",
            "+study.classifiers={tfidf_lr:{seeds:all}}", 'study.overrides=["logger=none","augment.n=20",'
            '"save_predictions=false"]', f"study.dir={sdir}", f"paths.data_dir={data_dir}",
