@@ -109,7 +109,7 @@ CASES = [
     ("augment_n_word", "train", _tiny(["data.seed_size=12", "augment=real", "augment.n=abc"]), r"augment\.n must be a whole number of posts >= 0 or 'full', got 'abc'"),
     ("augment_n_boolean", "train", _tiny(["data.seed_size=12", "augment=real", "augment.n=true"]), r"augment\.n must be a whole number of posts >= 0 or 'full', got True"),
     ("torn_synthetic_jsonl", "train", _files("torn_synthetic"), r"syn\.jsonl: line 2: not valid JSON .*truncated\?"),
-    ("synthetic_path_directory", "train", _files("synthetic_dir"), r"sdir is a directory, not a JSON Lines file"),
+    ("synthetic_path_directory", "train", _files("synthetic_dir"), r"sdir: no synthetic.jsonl, synthetic.parquet or dataset/ in this directory"),
     ("leak_guard_error", "train", _leaky, r"leak guard: 5 training row\(s\) copy val/test posts, e\.g\. augment\.path row 1 \(same text as test post #0\)"),
     ("leak_guard_off", "train", _tiny(["data.seed_size=12", "leak_guard.on_overlap=off"]), r"leak_guard\.on_overlap must be one of drop, error, got 'off'"),
     ("read_only_cache_dir", "train", _files("read_only_cache"), r"paths\.cache_dir=.*plain/cache cannot be written"),
