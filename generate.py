@@ -10,7 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from sentisynth.cli import precheck_overrides, register_resolvers, run_task
+from sentisynth.cli import fail, precheck_overrides, register_resolvers, run_task
 
 register_resolvers()
 
