@@ -248,7 +248,7 @@ def test_default_config_builds_in_order(data, tmp_path: Path) -> None:
     assert tiny.filters.teacher.tau == 0.5 and gpt2.filters.teacher.tau == 0.8
     chain = build_filter_chain(cfg.filters, FilterContext(data=data, cache_dir=tmp_path))
     assert [f.name for f in chain.filters] == ["heuristic", "dedup", "teacher", "diversity"]
-    assert chain.filters[2].tau == 0.9 and chain.filters[2].model_cfg["trainer"]["accelerator"] == "cpu"
+    assert chain.filters[2].tau == 0.9 and chain.filters[2].model_cfg["trainer"]["accelerator"] == "auto"
     assert [f.name for f in build_filter_chain(none.filters, FilterContext(data=data)).filters] == ["leak_guard"]
     senti_chain = build_filter_chain(senti.filters, FilterContext(data=data))
     assert [f.name for f in senti_chain.filters] == ["heuristic", "dedup", "teacher"] and senti_chain.filters[2].tau == 0.8

@@ -15,7 +15,7 @@ MAX_FUNCTION_LINES = 60
 
 # Lower layers never import higher ones (same layer: allowed, as long as there is no cycle).
 LAYERS = [
-    {"utils", "text", "tracking", "errors", "cache"},
+    {"utils", "text", "tracking", "errors", "cache", "distributed"},  # distributed: Lightning DDP glue (trainer settings, rank slices)
     {"data", "hub_data", "evaluation", "stats", "cli"},  # stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
     {"classifiers", "analysis", "distill"},
     {"generation", "guidance", "filters"},

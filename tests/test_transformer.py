@@ -23,7 +23,7 @@ WORDS = ("happy joy great love fun smile good sad cry awful hate bad gloomy tear
 CPU = {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "log_every_n_steps": 1}
 
 
-def make_tiny_bert(path: Path, n_classes: int = 2) -> Path:
+def make_tiny_bert(path: Path, n_classes: int = 2, dropout: float = 0.1) -> Path:
     """A 2-layer, 32-hidden random BERT with a WordPiece tokenizer over a tiny vocab, saved to `path`."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
@@ -32,7 +32,8 @@ def make_tiny_bert(path: Path, n_classes: int = 2) -> Path:
     tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64, num_labels=n_classes)
+                     intermediate_size=64, max_position_embeddings=64, num_labels=n_classes,
+                     hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     BertForSequenceClassification(cfg).save_pretrained(path)
     tok.save_pretrained(path)
     return path
@@ -179,7 +180,7 @@ def test_default_model_path_and_configs() -> None:
         cfg = compose("train", overrides=["classifier=transformer", "paths.output_dir=/tmp", "paths.root_dir=/tmp"])
         clf = instantiate(cfg.classifier, n_classes=4)
         assert isinstance(clf, TransformerClassifier) and clf.n_classes == 4
-        assert clf.cfg.trainer["accelerator"] == "cpu" and clf.cfg.trust_remote_code is False
+        assert clf.cfg.trainer["accelerator"] == "auto" and clf.cfg.trust_remote_code is False
         assert clf.cfg == TransformerConfig(**{k: v for k, v in cfg.classifier.items() if k != "_target_"})
         for name, hub in (("transformer_distilroberta", "distilroberta-base"),
                           ("transformer_twitter_roberta", "cardiffnlp/twitter-roberta-base"),

@@ -16,10 +16,11 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sentisynth.utils import write_json
+from sentisynth.utils import barrier, is_rank_zero, write_json
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,23 @@ def publish(tmp: str | os.PathLike, final: str | os.PathLike, counts: dict[str, 
         if not final.exists():
             raise
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_dir(final: str | os.PathLike, write: Callable[[Path], None], counts: dict[str, Any] | None = None) -> None:
+    """Build a cache entry in a temp sibling (`write(tmp)`), seal it and rename it into place, so readers never
+    see half of it; a concurrent run that published first wins. Under DDP rank 0 writes, the others wait."""
+    final = Path(final)
+    if is_rank_zero():
+        tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            write(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        publish(tmp, final, counts)
+    barrier()
 
 
 def write_entry(final: str | os.PathLike, files: dict[str, str], counts: dict[str, Any] | None = None) -> None:

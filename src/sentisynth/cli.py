@@ -23,8 +23,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sentisynth.errors import ConfigError, DataError
-from sentisynth.tracking import Tracker, session
-from sentisynth.utils import to_plain
+from sentisynth.tracking import NullTracker, Tracker, session
+from sentisynth.utils import is_rank_zero, to_plain
 
 log = logging.getLogger("sentisynth")
 
@@ -125,8 +125,9 @@ def open_tracker(cfg: DictConfig, name: str, job_type: str | None = None) -> Abs
     """The run's logger (`cfg.logger`), started with the resolved config: `with open_tracker(cfg, out.name,
     "train") as tracker:` around the whole job, so every Lightning Trainer in it logs its curves there live,
     and the run is finished whatever happens. `logger: null` (a stage nested in a run) logs into the
-    enclosing run, or nowhere."""
-    return session(build(cfg.get("logger")), to_plain(cfg), name=name, job_type=job_type)
+    enclosing run, or nowhere. DDP ranks other than 0 get a no-op tracker: one run, not one per rank."""
+    tracker = build(cfg.get("logger")) if is_rank_zero() else NullTracker()
+    return session(tracker, to_plain(cfg), name=name, job_type=job_type)
 
 
 def group_options(group: str) -> str:
@@ -221,6 +222,8 @@ def run_task(task: Callable[[DictConfig], dict[str, float]], cfg: DictConfig,
             raise
         fail(message)
     key = cfg.get("optimized_metric")
+    if not is_rank_zero():  # DDP ranks 1..N-1 write nothing and report nothing
+        return None
     if key and isinstance(metrics, dict):
         if "study/cells" in metrics:  # a study returns cell counts, not an objective: nothing to optimise
             return None

@@ -117,10 +117,12 @@ def in_group(logger: DictConfig | None, group: str) -> DictConfig | None:
 
 
 def run_study(cfg: DictConfig) -> dict[str, float]:
-    """Run (or resume) every cell, then write the report. Returns counts of done/failed cells."""
+    """Run (or resume) every cell, then write the report. Returns counts of done/failed cells.
+
+    With `hydra/launcher=<joblib | local_submitit | slurm>` the cells go through that Hydra launcher (job
+    arrays on a cluster) instead of this process: first the per-seed-set work, then the classifier cells."""
     from sentisynth.cli import build
     from sentisynth.report import build_report
-    from sentisynth.train import run
 
     study = to_plain(cfg.study)
     root = Path(study["dir"])
@@ -133,34 +135,14 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
     status.setdefault("cells", {})
     write_json(root / "study.json", {"study": study, "user_overrides": extra, "cells": [c.name for c in cells]})
     todo = [c for c in cells if not (root / c.name / "metrics.json").is_file()]
-    log.info("study %s: %d cells, %d done, %d to run -> %s", study.get("name"), len(cells), len(cells) - len(todo),
-             len(todo), root)
-    failed = []
+    launcher = launcher_name()
+    log.info("study %s: %d cells, %d done, %d to run (%s) -> %s", study.get("name"), len(cells),
+             len(cells) - len(todo), len(todo), f"launcher {launcher}" if launcher else "in this process", root)
     t_study = time.perf_counter()
-    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"study {study.get('name')}", unit="run")
-    for cell in todo:
-        job_dir = root / cell.name
-        overrides = [*cell.overrides, *extra]
-        t0 = time.perf_counter()
-        try:
-            cell_cfg, choices = compose_cell(study.get("config_name", "train"), overrides, job_dir)
-            in_group(cell_cfg.get("logger"), study_name)
-            write_hydra_dir(job_dir, cell_cfg, choices, overrides)
-            write_json(job_dir / "cell.json", {"arm": cell.arm, "classifier": cell.classifier,
-                                               "seed_size": cell.seed_size, "seed": cell.seed,
-                                               "augment_n": cell.augment_n})
-            metrics = run(cell_cfg)
-            status["cells"][cell.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 1),
-                                          "test/macro_f1": metrics.get("test/macro_f1")}
-        except Exception as e:  # one failed cell must not lose the others: record it, go on, fail at the end
-            log.error("cell %s failed: %s\n%s", cell.name, e, traceback.format_exc())
-            status["cells"][cell.name] = {"status": "failed", "error": f"{type(e).__name__}: {e}",
-                                          "seconds": round(time.perf_counter() - t0, 1)}
-            failed.append(cell.name)
-        write_json(status_path, status)
-        bar.update(1)
-        bar.set_postfix(last=cell.name, s=f"{time.perf_counter() - t0:.0f}")
-    bar.close()
+    if launcher and todo:
+        failed = run_with_launcher(root, todo, extra, status, status_path)
+    else:
+        failed = run_in_process(study, root, cells, todo, extra, status, status_path)
     status["last_pass_s"] = round(time.perf_counter() - t_study, 1)
     write_json(status_path, status)
     done = sum(1 for c in cells if (root / c.name / "metrics.json").is_file())
@@ -173,3 +155,162 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
                            + (" ..." if len(failed) > 5 else "") + "; re-run the same command to retry them")
     return {"study/cells": len(cells), "study/done": done, "study/failed": len(failed)}
 
+
+def run_in_process(study: dict[str, Any], root: Path, cells: list[Cell], todo: list[Cell], extra: list[str],
+                   status: dict[str, Any], status_path: Path) -> list[str]:
+    """The cells one after another in this process (a cell that trains with DDP gets its own process)."""
+    failed = []
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"study {study.get('name')}", unit="run")
+    for cell in todo:
+        job_dir = root / cell.name
+        overrides = [*cell.overrides, *extra]
+        t0 = time.perf_counter()
+        try:
+            cell_cfg, choices = compose_cell(study.get("config_name", "train"), overrides, job_dir)
+            in_group(cell_cfg.get("logger"), str(study.get("name") or root.name))
+            write_hydra_dir(job_dir, cell_cfg, choices, overrides)
+            write_cell_json(job_dir, cell)
+            metrics = run_cell_here(cell_cfg, overrides, job_dir)
+            status["cells"][cell.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 1),
+                                          "test/macro_f1": metrics.get("test/macro_f1")}
+        except Exception as e:  # one failed cell must not lose the others: record it, go on, fail at the end
+            log.error("cell %s failed: %s\n%s", cell.name, e, traceback.format_exc())
+            status["cells"][cell.name] = {"status": "failed", "error": f"{type(e).__name__}: {e}",
+                                          "seconds": round(time.perf_counter() - t0, 1)}
+            failed.append(cell.name)
+        write_json(status_path, status)
+        bar.update(1)
+        bar.set_postfix(last=cell.name, s=f"{time.perf_counter() - t0:.0f}")
+    bar.close()
+    return failed
+
+
+def write_cell_json(job_dir: Path, cell: Cell) -> None:
+    write_json(job_dir / "cell.json", {"arm": cell.arm, "classifier": cell.classifier,
+                                       "seed_size": cell.seed_size, "seed": cell.seed, "augment_n": cell.augment_n})
+
+
+def run_cell_here(cell_cfg: DictConfig, overrides: list[str], job_dir: Path) -> dict[str, float]:
+    """`train.run` in this process; a cell whose trainer launches DDP ranks runs as `python train.py ...`
+    instead, because Lightning starts the other ranks by re-running this process's command (the study)."""
+    import subprocess
+    import sys
+
+    from sentisynth.distributed import check_launchable, launched_externally
+    from sentisynth.train import run
+
+    trainer = to_plain(cell_cfg.get("trainer")) or {}
+    if str(trainer.get("strategy")) != "ddp" or trainer.get("devices") == 1 or launched_externally():
+        return run(cell_cfg)
+    check_launchable(trainer)
+    from hydra.utils import get_original_cwd
+
+    script = Path(sys.argv[0]).resolve()
+    cmd = [sys.executable, str(script), *overrides, f"hydra.run.dir={job_dir}", "hydra.output_subdir=null"]
+    log.info("cell %s trains with DDP: running %s", job_dir.name, " ".join(cmd))
+    done = subprocess.run(cmd, cwd=get_original_cwd())
+    if done.returncode != 0 or not (job_dir / "metrics.json").is_file():
+        raise RuntimeError(f"the DDP cell process exited with {done.returncode}; see {job_dir}/train.log")
+    return read_json(job_dir / "metrics.json")
+
+
+# -- cells as Hydra launcher jobs (joblib, submitit: local processes or SLURM job arrays) -----------------
+
+def launcher_name() -> str | None:
+    """The `hydra/launcher` the user chose, or None for the default (cells run in this process)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        choice = HydraConfig.get().runtime.choices.get("hydra/launcher")
+    except ValueError:  # not under @hydra.main
+        return None
+    return None if choice in (None, "basic") else str(choice)
+
+
+def prepare_jobs(todo: list[Cell], extra: list[str]) -> list[tuple[str, list[str]]]:
+    """One job per (seed, seed size, arm) whose augmentation fills a cache (teacher, pseudo corpus, generated
+    set): run first, so the classifier cells that follow only read. Cells that share work share a job."""
+    jobs: dict[str, list[str]] = {}
+    for cell in todo:
+        if any(o.startswith(("augment=pseudo", "augment=synthetic")) for o in cell.overrides):
+            n = "" if cell.augment_n is None else f"_n{cell.augment_n}"
+            jobs.setdefault(f"{cell.seed_size}_{cell.arm}{n}_seed{cell.seed}", [*cell.overrides, *extra])
+    return list(jobs.items())
+
+
+def prepare_task(cfg: DictConfig) -> None:
+    """Launcher job of the first phase: the arm's augmentation only (its caches), no classifier."""
+    from sentisynth.cli import register_resolvers
+    from sentisynth.train import augmented_data, run_dir_of
+
+    register_resolvers()
+    augmented_data(cfg, run_dir_of(cfg))
+
+
+def cell_task(cfg: DictConfig) -> dict[str, float]:
+    """Launcher job of the second phase: one cell, written like any multirun job (metrics.json, .hydra/)."""
+    from sentisynth.cli import register_resolvers
+    from sentisynth.train import run
+
+    register_resolvers()
+    return run(cfg)
+
+
+def run_with_launcher(root: Path, todo: list[Cell], extra: list[str], status: dict[str, Any],
+                      status_path: Path) -> list[str]:
+    """Both phases through the chosen launcher; a failed job is recorded and retried by the next pass."""
+    prep = prepare_jobs(todo, extra)
+    if prep:
+        log.info("study: %d per-seed-set jobs (teachers, pseudo corpora, generated sets)", len(prep))
+        for (name, _), ret in zip(prep, launch(prepare_task, prep, root / ".prepare")):
+            if ret is not None:
+                status.setdefault("prepare", {})[name] = ret
+        write_json(status_path, status)
+    for cell in todo:
+        write_cell_json(root / cell.name, cell)
+    results = launch(cell_task, [(c.name, [*c.overrides, *extra]) for c in todo], root)
+    failed = []
+    for cell, ret in zip(todo, results):
+        ok = (root / cell.name / "metrics.json").is_file()
+        status["cells"][cell.name] = {"status": "done"} if ok else {"status": "failed", **(ret or {})}
+        if not ok:
+            failed.append(cell.name)
+    write_json(status_path, status)
+    return failed
+
+
+def launch(task: Any, jobs: list[tuple[str, list[str]]], sweep_dir: Path) -> list[dict[str, Any] | None]:
+    """Run `task` for each (name, overrides) through the Hydra launcher of this run: job `name` composes like a
+    multirun job and lands in `<sweep_dir>/<name>/`. Returns None per job that succeeded, else its error."""
+    import logging as logging_
+
+    from hydra._internal.callbacks import Callbacks
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.plugins import Plugins
+    from hydra.core.utils import JobStatus
+    from hydra.types import HydraContext, RunMode
+
+    hc = HydraConfig.get()
+    loader = GlobalHydra.instance().config_loader()
+    master = loader.load_configuration(hc.job.config_name, [*hc.overrides.hydra, f"hydra.sweep.dir={sweep_dir}",
+                                                            *hc.overrides.task], RunMode.MULTIRUN)
+    context = HydraContext(config_loader=loader, callbacks=Callbacks(master))
+    launcher = Plugins.instance().instantiate_launcher(hydra_context=context, task_function=task, config=master)
+    root_log = logging_.getLogger()
+    handlers, level = root_log.handlers[:], root_log.level  # launchers reconfigure logging; keep the study's
+    try:
+        returns = launcher.launch([[*ov, f"hydra.sweep.subdir={name}"] for name, ov in jobs], initial_job_idx=0)
+    except Exception as e:  # a launcher-level failure (a killed SLURM job): every job of this phase is retried
+        log.error("launcher failed: %s\n%s", e, traceback.format_exc())
+        return [{"error": f"{type(e).__name__}: {e}"} for _ in jobs]
+    finally:
+        root_log.handlers[:] = handlers
+        root_log.setLevel(level)
+    out = []
+    for (name, _), ret in zip(jobs, returns):
+        err = None if ret.status == JobStatus.COMPLETED else ret._return_value
+        if err is not None:
+            log.error("job %s failed: %s: %s", name, type(err).__name__, err)
+        out.append(None if err is None else {"error": f"{type(err).__name__}: {err}"})
+    return out

@@ -20,7 +20,7 @@ from sentisynth.cli import build, open_tracker, run_dir_of
 from sentisynth.data import LowResourceData, Split
 from sentisynth.evaluation import classification_metrics, confusion, plot_confusion
 from sentisynth.tracking import Tracker
-from sentisynth.utils import seed_everything, to_plain, write_json
+from sentisynth.utils import is_rank_zero, seed_everything, to_plain, write_json
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,13 @@ def log_run(tracker: Tracker, metrics: dict[str, float], names: list[str], cm: n
     tracker.log_image("test/confusion_matrix_plot", cm_path)
 
 
+def augmented_data(cfg: DictConfig, out: Path) -> tuple[LowResourceData, Augmentation]:
+    """Load the data and build the arm's extra training rows (what a study prepares once per seed set)."""
+    seed_everything(int(cfg.seed))
+    data: LowResourceData = build(cfg.data)
+    return data, build(cfg.augment)(data, run_dir=out)
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     """Run one arm and return its metrics (also written to `metrics.json`). The tracker starts first, so
     the curves of every Trainer in the arm (teacher, generator, classifier) reach it while they train."""
@@ -146,14 +153,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
 def run_arm(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
     """Data -> augmentation -> fit -> evaluate -> run files and tracker."""
     t0 = time.perf_counter()
-    seed_everything(int(cfg.seed))
-
-    data: LowResourceData = build(cfg.data)
+    data, aug = augmented_data(cfg, out)
     classifier = build(cfg.classifier, n_classes=data.n_classes)
-    aug: Augmentation = build(cfg.augment)(data, run_dir=out)
     t_data = time.perf_counter()
     train, counts = fit(classifier, data, aug, cfg.get("leak_guard"))
     t_fit = time.perf_counter()
+    if not is_rank_zero():  # DDP: every rank holds the same restored best weights; rank 0 evaluates and writes
+        return {}
 
     names = data.label_names
     val_metrics, val_proba = evaluate(classifier, data.val, names, "val")

@@ -1,4 +1,5 @@
-"""Small shared helpers, one copy each: seeding, atomic writes, JSON and JSON Lines, content hashes, markdown."""
+"""Small shared helpers, one copy each: seeding, atomic writes, JSON and JSON Lines, content hashes, markdown,
+cross-process locks and the DDP rank."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import json
 import os
 import random
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,46 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
     plt.close(fig)
     os.replace(tmp, path)
     return path
+def is_rank_zero() -> bool:
+    """False on DDP ranks 1..N-1 (launched by Lightning, torchrun or srun): they train but never write files.
+
+    Read from torch.distributed once it is up, else from the launchers' environment variables, so the answer
+    is right before the first `Trainer.fit` too (a launched rank starts with LOCAL_RANK set).
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return all(int(os.environ.get(v) or 0) == 0 for v in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
+def barrier() -> None:
+    """Wait for every DDP rank (no-op in one process): rank 0 has published what the others read next."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+@contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Exclusive lock between processes, also across machines on a shared filesystem (`filelock`: flock,
+    or an O_EXCL lock file where the filesystem has no flock). A no-op on DDP ranks other than 0: they
+    never write caches, and waiting for a lock that rank 0 holds across a collective would deadlock."""
+    from filelock import FileLock
+
+    if not is_rank_zero():
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path)):
+        yield
+
+
+def entry_lock(entry: str | os.PathLike) -> Any:
+    """The lock for building the cache entry `<cache>/<kind>/<key>`: `<cache>/.locks/<kind>-<key>.lock`, kept
+    out of the `<kind>/` listing. The first job builds the entry; others wait, then find it built."""
+    entry = Path(entry)
+    return file_lock(entry.parent.parent / ".locks" / f"{entry.parent.name}-{entry.name}.lock")
+
+

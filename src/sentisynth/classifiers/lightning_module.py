@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torchmetrics.classification import MulticlassF1Score
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
+from sentisynth.distributed import RankSlices, ShuffledBatches, eval_batches, loader, rank_and_world
+
 log = logging.getLogger(__name__)
 
 
@@ -151,7 +153,10 @@ class LengthGroupedBatches(Sampler[list[int]]):
 
 
 class TextDataModule(pl.LightningDataModule):
-    """Train/val loaders over pre-tokenised texts (seeded shuffling; length-grouped batches by default)."""
+    """Train/val loaders over pre-tokenised texts (seeded shuffling; length-grouped batches by default).
+
+    Under DDP each rank takes its slice of the same global batches (`RankSlices`) and its share of the
+    validation rows: the Trainer runs with `use_distributed_sampler=False`."""
 
     def __init__(self, train: EncodedTexts, val: EncodedTexts | None, tokenizer: PreTrainedTokenizerBase,
                  batch_size: int, eval_batch_size: int, seed: int, num_workers: int = 0,
@@ -165,18 +170,16 @@ class TextDataModule(pl.LightningDataModule):
         self.seed, self.num_workers = seed, num_workers
 
     def train_dataloader(self) -> DataLoader:
-        if self.group_by_length:
-            return DataLoader(self.train, batch_sampler=self.sampler, collate_fn=self.collate,
-                              num_workers=self.num_workers)
-        g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, generator=g,
-                          collate_fn=self.collate, num_workers=self.num_workers)
+        rank, world = rank_and_world(self.trainer)
+        batches = self.sampler if self.group_by_length else ShuffledBatches(len(self.train), self.batch_size, self.seed)
+        return loader(self.train, RankSlices(batches, rank, world), self.collate, self.num_workers)
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val is None:
             return []
-        return DataLoader(self.val, batch_size=self.eval_batch_size, shuffle=False,
-                          collate_fn=self.collate, num_workers=self.num_workers)
+        rank, world = rank_and_world(self.trainer)
+        return loader(self.val, eval_batches(len(self.val), self.eval_batch_size, rank, world), self.collate,
+                      self.num_workers)
 
 
 class SequenceClassifierModule(pl.LightningModule):
@@ -208,10 +211,10 @@ class SequenceClassifierModule(pl.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         logits = self(**batch)
         self.val_f1.update(logits.argmax(-1), batch["labels"])
-        self.log("val_loss", F.cross_entropy(logits, batch["labels"]), batch_size=len(logits))
+        self.log("val_loss", F.cross_entropy(logits, batch["labels"]), batch_size=len(logits), sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
-        self.log("val_macro_f1", self.val_f1.compute(), prog_bar=True)
+        self.log("val_macro_f1", self.val_f1.compute(), prog_bar=True, sync_dist=True)  # compute() syncs ranks
         self.val_f1.reset()
 
     def configure_optimizers(self) -> dict[str, Any]:

@@ -33,8 +33,9 @@ from sentisynth.classifiers.lightning_module import (
     SequenceClassifierModule,
     TextDataModule,
 )
+from sentisynth.distributed import local_threads, trainer_settings
 from sentisynth.tracking import stage_logger
-from sentisynth.utils import to_plain
+from sentisynth.utils import barrier, is_rank_zero, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class TransformerClassifier:
             hf_logging.set_verbosity(verbosity)
 
     def _set_threads(self) -> None:
-        n = self.cfg.num_threads or int(os.environ.get("SENTISYNTH_NUM_THREADS", "0")) or os.cpu_count() or 1
+        n = local_threads(self.cfg.num_threads)
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
 
@@ -165,14 +166,10 @@ class TransformerClassifier:
         return has_val
 
     def _epochs_and_steps(self, n_train: int) -> tuple[int, int]:
-        """Epochs (at least `min_steps` optimizer steps) and steps per epoch on this trainer's devices."""
-        tcfg = self.cfg.trainer
-        accumulate = int(tcfg.get("accumulate_grad_batches", 1))
-        n_devices = tcfg.get("devices", 1)
-        if n_devices == -1 and str(tcfg.get("accelerator")) in ("gpu", "cuda"):
-            n_devices = max(torch.cuda.device_count(), 1)
-        n_devices = n_devices if isinstance(n_devices, int) and n_devices > 0 else 1
-        steps_per_epoch = math.ceil(math.ceil(n_train / (self.cfg.batch_size * n_devices)) / accumulate)
+        """Epochs (at least `min_steps` optimizer steps) and steps per epoch. Under DDP the ranks share the
+        global batches one process would take (each a slice), so the count does not depend on the devices."""
+        accumulate = int(self.cfg.trainer.get("accumulate_grad_batches", 1))
+        steps_per_epoch = math.ceil(math.ceil(n_train / self.cfg.batch_size) / accumulate)
         return max(int(self.cfg.epochs), math.ceil(self.cfg.min_steps / steps_per_epoch)), steps_per_epoch
 
     def fit(
@@ -197,9 +194,8 @@ class TransformerClassifier:
         cw = balanced_class_weight(labels, self.n_classes) if self.cfg.class_weight == "balanced" else None
         train = EncodedTexts(self.tokenizer, texts, self.cfg.max_length, labels, sample_weight, soft, is_syn)
         val = EncodedTexts(self.tokenizer, val_texts, self.cfg.max_length, np.asarray(val_labels, dtype=int)) if has_val else None
-        group = self.cfg.group_by_length and "ddp" not in str(self.cfg.trainer.get("strategy", ""))  # DDP shards its own sampler
         dm = TextDataModule(train, val, self.tokenizer, self.cfg.batch_size, self.cfg.eval_batch_size, self.cfg.seed,
-                            group_by_length=group)
+                            group_by_length=self.cfg.group_by_length)
         epochs, steps_per_epoch = self._epochs_and_steps(len(train))
         module = SequenceClassifierModule(self.model, self.n_classes, self.cfg.lr, self.cfg.weight_decay, self.cfg.warmup,
                                           steps_per_epoch * epochs, cw, self.cfg.alpha, self.cfg.T, self.cfg.beta)
@@ -209,11 +205,11 @@ class TransformerClassifier:
         return self
 
     def _train(self, module: Any, dm: Any, epochs: int, has_val: bool) -> dict[str, Any]:
-        """Lightning fit with early stopping on val macro-F1; the best checkpoint's weights end up in `module`."""
+        """Lightning fit with early stopping; the best checkpoint (by val macro-F1) is restored on every rank."""
         import pytorch_lightning as pl
         from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-        ckpt_dir = Path(tempfile.mkdtemp(prefix="sentisynth_ckpt_"))
+        ckpt_dir = Path(tempfile.mkdtemp(prefix="sentisynth_ckpt_"))  # DDP: rank 0's dir is broadcast to all
         callbacks: list[Any] = [EpochLog()]
         ckpt = None
         if has_val:
@@ -222,12 +218,12 @@ class TransformerClassifier:
             callbacks.append(ckpt)
             if self.cfg.patience and self.cfg.patience > 0:
                 callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=self.cfg.patience))
-        tcfg = dict(self.cfg.trainer)
+        tcfg = trainer_settings(self.cfg.trainer)
         tcfg.setdefault("enable_progress_bar", self.cfg.progress)
         tcfg.update(max_epochs=epochs, callbacks=callbacks, logger=stage_logger(self.log_as, tcfg),
                     default_root_dir=str(ckpt_dir),
                     enable_checkpointing=has_val, enable_model_summary=False, num_sanity_val_steps=0,
-                    deterministic=tcfg.get("deterministic", False))
+                    use_distributed_sampler=False, deterministic=tcfg.get("deterministic", False))
         if not has_val:
             tcfg["limit_val_batches"] = 0
         try:
@@ -242,7 +238,11 @@ class TransformerClassifier:
                 return {"epochs_run": int(trainer.current_epoch)}
             state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
             module.load_state_dict(state, strict=True)
-            return {"best_val_macro_f1": float(ckpt.best_model_score), "epochs_run": int(trainer.current_epoch)}
+            barrier()  # DDP: every rank has read rank 0's checkpoint before rank 0 deletes its directory
+            info: dict[str, Any] = {"epochs_run": int(trainer.current_epoch)}
+            if ckpt.best_model_score is not None:  # a rank may know the path without the score
+                info["best_val_macro_f1"] = float(ckpt.best_model_score)
+            return info
         finally:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
 
@@ -310,9 +310,13 @@ class TransformerClassifier:
         return {"model_name_or_path": settings.pop("model_name_or_path"), "n_classes": self.n_classes, **settings}
 
     def save(self, path: str | os.PathLike) -> None:
-        """Save model, tokenizer and settings; written to a temp dir then renamed (atomic)."""
+        """Save model, tokenizer and settings; written to a temp dir then renamed (atomic). Under DDP only rank 0
+        writes (callers that read it back on every rank, like the teacher cache, wait with `utils.barrier`)."""
         self._check_fitted()
-        path = Path(path)
+        if is_rank_zero():
+            self._write(Path(path))
+
+    def _write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
         try:

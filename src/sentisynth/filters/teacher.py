@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 from sentisynth.cache import is_sound
 from sentisynth.data import LowResourceData
 from sentisynth.filters.base import FilterContext, Sample, reject
-from sentisynth.utils import content_key, to_plain
+from sentisynth.utils import barrier, content_key, entry_lock, is_rank_zero, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +57,27 @@ def load_or_train_teacher(model_cfg: Any, data: LowResourceData | None, cache_di
     cfg = dict(to_plain(model_cfg) or {})
     cfg.setdefault("_target_", "sentisynth.classifiers.transformer.TransformerClassifier")
     path = Path(cache_dir) / "teachers" / key if cache_dir else None
-    if path is not None and is_sound(path, "teacher"):
-        log.info("teacher: loading cached %s", path)
-        runtime = {k: cfg[k] for k in ("trainer", "eval_batch_size", "progress") if k in cfg}
-        return TransformerClassifier.load(path, **runtime)
-    log.info("teacher: fine-tuning on %d seed rows (val %d) -> %s", len(data.seed), len(data.val), path)
-    t0 = time.perf_counter()
-    teacher = instantiate(cfg, n_classes=data.n_classes, _convert_="all")
-    teacher.log_as = "teacher"
-    teacher.fit(data.seed.texts, data.seed.labels, val_texts=data.val.texts, val_labels=data.val.labels)
-    teacher.fit_info["fit_time_s"] = round(time.perf_counter() - t0, 1)
-    if path is not None:
-        from sentisynth.classifiers.io import save_classifier
+    # parallel study jobs that need the same teacher: the first trains it, the others wait and load it
+    with entry_lock(path) if path is not None else nullcontext():
+        if path is not None and is_sound(path, "teacher"):
+            log.info("teacher: loading cached %s", path)
+            runtime = {k: cfg[k] for k in ("trainer", "eval_batch_size", "progress") if k in cfg}
+            return TransformerClassifier.load(path, **runtime)
+        log.info("teacher: fine-tuning on %d seed rows (val %d) -> %s", len(data.seed), len(data.val), path)
+        t0 = time.perf_counter()
+        teacher = instantiate(cfg, n_classes=data.n_classes, _convert_="all")
+        teacher.log_as = "teacher"
+        teacher.fit(data.seed.texts, data.seed.labels, val_texts=data.val.texts, val_labels=data.val.labels)
+        teacher.fit_info["fit_time_s"] = round(time.perf_counter() - t0, 1)
+        if path is not None:
+            from sentisynth.classifiers.io import save_classifier
 
-        save_classifier(teacher, path, list(data.label_names))  # save_pretrained + label names, for predict
-    else:
-        log.warning("teacher: no cache_dir, the fine-tuned teacher is not saved")
-    return teacher
+            if is_rank_zero():  # DDP: rank 0 writes; the other ranks wait until the teacher is on disk
+                save_classifier(teacher, path, list(data.label_names))  # save_pretrained + label names, for predict
+            barrier()
+        else:
+            log.warning("teacher: no cache_dir, the fine-tuned teacher is not saved")
+        return teacher
 
 
 def saved_teacher(filters_cfg: Any, data: LowResourceData | None, cache_dir: str | Path | None) -> Path | None:

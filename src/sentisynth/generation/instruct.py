@@ -4,8 +4,6 @@ optional LoRA fine-tuning (peft) on the seed as instruction -> post pairs."""
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sentisynth.cache import is_sound, publish
+from sentisynth.cache import is_sound, publish_dir
 from sentisynth.filters.perplexity import per_text_perplexity
 from sentisynth.generation.backends import Backend
 from sentisynth.generation.base import GenContext, Request, bias_token_ids, pick_device
@@ -27,7 +25,7 @@ from sentisynth.generation.prompts import (
     sample_keywords,
 )
 from sentisynth.generation.sampling import SamplingParams
-from sentisynth.utils import content_key, read_json, write_json
+from sentisynth.utils import content_key, entry_lock, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -86,38 +84,46 @@ class InstructGenerator:
 
     def _adapter(self, ctx: GenContext) -> tuple[Path, Any]:
         """The cached LoRA adapter directory, trained first if missing (then also the trained model)."""
-        from peft import LoraConfig, get_peft_model
-        from transformers import AutoModelForCausalLM
-
-        from sentisynth.generation.lm_finetune import fit_causal_lm
-
         key = content_key({"base": [self.name, self.revision], "lora": self.lora, "system": self.system_prompt,
                            "instruction": ctx.strategy.instruction, "format": ctx.strategy.finetune_format(),
                            "seed_data": ctx.seed_fingerprint, "guidance": ctx.guidance_fingerprint, "seed": ctx.seed})
         out = Path(ctx.cache_dir) / "adapters" / key
         self.info["adapter_key"] = key
         model = None
-        if not is_sound(out, "LoRA adapter"):
-            t0 = time.perf_counter()
-            base = AutoModelForCausalLM.from_pretrained(self.name, dtype=self.dtype, revision=self.revision,
-                                                        trust_remote_code=self.trust_remote_code)
-            cfg = LoraConfig(r=self.lora["r"], lora_alpha=self.lora["alpha"], lora_dropout=self.lora["dropout"],
-                             target_modules=self.lora["target_modules"], task_type="CAUSAL_LM")
-            model = get_peft_model(base, cfg)
-            rows = self.training_rows(ctx)
-            order = np.random.default_rng(ctx.seed).permutation(len(rows))
-            n_val = max(1, int(len(rows) * self.lora["val_fraction"]))
-            summary = fit_causal_lm(model, [rows[i] for i in order[n_val:]], [rows[i] for i in order[:n_val]],
-                                    self.tokenizer.pad_token_id, trainer_cfg=ctx.trainer_cfg,
-                                    batch_size=self.lora["batch_size"], lr=self.lora["lr"],
-                                    max_epochs=self.lora["epochs"], patience=self.lora["patience"], seed=ctx.seed)
-            tmp = out.parent / f".{key}.tmp-{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            model.save_pretrained(tmp)  # the adapter only (best weights by validation perplexity)
-            write_json(tmp / "meta.json", {**summary, "n_rows": len(rows), "seconds": time.perf_counter() - t0})
-            publish(tmp, out)
+        with entry_lock(out):  # parallel jobs: one trains the adapter, the others load it
+            if not is_sound(out, "LoRA adapter"):
+                model = self._train_adapter(ctx, out)
         self.info["adapter"] = read_json(out / "meta.json")
         return out, model
+
+    def _train_adapter(self, ctx: GenContext, out: Path) -> Any:
+        """Fine-tune a LoRA adapter on the seed set and publish it to `out` (under DDP rank 0 writes)."""
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM
+
+        from sentisynth.generation.lm_finetune import fit_causal_lm
+
+        t0 = time.perf_counter()
+        base = AutoModelForCausalLM.from_pretrained(self.name, dtype=self.dtype, revision=self.revision,
+                                                    trust_remote_code=self.trust_remote_code)
+        cfg = LoraConfig(r=self.lora["r"], lora_alpha=self.lora["alpha"], lora_dropout=self.lora["dropout"],
+                         target_modules=self.lora["target_modules"], task_type="CAUSAL_LM")
+        model = get_peft_model(base, cfg)
+        rows = self.training_rows(ctx)
+        order = np.random.default_rng(ctx.seed).permutation(len(rows))
+        n_val = max(1, int(len(rows) * self.lora["val_fraction"]))
+        summary = fit_causal_lm(model, [rows[i] for i in order[n_val:]], [rows[i] for i in order[:n_val]],
+                                self.tokenizer.pad_token_id, trainer_cfg=ctx.trainer_cfg,
+                                batch_size=self.lora["batch_size"], lr=self.lora["lr"],
+                                max_epochs=self.lora["epochs"], patience=self.lora["patience"], seed=ctx.seed)
+        meta = {**summary, "n_rows": len(rows), "seconds": time.perf_counter() - t0}
+
+        def write(tmp: Path) -> None:
+            model.save_pretrained(tmp)  # the adapter only (best weights by validation perplexity)
+            write_json(tmp / "meta.json", meta)
+
+        publish_dir(out, write)
+        return model
 
     def messages(self, instruction: str) -> list[dict]:
         msgs = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []

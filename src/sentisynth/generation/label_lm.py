@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sentisynth.cache import is_sound, publish
+from sentisynth.cache import is_sound, publish_dir
 from sentisynth.filters.perplexity import per_text_perplexity
 from sentisynth.generation.backends import Backend
 from sentisynth.generation.base import GenContext, Request, bias_token_ids, pick_device
@@ -33,7 +31,7 @@ from sentisynth.generation.prompts import (
     special_tokens,
 )
 from sentisynth.generation.sampling import SamplingParams
-from sentisynth.utils import content_key, file_fingerprint, read_json, write_json
+from sentisynth.utils import content_key, entry_lock, file_fingerprint, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +94,9 @@ class LabelLMGenerator:
                            or ctx.strategy.finetune_format()["n_exemplars"] else None, "seed": ctx.seed})
         out = Path(ctx.cache_dir) / "generators" / key
         self.info = {"base": base_id, "key": key, "path": str(out)}
-        if not is_sound(out, "fine-tuned generator"):
-            self._finetune(source, ctx, out)
+        with entry_lock(out):  # parallel jobs: one fine-tunes, the others load it
+            if not is_sound(out, "fine-tuned generator"):
+                self._finetune(source, ctx, out)
         self.backend.seed = ctx.seed
         self._load(out)
         tok = self.tokenizer
@@ -154,14 +153,15 @@ class LabelLMGenerator:
                                      warmup_steps=ft["warmup_steps"], seed=ctx.seed))
         for p in model.parameters():
             p.requires_grad_(True)
-        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        write_json(tmp / "meta.json", {**summary, "n_train": len(train), "n_val": len(val),
-                                        "trainable_params": n_trainable, "seconds": time.perf_counter() - t0,
-                                        "base": self.info["base"]})
-        publish(tmp, out)
+        meta = {**summary, "n_train": len(train), "n_val": len(val), "trainable_params": n_trainable,
+                "seconds": time.perf_counter() - t0, "base": self.info["base"]}
+
+        def write(tmp: Path) -> None:
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            write_json(tmp / "meta.json", meta)
+
+        publish_dir(out, write)
 
     def _domain_pretrain(self, model: Any, tok: Any, ctx: GenContext) -> dict:
         """Optional continued pretraining on unlabelled in-domain text before label fine-tuning."""

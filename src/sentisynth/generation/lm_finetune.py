@@ -2,12 +2,12 @@
 
 Loss is computed on the post only (conditioning prefixes are masked with -100), so validation
 perplexity measures how well the model writes posts given their label/keywords. The best weights by
-validation perplexity are kept in memory and restored at the end (early stopping without checkpoints).
+validation perplexity (trainable parameters only) are kept in memory and restored at the end on every
+rank (early stopping without checkpoints).
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
@@ -18,6 +18,14 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from sentisynth.distributed import (
+    RankSlices,
+    ShuffledBatches,
+    eval_batches,
+    loader,
+    rank_and_world,
+    trainer_settings,
+)
 from sentisynth.tracking import stage_logger
 
 log = logging.getLogger(__name__)
@@ -56,13 +64,22 @@ def make_collate(pad_id: int):
     return collate
 
 
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the trainable parameters only: for LoRA or a few unfrozen blocks of an 8B model, copying the
+    frozen base too would double the memory for weights that never change."""
+    return {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
+
+
 class CausalLMModule(pl.LightningModule):
     """Wraps any transformers causal LM; logs token-weighted validation perplexity (`val_ppl`)."""
 
     def __init__(self, model: torch.nn.Module, lr: float = 5e-4, weight_decay: float = 0.01,
-                 warmup_steps: int = 0, total_steps: int | None = None) -> None:
+                 warmup_steps: int = 0, total_steps: int | None = None,
+                 data: tuple[Sequence, Sequence, int, int, int] = ((), (), 0, 16, 0)) -> None:
         super().__init__()
         self.model = model
+        self.train_rows, self.val_rows, pad_id, self.batch_size, self.seed = data
+        self.collate = make_collate(pad_id)
         self.lr, self.weight_decay = lr, weight_decay
         self.warmup_steps, self.total_steps = warmup_steps, total_steps
         self._val_sum, self._val_n = 0.0, 0
@@ -82,7 +99,9 @@ class CausalLMModule(pl.LightningModule):
         self._val_n += n
 
     def on_validation_epoch_end(self) -> None:
-        ppl = math.exp(self._val_sum / max(self._val_n, 1))
+        total = self.trainer.strategy.reduce(torch.tensor([self._val_sum, float(self._val_n)], device=self.device),
+                                             reduce_op="sum")  # DDP: every rank's share of val, each row once
+        ppl = math.exp(float(total[0]) / max(float(total[1]), 1.0))
         self._val_sum, self._val_n = 0.0, 0
         self.log("val_ppl", ppl, prog_bar=True)
         if self.trainer.sanity_checking:
@@ -90,7 +109,7 @@ class CausalLMModule(pl.LightningModule):
         self.history.append(ppl)
         if ppl < self.best_ppl:
             self.best_ppl = ppl
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_state = trainable_state(self.model)
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -110,7 +129,20 @@ class CausalLMModule(pl.LightningModule):
 
     def restore_best(self) -> None:
         if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+            params = dict(self.model.named_parameters())
+            with torch.no_grad():
+                for k, v in self.best_state.items():
+                    params[k].copy_(v)
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = rank_and_world(self.trainer)
+        batches = ShuffledBatches(len(self.train_rows), self.batch_size, self.seed)
+        return loader(TokenRows(self.train_rows), RankSlices(batches, rank, world), self.collate)
+
+    def val_dataloader(self) -> DataLoader:
+        rank, world = rank_and_world(self.trainer)
+        rows = eval_batches(len(self.val_rows), max(self.batch_size, 32), rank, world)
+        return loader(TokenRows(self.val_rows), rows, self.collate)
 
 
 class StepLogger(pl.Callback):
@@ -162,21 +194,13 @@ def build_trainer(trainer_cfg: Any, *, max_epochs: int = -1, max_steps: int = -1
                   root_dir: str | None = None, val_check_interval: Any = None,
                   checkpointing: bool = False, log_as: str = "generator") -> pl.Trainer:
     """A Trainer from `cfg.trainer` (if the config has one) with this stage's own limits on top."""
-    settings = dict(DEFAULT_TRAINER)
-    if trainer_cfg is not None:
-        from omegaconf import OmegaConf
-
-        user = OmegaConf.to_container(trainer_cfg, resolve=True) if not isinstance(trainer_cfg, dict) else dict(trainer_cfg)
-        settings.update({k: v for k, v in user.items() if not k.startswith("_")})
-    allowed = set(inspect.signature(pl.Trainer.__init__).parameters)
-    settings = {k: v for k, v in settings.items() if k in allowed}
+    settings = trainer_settings(trainer_cfg, DEFAULT_TRAINER)
     settings.update(max_epochs=max_epochs, max_steps=max_steps, callbacks=callbacks or [],
-                    logger=stage_logger(log_as, settings),
+                    logger=stage_logger(log_as, settings),  # False under a spawning strategy; a no-op on DDP ranks > 0
                     enable_checkpointing=checkpointing, enable_model_summary=False, num_sanity_val_steps=0,
-                    default_root_dir=root_dir)
+                    default_root_dir=root_dir, use_distributed_sampler=False)  # the module shards its batches
     if val_check_interval is not None:
         settings["val_check_interval"] = val_check_interval
-    settings.pop("strategy", None) if settings.get("devices", 1) == 1 else None
     return pl.Trainer(**settings)
 
 
@@ -195,15 +219,12 @@ def fit_causal_lm(model: torch.nn.Module, train_rows: Sequence[tuple[list[int], 
 
     pl.seed_everything(seed, workers=True, verbose=False)
     model.train()  # from_pretrained returns eval mode; dropout belongs in training
-    collate = make_collate(pad_id)
-    gen = torch.Generator().manual_seed(seed)
-    train_dl = DataLoader(TokenRows(train_rows), batch_size=batch_size, shuffle=True, collate_fn=collate, generator=gen)
-    val_dl = DataLoader(TokenRows(val_rows), batch_size=max(batch_size, 32), collate_fn=collate)
     per_epoch = math.ceil(len(train_rows) / batch_size)
     steps = max_steps if max_steps and max_steps > 0 else max_epochs * per_epoch
     if val_check_interval is None and max_steps and 0 < max_steps < per_epoch:
         val_check_interval = int(max_steps)  # a step cap shorter than an epoch: still validate (early stopping)
-    module = CausalLMModule(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, total_steps=steps)
+    module = CausalLMModule(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, total_steps=steps,
+                            data=(train_rows, val_rows, pad_id, batch_size, seed))
     callbacks: list = [EarlyStopping(monitor="val_ppl", mode="min", patience=patience)] if patience else []
     if log_every:
         callbacks.append(StepLogger(log_every))
@@ -216,7 +237,7 @@ def fit_causal_lm(model: torch.nn.Module, train_rows: Sequence[tuple[list[int], 
             log.info("resuming training from %s", resume)
     trainer = build_trainer(trainer_cfg, max_epochs=max_epochs, max_steps=max_steps, callbacks=callbacks,
                             val_check_interval=val_check_interval, checkpointing=bool(ckpt_dir), log_as=log_as)
-    trainer.fit(module, train_dl, val_dl, ckpt_path=resume)
+    trainer.fit(module, ckpt_path=resume)
     module.restore_best()
     model.eval()
     return {"best_val_ppl": module.best_ppl, "val_ppl_history": module.history, "steps": int(trainer.global_step)}

@@ -36,10 +36,10 @@ from sentisynth.generation.shards import (
     missing_chunks,
     parse_chunk,
 )
-from sentisynth.generation.store import exclusive
 from sentisynth.tracking import Tracker
 from sentisynth.utils import (
     content_key,
+    file_lock,
     read_json,
     read_jsonl,
     seed_everything,
@@ -293,7 +293,7 @@ def final_set(gen: Generator, ctx: GenContext, plan: Plan, data: LowResourceData
     shards; with `generator.workers` > 1 on worker processes started only when something is missing)."""
     stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0, "wall": 0.0}
     runner = chunk_runner(gen, ctx, gen_cfg, plan.raw_dir, plan.raw_key, plan.provenance)
-    with exclusive(plan.raw_dir / ".lock"), runner as run:
+    with file_lock(plan.raw_dir / ".lock"), runner as run:
         batches = load_shards(plan.raw_dir)
         if is_sound(plan.final_path.parent, "final synthetic set"):
             log.info("cache hit: %s", plan.final_path)

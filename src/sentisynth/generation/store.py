@@ -8,16 +8,13 @@ are deterministic given their id, so a resumed run regenerates exactly what was 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from sentisynth.utils import jsonl_text, write_jsonl
+from sentisynth.utils import is_rank_zero, jsonl_text, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +38,6 @@ def parse_line(raw: bytes) -> dict | None:
     if row.get("crc") != row_checksum(row):  # rows written before checksums existed have none: not trusted
         return None
     return row
-
-
-@contextmanager
-def exclusive(path: str | os.PathLike) -> Iterator[None]:
-    """Process-exclusive lock, so two runs of the same config never append to the same store."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class BatchStore:
@@ -81,7 +66,7 @@ class BatchStore:
             groups.setdefault(row["batch"], []).append(row)
             sizes[row["batch"]] = row["batch_n"]
         complete = {b: rows for b, rows in groups.items() if len(rows) == max(sizes[b], 1)}
-        if bad_lines or len(complete) != len(groups):
+        if (bad_lines or len(complete) != len(groups)) and is_rank_zero():  # elsewhere rank 0 may be mid-append
             lost = sum(len(rows) for b, rows in groups.items() if b not in complete)
             log.warning("%s: %d torn or damaged line(s); dropping %d incomplete batch(es) (%d more line(s)), "
                         "regenerated on demand", self.path, bad_lines, len(groups) - len(complete), lost)
@@ -98,8 +83,10 @@ class BatchStore:
         lines = [json.loads(jsonl_text([r])) for r in lines]  # plain JSON values: the checksum a reader recomputes
         lines = [dict(r, crc=row_checksum(r)) for r in lines]
         text = jsonl_text(lines)
+        self.batches[batch_id] = [r for r in lines if not r.get("empty_batch")]
+        if not is_rank_zero():  # DDP ranks 1..N-1 generate the same batches (same seeds); rank 0 stores them
+            return
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        self.batches[batch_id] = [r for r in lines if not r.get("empty_batch")]

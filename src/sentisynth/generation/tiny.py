@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from sentisynth.cache import is_sound, publish
+from sentisynth.cache import is_sound, publish_dir
 from sentisynth.data import read_corpus
-from sentisynth.utils import content_key, file_fingerprint, write_json
+from sentisynth.utils import content_key, entry_lock, file_fingerprint, is_rank_zero, write_json
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,16 @@ def split_corpus(lines: list[str], val_fraction: float, seed: int) -> tuple[list
 
 def save_model(model: Any, tok: Any, meta: dict, final: Path) -> None:
     """Save model, tokenizer and meta.json to a temp dir, seal it (content hashes) and rename it to `final`
-    (atomic: a concurrent run that finished first wins); the resumable work dir goes."""
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    write_json(tmp / "meta.json", meta)
-    publish(tmp, final, {"n_params": meta.get("n_params"), "steps": meta.get("steps")})
-    shutil.rmtree(final.parent / f".{final.name}.work", ignore_errors=True)
+    (atomic: a concurrent run that finished first wins; under DDP rank 0 writes); the resumable work dir goes."""
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        write_json(tmp / "meta.json", meta)
+
+    publish_dir(final, write, {"n_params": meta.get("n_params"), "steps": meta.get("steps")})
+    if is_rank_zero():
+        shutil.rmtree(final.parent / f".{final.name}.work", ignore_errors=True)
 
 
 def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | os.PathLike,
@@ -88,15 +89,22 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
     corpus_fp = file_fingerprint(corpus)
     key = cache_key(cfg, corpus_fp)
     final = Path(cache_dir) / "tiny" / key
-    if is_sound(final, "tiny generator"):
-        log.info("tiny generator: reusing pretrained model %s", final)
-        return final
+    with entry_lock(final):  # parallel jobs: one pretrains, the others wait and reuse it
+        if is_sound(final, "tiny generator"):
+            log.info("tiny generator: reusing pretrained model %s", final)
+        else:
+            _pretrain(cfg, corpus, corpus_fp, final, trainer_cfg)
+    return final
 
+
+def _pretrain(cfg: TinyConfig, corpus: str | os.PathLike, corpus_fp: str, final: Path, trainer_cfg: Any) -> None:
+    """Train the BPE tokenizer and the model from scratch; publish them under `final`."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from sentisynth.generation.lm_finetune import fit_causal_lm, perplexity
     from sentisynth.generation.tokenizer import train_bpe_tokenizer
 
+    key = final.name
     t0 = time.perf_counter()
     train_lines, val_lines = split_corpus(read_corpus(corpus, cfg.max_lines), cfg.val_fraction, cfg.seed)
     tok = train_bpe_tokenizer(train_lines, vocab_size=cfg.vocab_size)
@@ -135,7 +143,6 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
     }
     save_model(model, tok, meta, final)
     log.info("tiny generator: pretrained in %.0fs, val perplexity %.1f", meta["total_s"], val_ppl)
-    return final
 
 
 def _checkpoint_step(path: Path) -> int:
