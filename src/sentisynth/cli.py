@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
@@ -25,6 +25,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sentisynth.errors import ConfigError, DataError
 from sentisynth.tracking import NullTracker, Tracker, session
 from sentisynth.utils import is_rank_zero, to_plain
+
+T = TypeVar("T")
 
 log = logging.getLogger("sentisynth")
 
@@ -128,6 +130,13 @@ def open_tracker(cfg: DictConfig, name: str, job_type: str | None = None) -> Abs
     enclosing run, or nowhere. DDP ranks other than 0 get a no-op tracker: one run, not one per rank."""
     tracker = build(cfg.get("logger")) if is_rank_zero() else NullTracker()
     return session(tracker, to_plain(cfg), name=name, job_type=job_type)
+
+
+def tracked_job(cfg: DictConfig, job_type: str, job: Callable[[DictConfig, Path, Tracker], T]) -> T:
+    """Run `job(cfg, run_dir, tracker)` inside the run's tracker session (train, generate, ... entry points)."""
+    out = run_dir_of(cfg)
+    with open_tracker(cfg, out.name, job_type=job_type) as tracker:
+        return job(cfg, out, tracker)
 
 
 def group_options(group: str) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from sentisynth.augment import Augmentation
-from sentisynth.cli import build, open_tracker, run_dir_of
+from sentisynth.cli import build, tracked_job
 from sentisynth.data import LowResourceData, Split
 from sentisynth.evaluation import classification_metrics, confusion, plot_confusion
 from sentisynth.tracking import Tracker
@@ -145,9 +145,7 @@ def augmented_data(cfg: DictConfig, out: Path) -> tuple[LowResourceData, Augment
 def run(cfg: DictConfig) -> dict[str, float]:
     """Run one arm and return its metrics (also written to `metrics.json`). The tracker starts first, so
     the curves of every Trainer in the arm (teacher, generator, classifier) reach it while they train."""
-    out = run_dir_of(cfg)
-    with open_tracker(cfg, out.name, job_type="train") as tracker:
-        return run_arm(cfg, out, tracker)
+    return tracked_job(cfg, "train", run_arm)
 
 
 def run_arm(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:

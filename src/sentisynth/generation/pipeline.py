@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from sentisynth.cache import is_sound, publish, read_entry_json, write_entry
-from sentisynth.cli import build, open_tracker, run_dir_of
+from sentisynth.cli import build, tracked_job
 from sentisynth.data import LowResourceData, largest_remainder, read_json_input, water_fill
 from sentisynth.generation.base import GenContext, Generator, posts_per_request
 from sentisynth.generation.prompts import GuidanceStrategy
@@ -398,9 +398,7 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     """Generate the synthetic dataset of one config; returns flat metrics (also in metrics.json).
     Tracked from the start (generator and teacher curves live); nested in a train arm (`logger: null`),
     it logs into the arm's run."""
-    out = run_dir_of(cfg)
-    with open_tracker(cfg, out.name, job_type="generate") as tracker:
-        return generate_job(cfg, out, tracker)
+    return tracked_job(cfg, "generate", generate_job)
 
 
 def generate_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
