@@ -1,7 +1,7 @@
 """Guidance and synthetic data generation.
 
-    python generate.py stage=guidance data.seed_size=1000            # guidance.json + keyword plot
-    python generate.py data.seed_size=1000 generator=tiny guidance=shap  # synthetic.jsonl
+python generate.py stage=guidance data.seed_size=1000            # guidance.json + keyword plot
+python generate.py data.seed_size=1000 generator=tiny guidance=shap  # synthetic.jsonl
 """
 
 import sys

@@ -1,8 +1,8 @@
 """Train and evaluate one arm of the study (seed only, + real, + synthetic, ...).
 
-    python train.py data=tweet_eval_emotion classifier=tfidf_svm data.seed_size=full augment=none
-    python train.py -m data.seed_size=250,500,1000 augment=none,real seed=0,1,2
-    python train.py experiment=offline_tweeteval     # a whole study (conf/experiment/), resumable, with report
+python train.py data=tweet_eval_emotion classifier=tfidf_svm data.seed_size=full augment=none
+python train.py -m data.seed_size=250,500,1000 augment=none,real seed=0,1,2
+python train.py experiment=offline_tweeteval     # a whole study (conf/experiment/), resumable, with report
 """
 
 import sys

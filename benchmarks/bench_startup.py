@@ -61,7 +61,9 @@ def timed(args: list[str], probe: bool, out: Path) -> tuple[float, float]:
     if probe:
         line = next((x for x in proc.stdout.splitlines() if x.startswith("STARTUP ")), None)
         if line is None:
-            raise SystemExit(f"error: the job never reached run_arm:\n{proc.stdout[-1000:]}{proc.stderr[-1000:]}")
+            raise SystemExit(
+                f"error: the job never reached run_arm:\n{proc.stdout[-1000:]}{proc.stderr[-1000:]}"
+            )
         wall = float(line.split()[1])
     return wall, cpu
 
@@ -69,8 +71,9 @@ def timed(args: list[str], probe: bool, out: Path) -> tuple[float, float]:
 def slowest_imports(out: Path, k: int = 6) -> str:
     """Cumulative import time of the top-level modules the default job imports (python -X importtime)."""
     code = "import sentisynth.train, sentisynth.cli, hydra, omegaconf"
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=out, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], cwd=out, capture_output=True, text=True, timeout=300
+    )
     rows = []
     for line in proc.stderr.splitlines():
         parts = line.split("|")
@@ -90,8 +93,10 @@ def main() -> None:
             "default job to run_arm, logger=none": ([f"hydra.run.dir={out}/none", "logger=none"], True),
             "default job to run_arm, logger=wandb (offline)": ([f"hydra.run.dir={out}/wb"], True),
         }
-        print(f"startup of python train.py: median of {args.repeats} fresh processes, target {TARGET_S:.1f} s; "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(
+            f"startup of python train.py: median of {args.repeats} fresh processes, target {TARGET_S:.1f} s; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
         print(f"{'':48s} {'wall':>7s} {'CPU':>7s}  CPU/target")
         for label, (argv, probe) in runs.items():
             walls, cpus = zip(*[timed(argv, probe, out) for _ in range(args.repeats)])

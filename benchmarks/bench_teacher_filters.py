@@ -78,8 +78,14 @@ def main() -> None:
     teacher = None
     if not args.skip_teacher:
         t0, c0 = time.perf_counter(), cpu_s()
-        teacher = TransformerClassifier("minilm", n_classes=data.n_classes, lr=args.lr, epochs=args.epochs,
-                                        trainer={"accelerator": "cpu", "enable_progress_bar": False}, seed=0)
+        teacher = TransformerClassifier(
+            "minilm",
+            n_classes=data.n_classes,
+            lr=args.lr,
+            epochs=args.epochs,
+            trainer={"accelerator": "cpu", "enable_progress_bar": False},
+            seed=0,
+        )
         teacher.fit(data.seed.texts, data.seed.labels, val_texts=data.val.texts, val_labels=data.val.labels)
         results["teacher/fit_wall_s"] = time.perf_counter() - t0
         results["teacher/fit_cpu_s"] = cpu_s() - c0
@@ -104,10 +110,17 @@ def main() -> None:
     n_leak = min(50, len(data.test))
     texts[:n_leak] = data.test.texts[:n_leak]  # injected leaks
     labels = rng.integers(0, data.n_classes, size=len(texts))
-    samples = [{"id": f"b{i}", "text": t, "label": int(y), "label_name": data.label_names[y], "provenance": {}}
-               for i, (t, y) in enumerate(zip(texts, labels))]
-    ctx = FilterContext(data=data, lm_scorer=unigram_scorer(corpus[:20000]), teacher=teacher,
-                        budget_per_class=args.n_samples // (2 * data.n_classes), progress=False)
+    samples = [
+        {"id": f"b{i}", "text": t, "label": int(y), "label_name": data.label_names[y], "provenance": {}}
+        for i, (t, y) in enumerate(zip(texts, labels))
+    ]
+    ctx = FilterContext(
+        data=data,
+        lm_scorer=unigram_scorer(corpus[:20000]),
+        teacher=teacher,
+        budget_per_class=args.n_samples // (2 * data.n_classes),
+        progress=False,
+    )
     filters = [HeuristicFilter(), DedupFilter(), PerplexityFilter(percentile=95)]
     if teacher is not None:
         filters.append(TeacherFilter(tau=0.8))

@@ -94,9 +94,18 @@ def cfg_train(compose_cfg, tiny_data_dir: Path):
 
 def run_cli(script: str, *overrides: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600):
     """Run `python <script> overrides...` as a user would; returns the CompletedProcess."""
-    full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1",
-                **(env or {})}
+    full_env = {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "HYDRA_FULL_ERROR": "1",
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, str(ROOT / script), *overrides],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -33,8 +33,13 @@ def test_distinct_and_self_bleu() -> None:
     assert distinct_n(toks, 1) == pytest.approx(2 / 5)
     assert distinct_n(toks, 2) == pytest.approx(2 / 3)  # (a,b) (b,a) (a,b)
     same = ["the cat sat on the mat today"] * 5
-    varied = ["the cat sat on the mat", "a dog ran in the park", "rain falls on green hills",
-              "my phone battery died again", "coffee first then emails"]
+    varied = [
+        "the cat sat on the mat",
+        "a dog ran in the park",
+        "rain falls on green hills",
+        "my phone battery died again",
+        "coffee first then emails",
+    ]
     assert self_bleu(same) == pytest.approx(1.0)
     assert self_bleu(varied) < 0.2
 
@@ -59,8 +64,12 @@ def test_compare_sets_per_class_and_files(tmp_path: Path) -> None:
     }
     frame = compare_sets(sets, ["joy", "sadness"])
     assert set(zip(frame["set"], frame["class"])) == {
-        ("seed", "all"), ("seed", "joy"), ("seed", "sadness"),
-        ("synthetic", "all"), ("synthetic", "joy"), ("synthetic", "sadness"),
+        ("seed", "all"),
+        ("seed", "joy"),
+        ("seed", "sadness"),
+        ("synthetic", "all"),
+        ("synthetic", "joy"),
+        ("synthetic", "sadness"),
     }
     syn_all = frame[(frame["set"] == "synthetic") & (frame["class"] == "all")].iloc[0]
     assert syn_all["unseen_vocab_share"] == pytest.approx(2 / 4)  # we, it unseen; love, sad seen
@@ -77,7 +86,9 @@ def test_compare_sets_memo_gives_the_same_frame_and_skips_recomputation(tmp_path
     }
     fresh = compare_sets(sets, ["joy", "sadness"])
     first = compare_sets(sets, ["joy", "sadness"], cache_dir=tmp_path)
-    assert len(list((tmp_path / "analysis").glob("*/measures.json"))) == 6  # sealed entries (sentisynth.cache)
+    assert (
+        len(list((tmp_path / "analysis").glob("*/measures.json"))) == 6
+    )  # sealed entries (sentisynth.cache)
 
     def fail(*_a, **_k):
         raise AssertionError("recomputed a memoised group")
@@ -87,5 +98,8 @@ def test_compare_sets_memo_gives_the_same_frame_and_skips_recomputation(tmp_path
     assert fresh.equals(first) and first.equals(second)
     # another synthetic set changes its groups' keys (recomputed, here: the patched function raises)
     with pytest.raises(AssertionError, match="recomputed"):
-        compare_sets({**sets, "synthetic": (["we love it!", "sad sad sad"], [0, 1])}, ["joy", "sadness"],
-                     cache_dir=tmp_path)
+        compare_sets(
+            {**sets, "synthetic": (["we love it!", "sad sad sad"], [0, 1])},
+            ["joy", "sadness"],
+            cache_dir=tmp_path,
+        )

@@ -37,11 +37,27 @@ def test_compose_leaves_hydra_state_as_it_found_it(tmp_path: Path) -> None:
 
 
 def test_run_arm_is_deterministic_and_load_run_reads_it_back(tmp_path: Path, tiny_data_dir: Path) -> None:
-    cfg = api.compose([f"paths.data_dir={tiny_data_dir}", "data.seed_size=16", "augment=real", "augment.n=12",
-                       "logger=none"], output_dir=tmp_path / "a")
+    cfg = api.compose(
+        [
+            f"paths.data_dir={tiny_data_dir}",
+            "data.seed_size=16",
+            "augment=real",
+            "augment.n=12",
+            "logger=none",
+        ],
+        output_dir=tmp_path / "a",
+    )
     first = api.run_arm(cfg)
-    second = api.run_arm([f"paths.data_dir={tiny_data_dir}", "data.seed_size=16", "augment=real", "augment.n=12",
-                          "logger=none"], output_dir=tmp_path / "b")
+    second = api.run_arm(
+        [
+            f"paths.data_dir={tiny_data_dir}",
+            "data.seed_size=16",
+            "augment=real",
+            "augment.n=12",
+            "logger=none",
+        ],
+        output_dir=tmp_path / "b",
+    )
     assert first.metrics == second.metrics and first.metrics["train/n_real"] == 12
     again = api.load_run(tmp_path / "a")
     assert again.metrics == first.metrics and again.config.augment.n == 12 and "time/total_s" in again.timings
@@ -51,8 +67,9 @@ def test_run_arm_is_deterministic_and_load_run_reads_it_back(tmp_path: Path, tin
 
 
 def test_guidance(tmp_path: Path, tiny_data_dir: Path) -> None:
-    run = api.guidance([f"paths.data_dir={tiny_data_dir}", "data.seed_size=40", "logger=none"],
-                       output_dir=tmp_path / "g")
+    run = api.guidance(
+        [f"paths.data_dir={tiny_data_dir}", "data.seed_size=40", "logger=none"], output_dir=tmp_path / "g"
+    )
     classes = run.guidance()["classes"]
     assert list(classes) == NAMES
     assert "happy" in [k["term"] for k in classes["joy"]["keywords"][:6]]  # a joy word ranks high for joy

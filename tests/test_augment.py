@@ -93,8 +93,9 @@ def test_synthetic_matches_real_counts(tmp_path: Path, tiny_data_dir: Path) -> N
     assert syn.split.class_counts(4).tolist() == real.split.class_counts(4).tolist()
     assert all(t.startswith("syn ") for t in syn.split.texts)
     assert SyntheticAugment(path=str(path), n=40, seed=0)(data).split.texts == syn.split.texts  # seeded
-    distilled = SyntheticAugment(path=str(_write_synthetic(tmp_path / "p.jsonl", 50, True)), n=40, distill=True,
-                                 weight=0.3)(data)
+    distilled = SyntheticAugment(
+        path=str(_write_synthetic(tmp_path / "p.jsonl", 50, True)), n=40, distill=True, weight=0.3
+    )(data)
     assert distilled.soft_labels.shape == (40, 4) and (distilled.sample_weight == 0.3).all()
 
 
@@ -139,13 +140,18 @@ def test_pseudo_labels_corpus_through_filters(tmp_path: Path, tiny_data_dir: Pat
     corpus = tmp_path / "corpus.txt"
     unlabelled = [f"corpus {t}" for t, _ in make_posts(30, seed=11)] + ["nothing to see here at all"] * 3
     corpus.write_text("\n".join(unlabelled + [data.test.texts[0]]) + "\n")  # one leaked test post
-    filters = {"heuristic": {"_target_": "sentisynth.filters.HeuristicFilter", "min_words": 3},
-               "dedup": {"_target_": "sentisynth.filters.DedupFilter", "against": ["seed", "pool", "val", "test"]},
-               "teacher": {"_target_": "sentisynth.filters.TeacherFilter", "tau": 0.8, "mode": "keep"}}
-    aug = PseudoAugment(corpus=str(corpus), filters=filters, n=40, candidates=200, seed=0,
-                        teacher=_KeywordTeacher())(data, run_dir=tmp_path / "run")
+    filters = {
+        "heuristic": {"_target_": "sentisynth.filters.HeuristicFilter", "min_words": 3},
+        "dedup": {"_target_": "sentisynth.filters.DedupFilter", "against": ["seed", "pool", "val", "test"]},
+        "teacher": {"_target_": "sentisynth.filters.TeacherFilter", "tau": 0.8, "mode": "keep"},
+    }
+    aug = PseudoAugment(
+        corpus=str(corpus), filters=filters, n=40, candidates=200, seed=0, teacher=_KeywordTeacher()
+    )(data, run_dir=tmp_path / "run")
     assert aug.source == "pseudo" and len(aug.split) == 40
-    assert aug.split.class_counts(4).tolist() == RealAugment(n=40, seed=0)(data).split.class_counts(4).tolist()
+    assert (
+        aug.split.class_counts(4).tolist() == RealAugment(n=40, seed=0)(data).split.class_counts(4).tolist()
+    )
     assert data.test.texts[0] not in aug.split.texts  # leakage guard
     assert "nothing to see here at all" not in aug.split.texts  # unsure teacher: dropped
     assert (tmp_path / "run" / "filter_report.json").is_file()

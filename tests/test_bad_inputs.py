@@ -25,8 +25,16 @@ register_resolvers()
 def _compose(root: str, overrides: list[str], tmp: Path) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name=root, overrides=[f"paths.output_dir={tmp / 'run'}", f"paths.root_dir={tmp}",
-                                                    f"paths.cache_dir={tmp / 'cache'}", "logger=none", *overrides])
+        return compose(
+            config_name=root,
+            overrides=[
+                f"paths.output_dir={tmp / 'run'}",
+                f"paths.root_dir={tmp}",
+                f"paths.cache_dir={tmp / 'cache'}",
+                "logger=none",
+                *overrides,
+            ],
+        )
 
 
 def _csv(tmp: Path, rows: list[tuple[str, object]], name: str = "d.csv") -> Path:
@@ -47,10 +55,13 @@ def _posts(n: int = 10) -> list[tuple[str, str]]:
 
 def _files(kind: str) -> Callable[[Path], list[str]]:
     """Writers of the bad input for each case; each returns the overrides that point at it."""
+
     def write(tmp: Path) -> list[str]:
         files = ["data=files", "data.seed_size=8"]
         if kind == "label_true":
-            rows = [{"text": t, "label": i % 2} for i, (t, _) in enumerate(_posts())] + [{"text": "x y", "label": True}]
+            rows = [{"text": t, "label": i % 2} for i, (t, _) in enumerate(_posts())] + [
+                {"text": "x y", "label": True}
+            ]
             return files + [f"data.path={_jsonl(tmp, rows, 'd.jsonl')}"]
         if kind == "header_only":
             return files + [f"data.path={_csv(tmp, [])}"]
@@ -75,6 +86,7 @@ def _files(kind: str) -> Callable[[Path], list[str]]:
             (tmp / "plain").write_text("a file, so nothing can be created below it")
             return ["data.seed_size=12", f"paths.cache_dir={tmp / 'plain' / 'cache'}"]
         raise KeyError(kind)
+
     return write
 
 
@@ -85,8 +97,13 @@ def _tiny(extra: list[str]) -> Callable[[Path], list[str]]:
 def _leaky(tmp: Path) -> list[str]:
     test = (tmp / "data" / "tweeteval" / "emotion" / "test_text.txt").read_text().splitlines()
     path = _jsonl(tmp, [{"text": t, "label": 0} for t in test[:5]], "leak.jsonl")
-    return ["augment=synthetic", f"augment.path={path}", "augment.n=5", "data.seed_size=12",
-            "leak_guard.on_overlap=error"]
+    return [
+        "augment=synthetic",
+        f"augment.path={path}",
+        "augment.n=5",
+        "data.seed_size=12",
+        "leak_guard.on_overlap=error",
+    ]
 
 
 def _bad_guidance(tmp: Path) -> list[str]:
@@ -96,30 +113,111 @@ def _bad_guidance(tmp: Path) -> list[str]:
 
 # (id, root config, writer of the input -> overrides, pattern of the one error line)
 CASES = [
-    ("label_true", "train", _files("label_true"), r"d\.jsonl: row 41, column 'label': label True is a boolean, not a class name or id \(known: 0, 1\)"),
+    (
+        "label_true",
+        "train",
+        _files("label_true"),
+        r"d\.jsonl: row 41, column 'label': label True is a boolean, not a class name or id \(known: 0, 1\)",
+    ),
     ("header_only_csv", "train", _files("header_only"), r"d\.csv: no data rows \(only a header, or empty\)"),
-    ("single_class_file", "train", _files("single_class"), r"d\.csv: a classifier needs at least 2 classes, found 1 \('joy'\)"),
-    ("class_without_examples", "train", _files("class_without_examples"), r"d\.csv \(before splitting\): class 'sadness' has no examples"),
+    (
+        "single_class_file",
+        "train",
+        _files("single_class"),
+        r"d\.csv: a classifier needs at least 2 classes, found 1 \('joy'\)",
+    ),
+    (
+        "class_without_examples",
+        "train",
+        _files("class_without_examples"),
+        r"d\.csv \(before splitting\): class 'sadness' has no examples",
+    ),
     ("directory_as_file", "train", _files("directory_as_file"), r"adir is a directory, not a file"),
     ("missing_file", "train", _files("missing_file"), r"missing file: .*nope\.csv"),
-    ("seed_size_fraction", "train", _tiny(["data.seed_size=100.7"]), r"data\.seed_size must be a whole number of posts >= 0 or 'full', got 100\.7"),
-    ("seed_size_boolean", "train", _tiny(["data.seed_size=true"]), r"data\.seed_size must be a whole number of posts >= 0 or 'full', got True"),
-    ("seed_size_word", "train", _tiny(["data.seed_size=many"]), r"data\.seed_size must be a whole number of posts >= 0 or 'full', got 'many'"),
-    ("augment_n_negative", "train", _tiny(["data.seed_size=12", "augment=real", "augment.n=-0.5"]), r"augment\.n must be a whole number of posts >= 0 or 'full', got -0\.5"),
-    ("augment_n_word", "train", _tiny(["data.seed_size=12", "augment=real", "augment.n=abc"]), r"augment\.n must be a whole number of posts >= 0 or 'full', got 'abc'"),
-    ("augment_n_boolean", "train", _tiny(["data.seed_size=12", "augment=real", "augment.n=true"]), r"augment\.n must be a whole number of posts >= 0 or 'full', got True"),
-    ("torn_synthetic_jsonl", "train", _files("torn_synthetic"), r"syn\.jsonl: line 2: not valid JSON .*truncated\?"),
-    ("synthetic_path_directory", "train", _files("synthetic_dir"), r"sdir: no synthetic.jsonl, synthetic.parquet or dataset/ in this directory"),
-    ("leak_guard_error", "train", _leaky, r"leak guard: 5 training row\(s\) copy val/test posts, e\.g\. augment\.path row 1 \(same text as test post #0\)"),
-    ("leak_guard_off", "train", _tiny(["data.seed_size=12", "leak_guard.on_overlap=off"]), r"leak_guard\.on_overlap must be one of drop, error, got 'off'"),
-    ("read_only_cache_dir", "train", _files("read_only_cache"), r"paths\.cache_dir=.*plain/cache cannot be written"),
-    ("truncated_guidance_json", "generate", _bad_guidance, r"g\.json \(guidance\.path\): not valid JSON \(line 1, column \d+: .*\); truncated\?"),
+    (
+        "seed_size_fraction",
+        "train",
+        _tiny(["data.seed_size=100.7"]),
+        r"data\.seed_size must be a whole number of posts >= 0 or 'full', got 100\.7",
+    ),
+    (
+        "seed_size_boolean",
+        "train",
+        _tiny(["data.seed_size=true"]),
+        r"data\.seed_size must be a whole number of posts >= 0 or 'full', got True",
+    ),
+    (
+        "seed_size_word",
+        "train",
+        _tiny(["data.seed_size=many"]),
+        r"data\.seed_size must be a whole number of posts >= 0 or 'full', got 'many'",
+    ),
+    (
+        "augment_n_negative",
+        "train",
+        _tiny(["data.seed_size=12", "augment=real", "augment.n=-0.5"]),
+        r"augment\.n must be a whole number of posts >= 0 or 'full', got -0\.5",
+    ),
+    (
+        "augment_n_word",
+        "train",
+        _tiny(["data.seed_size=12", "augment=real", "augment.n=abc"]),
+        r"augment\.n must be a whole number of posts >= 0 or 'full', got 'abc'",
+    ),
+    (
+        "augment_n_boolean",
+        "train",
+        _tiny(["data.seed_size=12", "augment=real", "augment.n=true"]),
+        r"augment\.n must be a whole number of posts >= 0 or 'full', got True",
+    ),
+    (
+        "torn_synthetic_jsonl",
+        "train",
+        _files("torn_synthetic"),
+        r"syn\.jsonl: line 2: not valid JSON .*truncated\?",
+    ),
+    (
+        "synthetic_path_directory",
+        "train",
+        _files("synthetic_dir"),
+        r"sdir: no synthetic.jsonl, synthetic.parquet or dataset/ in this directory",
+    ),
+    (
+        "leak_guard_error",
+        "train",
+        _leaky,
+        r"leak guard: 5 training row\(s\) copy val/test posts, e\.g\. augment\.path row 1 \(same text as test post #0\)",
+    ),
+    (
+        "leak_guard_off",
+        "train",
+        _tiny(["data.seed_size=12", "leak_guard.on_overlap=off"]),
+        r"leak_guard\.on_overlap must be one of drop, error, got 'off'",
+    ),
+    (
+        "read_only_cache_dir",
+        "train",
+        _files("read_only_cache"),
+        r"paths\.cache_dir=.*plain/cache cannot be written",
+    ),
+    (
+        "truncated_guidance_json",
+        "generate",
+        _bad_guidance,
+        r"g\.json \(guidance\.path\): not valid JSON \(line 1, column \d+: .*\); truncated\?",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("root", "write", "pattern"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_gives_one_line_and_exit_2(root: str, write: Callable[[Path], list[str]], pattern: str,
-                                             tmp_path: Path, tiny_data_dir: Path, capsys: pytest.CaptureFixture) -> None:
+def test_bad_input_gives_one_line_and_exit_2(
+    root: str,
+    write: Callable[[Path], list[str]],
+    pattern: str,
+    tmp_path: Path,
+    tiny_data_dir: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
     from sentisynth.generation import run_generate_stage
     from sentisynth.train import run
 
@@ -139,10 +237,14 @@ def test_read_only_run_directory_is_one_line(tmp_path: Path, capsys: pytest.Capt
     with pytest.raises(SystemExit) as exit_info:
         CheckDirectories().on_run_start(config=cfg)
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.startswith(f"error: hydra.run.dir={tmp_path / 'plain' / 'run'} cannot be written")
+    assert capsys.readouterr().err.startswith(
+        f"error: hydra.run.dir={tmp_path / 'plain' / 'run'} cannot be written"
+    )
 
 
-def test_null_texts_are_dropped_and_counted_never_nan(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_null_texts_are_dropped_and_counted_never_nan(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """JSONL `"text": null` rows (any split) are dropped and counted; no "nan" reaches predictions.csv."""
     import pandas as pd
 
@@ -164,7 +266,11 @@ def test_null_texts_are_dropped_and_counted_never_nan(tmp_path: Path, caplog: py
 def test_synthetic_nulls_dropped_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from sentisynth.augment import read_labelled_jsonl
 
-    path = _jsonl(tmp_path, [{"text": None, "label": 0}, {"text": " ", "label": 1}, {"text": "ok then", "label": 2}], "s.jsonl")
+    path = _jsonl(
+        tmp_path,
+        [{"text": None, "label": 0}, {"text": " ", "label": 1}, {"text": "ok then", "label": 2}],
+        "s.jsonl",
+    )
     with caplog.at_level("WARNING"):
         rows = read_labelled_jsonl(path, NAMES)
     assert [r["text"] for r in rows] == ["ok then"] and "dropped 2 empty or null text(s)" in caplog.text
@@ -179,7 +285,10 @@ def test_duplicate_rows_dropped_before_splitting(tmp_path: Path, caplog: pytest.
         ds = load_files(path=str(path))
     texts = [" ".join(t.lower().split()) for s in (ds.train, ds.val, ds.test) for t in s.texts]
     assert len(texts) == len(set(texts)) == 40
-    assert "dropped 8 duplicate row(s) before splitting (same text; 1 of them with a different label" in caplog.text
+    assert (
+        "dropped 8 duplicate row(s) before splitting (same text; 1 of them with a different label"
+        in caplog.text
+    )
     assert any("8 duplicate row(s)" in n for n in ds.notes)
 
 
@@ -189,4 +298,7 @@ def test_stage_bogus_exits_2(tmp_path: Path) -> None:
 
     proc = run_cli("generate.py", "stage=bogus", "logger=none", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "error: stage='bogus' is not a stage of generate.py (known: guidance, generate)"
+    assert (
+        proc.stderr.strip()
+        == "error: stage='bogus' is not a stage of generate.py (known: guidance, generate)"
+    )

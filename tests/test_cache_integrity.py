@@ -21,9 +21,12 @@ def _entry(tmp: Path) -> Path:
     return d
 
 
-@pytest.mark.parametrize("damage", ["delete_line", "zero_bytes", "flip_byte", "remove_file", "no_seal", "torn_seal"])
-def test_damaged_entry_is_detected_logged_and_removed(damage: str, tmp_path: Path,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "damage", ["delete_line", "zero_bytes", "flip_byte", "remove_file", "no_seal", "torn_seal"]
+)
+def test_damaged_entry_is_detected_logged_and_removed(
+    damage: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     d = _entry(tmp_path)
     assert problem(d) is None and is_sound(d, "test entry")
     seal_info = json.loads((d / "integrity.json").read_text())
@@ -54,14 +57,19 @@ def test_damaged_entry_is_detected_logged_and_removed(damage: str, tmp_path: Pat
 def _store_with_batches(path: Path) -> BatchStore:
     store = BatchStore(path)
     for b in range(3):
-        store.append(f"0-{b}", [{"id": f"k-0-{b}-{j}", "text": f"post {b} {j}", "label": 0} for j in range(4)])
+        store.append(
+            f"0-{b}", [{"id": f"k-0-{b}-{j}", "text": f"post {b} {j}", "label": 0} for j in range(4)]
+        )
     return store
 
 
-@pytest.mark.parametrize(("damage", "kept_batches"), [("torn_tail", 2), ("flip_middle", 2), ("delete_line", 2),
-                                                      ("torn_middle", 2), ("none", 3)])
-def test_store_keeps_only_intact_complete_batches(damage: str, kept_batches: int, tmp_path: Path,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("damage", "kept_batches"),
+    [("torn_tail", 2), ("flip_middle", 2), ("delete_line", 2), ("torn_middle", 2), ("none", 3)],
+)
+def test_store_keeps_only_intact_complete_batches(
+    damage: str, kept_batches: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "batches.jsonl"
     _store_with_batches(path)
     raw = path.read_bytes()
@@ -81,11 +89,15 @@ def test_store_keeps_only_intact_complete_batches(damage: str, kept_batches: int
     with caplog.at_level(logging.WARNING):
         store = BatchStore(path)
     assert len(store.batches) == kept_batches
-    assert all(len(rows) == 4 and all(r["text"].startswith(f"post {b[-1]}") for r in rows)
-               for b, rows in store.batches.items())
+    assert all(
+        len(rows) == 4 and all(r["text"].startswith(f"post {b[-1]}") for r in rows)
+        for b, rows in store.batches.items()
+    )
     if damage != "none":
         bad = 0 if damage == "delete_line" else 1
-        assert f"{bad} torn or damaged line(s); dropping 1 incomplete batch(es) (3 more line(s))" in caplog.text
+        assert (
+            f"{bad} torn or damaged line(s); dropping 1 incomplete batch(es) (3 more line(s))" in caplog.text
+        )
         assert len(path.read_text().splitlines()) == 8  # rewritten without the damaged batch
     again = BatchStore(path)
     assert sorted(again.batches) == sorted(store.batches)
@@ -117,16 +129,34 @@ def test_checkpoint_step_never_unpickles_code(tmp_path: Path) -> None:
     assert _checkpoint_step(torn) == 0 and not torn.exists()
 
 
-TINY = ["generator.pretrain.max_steps=8", "generator.pretrain.max_lines=1500", "generator.pretrain.vocab_size=350",
-        "generator.pretrain.n_embd=32", "generator.pretrain.n_layer=1", "generator.pretrain.n_head=2",
-        "generator.pretrain.val_every=4", "generator.pretrain.batch_size=8", "generator.finetune.epochs=1",
-        "generator.sampling.max_new_tokens=12", "generator.batch_size=4", "generator.budget.n_per_class=5",
-        "data.seed_size=40", "guidance=naive", "filters=none", "logger=none", "trainer.enable_progress_bar=false"]
+TINY = [
+    "generator.pretrain.max_steps=8",
+    "generator.pretrain.max_lines=1500",
+    "generator.pretrain.vocab_size=350",
+    "generator.pretrain.n_embd=32",
+    "generator.pretrain.n_layer=1",
+    "generator.pretrain.n_head=2",
+    "generator.pretrain.val_every=4",
+    "generator.pretrain.batch_size=8",
+    "generator.finetune.epochs=1",
+    "generator.sampling.max_new_tokens=12",
+    "generator.batch_size=4",
+    "generator.budget.n_per_class=5",
+    "data.seed_size=40",
+    "guidance=naive",
+    "filters=none",
+    "logger=none",
+    "trainer.enable_progress_bar=false",
+]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DATA or not Path(DATA, "corpus").is_dir(), reason="needs SENTISYNTH_DATA_DIR with the corpus")
-def test_damaged_final_set_and_generator_weights_are_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.skipif(
+    not DATA or not Path(DATA, "corpus").is_dir(), reason="needs SENTISYNTH_DATA_DIR with the corpus"
+)
+def test_damaged_final_set_and_generator_weights_are_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Delete a line of the cached final set, zero bytes of the cached generator and tiny weights: each re-run
     detects the damage (log line) and again ends with exactly the requested count of distinct samples."""
     from hydra import compose, initialize_config_dir
@@ -142,11 +172,20 @@ def test_damaged_final_set_and_generator_weights_are_rebuilt(tmp_path: Path, cap
     def run(name: str) -> list[dict]:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose(config_name="generate", overrides=[f"paths.output_dir={tmp_path / name}", f"paths.root_dir={tmp_path}",
-                                                             f"paths.cache_dir={cache}", *TINY])
+            cfg = compose(
+                config_name="generate",
+                overrides=[
+                    f"paths.output_dir={tmp_path / name}",
+                    f"paths.root_dir={tmp_path}",
+                    f"paths.cache_dir={cache}",
+                    *TINY,
+                ],
+            )
         run_generate_stage(cfg)
         rows = [json.loads(x) for x in (tmp_path / name / "synthetic.jsonl").read_text().splitlines()]
-        assert len(rows) == 20 and len({r["text"].lower() for r in rows}) == 20 and all(r["text"] for r in rows)
+        assert (
+            len(rows) == 20 and len({r["text"].lower() for r in rows}) == 20 and all(r["text"] for r in rows)
+        )
         assert json.loads((tmp_path / name / "metrics.json").read_text())["generate/budget_met"] == 1
         return rows
 
@@ -160,7 +199,7 @@ def test_damaged_final_set_and_generator_weights_are_rebuilt(tmp_path: Path, cap
     for kind in ("generators", "tiny"):
         weights = next((cache / kind).glob("*/model.safetensors"))
         raw = bytearray(weights.read_bytes())
-        raw[len(raw) // 2: len(raw) // 2 + 4096] = bytes(4096)
+        raw[len(raw) // 2 : len(raw) // 2 + 4096] = bytes(4096)
         weights.write_bytes(bytes(raw))
         caplog.clear()
         with caplog.at_level(logging.WARNING):

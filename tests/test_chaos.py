@@ -14,7 +14,9 @@ DATA = os.environ.get("SENTISYNTH_DATA_DIR")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DATA or not Path(DATA, "corpus").is_dir(), reason="needs SENTISYNTH_DATA_DIR with the corpus")
+@pytest.mark.skipif(
+    not DATA or not Path(DATA, "corpus").is_dir(), reason="needs SENTISYNTH_DATA_DIR with the corpus"
+)
 def test_short_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:

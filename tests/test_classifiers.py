@@ -12,7 +12,20 @@ from tests.conftest import make_posts
 
 def test_tweet_tokenize_keeps_tweet_tokens() -> None:
     toks = tweet_tokenize("@bob I can’t believe it!!! #SoAngry :-) <3 http://t.co/x 😡😡")
-    assert toks == ["@user", "i", "can't", "believe", "it", "!!!", "#soangry", ":-)", "<3", "<url>", "😡", "😡"]
+    assert toks == [
+        "@user",
+        "i",
+        "can't",
+        "believe",
+        "it",
+        "!!!",
+        "#soangry",
+        ":-)",
+        "<3",
+        "<url>",
+        "😡",
+        "😡",
+    ]
 
 
 def test_normalize_tweet_placeholders() -> None:
@@ -57,6 +70,10 @@ def test_binary_svm_and_errors() -> None:
 def test_fit_is_deterministic() -> None:
     rows = make_posts(10)
     texts, labels = [t for t, _ in rows], [y for _, y in rows]
-    a = TfidfClassifier(model="xgb", n_classes=4, xgb_params={"n_estimators": 15}, n_jobs=1).fit(texts, labels)
-    b = TfidfClassifier(model="xgb", n_classes=4, xgb_params={"n_estimators": 15}, n_jobs=1).fit(texts, labels)
+    a = TfidfClassifier(model="xgb", n_classes=4, xgb_params={"n_estimators": 15}, n_jobs=1).fit(
+        texts, labels
+    )
+    b = TfidfClassifier(model="xgb", n_classes=4, xgb_params={"n_estimators": 15}, n_jobs=1).fit(
+        texts, labels
+    )
     assert np.array_equal(a.predict_proba(texts), b.predict_proba(texts))

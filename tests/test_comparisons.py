@@ -19,26 +19,42 @@ register_resolvers()
 NAMES = ["anger", "joy", "optimism", "sadness"]
 
 
-def _job(root: Path, name: str, arm: str, seed: int, gold: np.ndarray, pred: np.ndarray,
-         texts: list[str] | None = None) -> None:
+def _job(
+    root: Path,
+    name: str,
+    arm: str,
+    seed: int,
+    gold: np.ndarray,
+    pred: np.ndarray,
+    texts: list[str] | None = None,
+) -> None:
     """A finished run as a study writes it: config, cell.json, metrics.json and predictions.csv."""
     from sentisynth.stats import f1_scores
 
     job = root / name
     (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "data": {"seed_size": 500},
-                                                                "augment": {"n": 1000}}))
+    (job / ".hydra" / "config.yaml").write_text(
+        yaml.safe_dump({"seed": seed, "data": {"seed_size": 500}, "augment": {"n": 1000}})
+    )
     choices = {"data": "tweet_eval_emotion", "classifier": "tfidf_lr"}
     (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}}))
     (job / "cell.json").write_text(json.dumps({"arm": arm}))
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"+arm={arm}", f"seed={seed}"]))
     f1 = f1_scores(gold, pred, len(NAMES))
-    (job / "metrics.json").write_text(json.dumps({"test/macro_f1": f1[-1],
-                                                  **{f"test/f1/{n}": f1[i] for i, n in enumerate(NAMES)}}))
+    (job / "metrics.json").write_text(
+        json.dumps({"test/macro_f1": f1[-1], **{f"test/f1/{n}": f1[i] for i, n in enumerate(NAMES)}})
+    )
     texts = texts or [f"post {i}" for i in range(len(gold))]
-    frame = pd.DataFrame({"split": "test", "index": range(len(gold)), "text": texts,
-                          "gold": [NAMES[g] for g in gold], "predicted": [NAMES[p] for p in pred],
-                          **{f"prob/{n}": 0.25 for n in NAMES}})
+    frame = pd.DataFrame(
+        {
+            "split": "test",
+            "index": range(len(gold)),
+            "text": texts,
+            "gold": [NAMES[g] for g in gold],
+            "predicted": [NAMES[p] for p in pred],
+            **{f"prob/{n}": 0.25 for n in NAMES},
+        }
+    )
     frame.to_csv(job / "predictions.csv", index=False)
 
 
@@ -55,9 +71,12 @@ def gold() -> np.ndarray:
     return np.random.default_rng(0).choice(len(NAMES), size=800, p=[0.4, 0.3, 0.1, 0.2])
 
 
-def test_copy_of_none_is_not_different_and_a_better_arm_is(tmp_path: Path, gold: np.ndarray,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sentisynth.report.N_BOOT", 500)  # fewer replicates: the answers here are far from 0.05
+def test_copy_of_none_is_not_different_and_a_better_arm_is(
+    tmp_path: Path, gold: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "sentisynth.report.N_BOOT", 500
+    )  # fewer replicates: the answers here are far from 0.05
     monkeypatch.setattr("sentisynth.report.N_PERM", 999)
     root = tmp_path / "study"
     for seed in range(3):
@@ -69,9 +88,13 @@ def test_copy_of_none_is_not_different_and_a_better_arm_is(tmp_path: Path, gold:
     comp = pd.read_csv(root / "report" / "comparisons.csv")
     macro = comp[comp.metric == "macro_f1"].set_index(["arm", "baseline"])
     copy = macro.loc[("copy", "none")]
-    assert copy["diff"] == 0 and copy.ci_low == 0 and copy.ci_high == 0 and copy.p == 1 and not copy.significant
+    assert (
+        copy["diff"] == 0 and copy.ci_low == 0 and copy.ci_high == 0 and copy.p == 1 and not copy.significant
+    )
     real = macro.loc[("real", "none")]
-    assert real["diff"] > 0.1 and real.ci_low > 0 and real.p <= 0.001 and real.significant and real.n_seeds == 3
+    assert (
+        real["diff"] > 0.1 and real.ci_low > 0 and real.p <= 0.001 and real.significant and real.n_seeds == 3
+    )
     assert macro.loc[("copy", "real")].significant and macro.loc[("copy", "real")]["diff"] < 0
     share = comp[comp.baseline == "share_of_real_gain"].set_index("arm")
     assert share.loc["copy", "diff"] == 0  # recovers none of the real gain
@@ -114,16 +137,27 @@ def test_different_test_sets_or_untraceable_predictions_fail_loudly(tmp_path: Pa
 
 @pytest.mark.slow
 def test_real_data_1000_real_posts_at_seed_500_is_significant_a_rerun_of_none_is_not(
-        tmp_path: Path, shared_data: Path) -> None:
+    tmp_path: Path, shared_data: Path
+) -> None:
     """TF-IDF LR on TweetEval emotion, one seed: `real` (+1000 posts) beats `none`; `again` (seed only, run a
     second time: the same data) does not differ from it."""
     study_dir = tmp_path / "study"
-    done = run_cli("train.py", "experiment=offline_tweeteval", "study.seeds=[0]", "study.seed_sizes=[500]",
-                   "study.augment_n=[1000]", "~study.arms",
-                   "+study.arms={none:['augment=none'],again:['augment=none'],real:['augment=real']}",
-                   "~study.classifiers", "+study.classifiers={tfidf_lr:{seeds:all}}", f"study.dir={study_dir}",
-                   f"paths.data_dir={shared_data}", f"paths.cache_dir={tmp_path / 'cache'}",
-                   f"hydra.run.dir={tmp_path / 'run'}", "logger=none")
+    done = run_cli(
+        "train.py",
+        "experiment=offline_tweeteval",
+        "study.seeds=[0]",
+        "study.seed_sizes=[500]",
+        "study.augment_n=[1000]",
+        "~study.arms",
+        "+study.arms={none:['augment=none'],again:['augment=none'],real:['augment=real']}",
+        "~study.classifiers",
+        "+study.classifiers={tfidf_lr:{seeds:all}}",
+        f"study.dir={study_dir}",
+        f"paths.data_dir={shared_data}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "logger=none",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     comp = pd.read_csv(study_dir / "report" / "comparisons.csv")
     macro = comp[comp.metric == "macro_f1"].set_index(["arm", "baseline"])
@@ -149,13 +183,23 @@ def test_generation_cost_counts_a_shared_set_once(tmp_path: Path) -> None:
             (out / "timings.json").write_text(json.dumps(timings))
         return {"job": str(tmp_path / name), "data": "d", "strategy": strategy, "seed_size": "500", "seed": 0}
 
-    made = {"n_in": 4000, "n_kept": 1000, "filters": [{"name": "teacher", "time_s": 30.0}, {"name": "dedup", "time_s": 10.0}]}
+    made = {
+        "n_in": 4000,
+        "n_kept": 1000,
+        "filters": [{"name": "teacher", "time_s": 30.0}, {"name": "dedup", "time_s": 10.0}],
+    }
     pseudo = {"n_in": 2000, "n_kept": 500, "filters": [{"name": "teacher", "time_s": 20.0}]}
-    runs = pd.DataFrame([
-        cell("a", "shap", "generation", made, {"generate_s": 160.0, "final_key": "k1"}),
-        cell("b", "shap", "generation", made, {"generate_s": 0.0, "final_key": "k1"}),   # cache hit, same set
-        cell("c", "pseudo", "", pseudo, None), cell("d", "pseudo", "", pseudo, None),
-        {"job": str(tmp_path / "e"), "data": "d", "strategy": "none", "seed_size": "500", "seed": 0}])
+    runs = pd.DataFrame(
+        [
+            cell("a", "shap", "generation", made, {"generate_s": 160.0, "final_key": "k1"}),
+            cell(
+                "b", "shap", "generation", made, {"generate_s": 0.0, "final_key": "k1"}
+            ),  # cache hit, same set
+            cell("c", "pseudo", "", pseudo, None),
+            cell("d", "pseudo", "", pseudo, None),
+            {"job": str(tmp_path / "e"), "data": "d", "strategy": "none", "seed_size": "500", "seed": 0},
+        ]
+    )
     cost = generation_cost(runs).set_index("strategy")
     assert cost.loc["shap", "sets"] == 1 and cost.loc["shap", "posts_per_kept"] == 4.0
     assert cost.loc["shap", "s_per_kept"] == pytest.approx((160 + 40) / 1000)

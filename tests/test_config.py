@@ -18,7 +18,14 @@ register_resolvers()
 # groups whose every option is fully instantiated here (cheap, no models); the others are checked
 # for composition and an importable _target_ here, and constructed by their own module's tests
 INSTANTIATED = {"data", "classifier", "augment", "logger"}
-SKIP_GROUPS = {"hydra", "hydra/help", "paths", "local", "experiment", "hparams_search"}  # hparams_search: test_cli_config
+SKIP_GROUPS = {
+    "hydra",
+    "hydra/help",
+    "paths",
+    "local",
+    "experiment",
+    "hparams_search",
+}  # hparams_search: test_cli_config
 
 
 def _options(group: str) -> list[str]:
@@ -45,7 +52,12 @@ def _compose(root: str, overrides: list[str], tmp_path: Path) -> DictConfig:
         )
 
 
-CASES = [(root, group, option) for root in ("train", "generate") for group in _groups_of(root) for option in _options(group)]
+CASES = [
+    (root, group, option)
+    for root in ("train", "generate")
+    for group in _groups_of(root)
+    for option in _options(group)
+]
 
 
 @pytest.mark.parametrize(("root", "group", "option"), CASES, ids=[f"{r}:{g}={o}" for r, g, o in CASES])
@@ -64,7 +76,9 @@ def test_option_composes(root: str, group: str, option: str, tmp_path: Path, tin
         return
     if group == "data" and option == "files":
         csv = tmp_path / "posts.csv"
-        rows = [(f"happy fun {i}", "joy") for i in range(10)] + [(f"sad cry {i}", "sadness") for i in range(10)]
+        rows = [(f"happy fun {i}", "joy") for i in range(10)] + [
+            (f"sad cry {i}", "sadness") for i in range(10)
+        ]
         csv.write_text("text,label\n" + "\n".join(f"{t},{y}" for t, y in rows) + "\n")
         node.path, node.seed_size = str(csv), 4
     if group == "data" and option == "hub":
@@ -74,7 +88,9 @@ def test_option_composes(root: str, group: str, option: str, tmp_path: Path, tin
 
         rows = make_posts(10)
         part = datasets.Dataset.from_dict({"text": [t for t, _ in rows], "label": [y for _, y in rows]})
-        datasets.DatasetDict({"train": part, "validation": part, "test": part}).save_to_disk(str(tmp_path / "hub"))
+        datasets.DatasetDict({"train": part, "validation": part, "test": part}).save_to_disk(
+            str(tmp_path / "hub")
+        )
         node.hub_name = str(tmp_path / "hub")
     if group == "data" and option == "sst2":
         pytest.skip("sst2 needs its own local layout; loaded in test_data")
@@ -104,7 +120,11 @@ def test_experiment_configs_compose(tmp_path: Path) -> None:
 def test_root_defaults(tmp_path: Path) -> None:
     cfg = _compose("train", [], tmp_path)
     assert cfg.optimized_metric == "val/macro_f1"
-    assert cfg.logger._target_.endswith("WandbTracker") and cfg.logger.mode in ("offline", "online", "disabled")
+    assert cfg.logger._target_.endswith("WandbTracker") and cfg.logger.mode in (
+        "offline",
+        "online",
+        "disabled",
+    )
     assert cfg.data.seed == cfg.seed == 0
 
 
@@ -129,18 +149,32 @@ def test_sweeps_and_searches_never_optimise_a_test_metric(group: str, tmp_path: 
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             try:
-                cfg = compose("train", overrides=[f"{group}={option}", f"paths.root_dir={tmp_path}",
-                                                  f"paths.output_dir={tmp_path}"], return_hydra_config=True)
+                cfg = compose(
+                    "train",
+                    overrides=[
+                        f"{group}={option}",
+                        f"paths.root_dir={tmp_path}",
+                        f"paths.output_dir={tmp_path}",
+                    ],
+                    return_hydra_config=True,
+                )
             except Exception as e:  # an experiment of another root config (generate.yaml)
                 if "Could not" in str(e) or "override" in str(e):
                     continue
                 raise
-        assert str(cfg.optimized_metric).startswith("val/"), f"{group}={option}: optimized_metric {cfg.optimized_metric}"
+        assert str(cfg.optimized_metric).startswith("val/"), (
+            f"{group}={option}: optimized_metric {cfg.optimized_metric}"
+        )
         sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)
-        leaks = [(k, v) for k, v in _strings(sweeper) if "test/" in v or k.endswith(("monitor", "objective", "metric"))
-                 and not v.startswith("val/")]
+        leaks = [
+            (k, v)
+            for k, v in _strings(sweeper)
+            if "test/" in v or k.endswith(("monitor", "objective", "metric")) and not v.startswith("val/")
+        ]
         assert not leaks, f"{group}={option}: the sweeper reads {leaks}"
-        monitors = [(k, v) for k, v in _strings(OmegaConf.to_container(cfg, resolve=False)) if k.endswith("monitor")]
+        monitors = [
+            (k, v) for k, v in _strings(OmegaConf.to_container(cfg, resolve=False)) if k.endswith("monitor")
+        ]
         assert all("test/" not in v for _, v in monitors), f"{group}={option}: {monitors}"
         checked += 1
     assert checked >= (4 if group == "experiment" else 1)

@@ -80,9 +80,13 @@ def _write_sst2(root: Path) -> Path:
     folder = root / "sst2"
     folder.mkdir(parents=True)
     rows = [("a fine film", 1), ("dull and long", 0), ("great acting", 1), ("bad plot", 0)] * 5
-    pd.DataFrame({"label": [y for _, y in rows], "sentence": [t for t, _ in rows]}).to_csv(folder / "train.tsv", sep="\t", index=False)
+    pd.DataFrame({"label": [y for _, y in rows], "sentence": [t for t, _ in rows]}).to_csv(
+        folder / "train.tsv", sep="\t", index=False
+    )
     for name in ("dev.tsv", "test.tsv"):
-        pd.DataFrame({"label": [1, 0, 1, 0], "content": ["good", "bad", "nice one", "awful"]}).to_csv(folder / name, sep="\t", index=False)
+        pd.DataFrame({"label": [1, 0, 1, 0], "content": ["good", "bad", "nice one", "awful"]}).to_csv(
+            folder / name, sep="\t", index=False
+        )
     return root
 
 
@@ -128,13 +132,21 @@ def test_files_separate_paths_and_unknown_label(tmp_path: Path) -> None:
     for split, n in (("train", 10), ("test", 3)):
         rows = make_posts(n, seed=n)
         pd.DataFrame({"text": [t for t, _ in rows], "label": [NAMES[y] for _, y in rows]}).to_json(
-            tmp_path / f"{split}.jsonl", orient="records", lines=True)
-    ds = load_files(train_path=str(tmp_path / "train.jsonl"), test_path=str(tmp_path / "test.jsonl"),
-                    label_names=NAMES, fractions=[0.8, 0.1, 0.1])
+            tmp_path / f"{split}.jsonl", orient="records", lines=True
+        )
+    ds = load_files(
+        train_path=str(tmp_path / "train.jsonl"),
+        test_path=str(tmp_path / "test.jsonl"),
+        label_names=NAMES,
+        fractions=[0.8, 0.1, 0.1],
+    )
     assert len(ds.val) == 4 and len(ds.train) == 36  # carved from train: 10% of 40
     with pytest.raises(DataError, match=r"train.jsonl: row \d+, column 'label': unknown label 'joy'"):
-        load_files(train_path=str(tmp_path / "train.jsonl"), test_path=str(tmp_path / "test.jsonl"),
-                   label_names=["anger", "optimism", "sadness"])
+        load_files(
+            train_path=str(tmp_path / "train.jsonl"),
+            test_path=str(tmp_path / "test.jsonl"),
+            label_names=["anger", "optimism", "sadness"],
+        )
 
 
 def test_files_missing_column_names_file_and_column(tmp_path: Path) -> None:

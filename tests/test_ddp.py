@@ -20,7 +20,9 @@ from tests.test_transformer import ROOT, make_tiny_bert, toy_data
 def test_rank_slices_cover_the_single_process_batches() -> None:
     one = list(RankSlices(ShuffledBatches(21, 4, seed=3), 0, 1))
     per_rank = [list(RankSlices(ShuffledBatches(21, 4, seed=3), r, 2)) for r in range(2)]
-    assert len(one) == 6 and len(per_rank[0]) == len(per_rank[1]) == 5  # a 1-row batch is skipped on both ranks
+    assert (
+        len(one) == 6 and len(per_rank[0]) == len(per_rank[1]) == 5
+    )  # a 1-row batch is skipped on both ranks
     for b, a, c in zip(one, *per_rank):
         assert sorted(a + c) == sorted(b) and len(a) == len(c)
     rows = [r for rank in range(3) for batch in eval_batches(10, 2, rank, 3) for r in batch]
@@ -38,13 +40,30 @@ def test_ddp_two_cpu_ranks_match_one_process(tmp_path: Path) -> None:
     texts, labels = toy_data(72)
     split = ["train"] * 40 + ["val"] * 16 + ["test"] * 16
     pd.DataFrame({"text": texts, "label": labels, "split": split}).to_csv(tmp_path / "d.csv", index=False)
-    args = ["data=files", f"data.path={tmp_path / 'd.csv'}", "data.seed_size=full", "classifier=transformer",
-            f"classifier.model_name_or_path={bert}", "classifier.epochs=3", "classifier.batch_size=8",
-            "classifier.lr=3e-3", "classifier.progress=false", "trainer.enable_progress_bar=false", "logger=none",
-            f"paths.root_dir={tmp_path}"]
+    args = [
+        "data=files",
+        f"data.path={tmp_path / 'd.csv'}",
+        "data.seed_size=full",
+        "classifier=transformer",
+        f"classifier.model_name_or_path={bert}",
+        "classifier.epochs=3",
+        "classifier.batch_size=8",
+        "classifier.lr=3e-3",
+        "classifier.progress=false",
+        "trainer.enable_progress_bar=false",
+        "logger=none",
+        f"paths.root_dir={tmp_path}",
+    ]
     ddp_dir = tmp_path / "ddp"
-    done = run_cli("train.py", *args, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                   f"hydra.run.dir={ddp_dir}", timeout=300)
+    done = run_cli(
+        "train.py",
+        *args,
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        f"hydra.run.dir={ddp_dir}",
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
     register_resolvers()
@@ -63,7 +82,11 @@ def test_ddp_two_cpu_ranks_match_one_process(tmp_path: Path) -> None:
     # two processes trained; rank 1 restored the same best checkpoint and wrote nothing but its log
     rank1 = (ddp_dir / "train_ddp_process_1.log").read_text()
     rank0 = (ddp_dir / "train.log").read_text()
-    best = [line.split("transformer fit: ")[1] for line in (rank0 + rank1).splitlines() if "transformer fit: " in line]
+    best = [
+        line.split("transformer fit: ")[1]
+        for line in (rank0 + rank1).splitlines()
+        if "transformer fit: " in line
+    ]
     assert len(best) == 2 and best[0] == best[1] and "best_val_macro_f1" in best[0]
     assert not (ddp_dir / ".hydra" / "overrides.yaml").read_text().count("train_ddp_process")
 
@@ -71,8 +94,16 @@ def test_ddp_two_cpu_ranks_match_one_process(tmp_path: Path) -> None:
 def test_trainer_settings_resolve_auto_and_drop_unknown_keys() -> None:
     from sentisynth.distributed import trainer_settings
 
-    one = trainer_settings({"accelerator": "cpu", "devices": 1, "strategy": "ddp", "precision": "auto", "_x": 1,
-                            "not_a_trainer_arg": 2})
+    one = trainer_settings(
+        {
+            "accelerator": "cpu",
+            "devices": 1,
+            "strategy": "ddp",
+            "precision": "auto",
+            "_x": 1,
+            "not_a_trainer_arg": 2,
+        }
+    )
     assert one == {"accelerator": "cpu", "devices": 1, "precision": "32-true"}  # one device: no strategy
     two = trainer_settings({"accelerator": "cpu", "devices": 2, "strategy": "ddp"})
     assert two["strategy"] == "ddp" and two["devices"] == 2
@@ -90,7 +121,9 @@ def test_early_stopping_copy_holds_trainable_parameters_only() -> None:
     module = CausalLMModule(model)
     module.best_state = trainable_state(model)
     trainable = {k for k, p in model.named_parameters() if p.requires_grad}
-    assert set(module.best_state) == trainable and not any(k.startswith("transformer.h.0.") for k in trainable)
+    assert set(module.best_state) == trainable and not any(
+        k.startswith("transformer.h.0.") for k in trainable
+    )
     best = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
         for p in model.parameters():

@@ -17,17 +17,38 @@ from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_data")]  # subprocess runs on the real data
 
-TINY = ["generator.pretrain.max_steps=8", "generator.pretrain.max_lines=1500", "generator.pretrain.vocab_size=350",
-        "generator.pretrain.n_embd=32", "generator.pretrain.n_layer=1", "generator.pretrain.n_head=2",
-        "generator.pretrain.val_every=4", "generator.pretrain.batch_size=8", "generator.finetune.epochs=1",
-        "generator.sampling.max_new_tokens=12", "generator.batch_size=4", "generator.budget.n_per_class=15"]
+TINY = [
+    "generator.pretrain.max_steps=8",
+    "generator.pretrain.max_lines=1500",
+    "generator.pretrain.vocab_size=350",
+    "generator.pretrain.n_embd=32",
+    "generator.pretrain.n_layer=1",
+    "generator.pretrain.n_head=2",
+    "generator.pretrain.val_every=4",
+    "generator.pretrain.batch_size=8",
+    "generator.finetune.epochs=1",
+    "generator.sampling.max_new_tokens=12",
+    "generator.batch_size=4",
+    "generator.budget.n_per_class=15",
+]
 LABELS = ["anger", "joy", "optimism", "sadness"]
 
 
 def command(tmp: Path, run: str, guidance_file: Path) -> list[str]:
-    return [sys.executable, "generate.py", "data.seed_size=60", "guidance=shap_bias", f"guidance.path={guidance_file}",
-            "guidance.bias=3.0", "filters=none", "logger=none", f"paths.cache_dir={tmp / 'cache'}",
-            f"hydra.run.dir={tmp / run}", "trainer.enable_progress_bar=false", *TINY]
+    return [
+        sys.executable,
+        "generate.py",
+        "data.seed_size=60",
+        "guidance=shap_bias",
+        f"guidance.path={guidance_file}",
+        "guidance.bias=3.0",
+        "filters=none",
+        "logger=none",
+        f"paths.cache_dir={tmp / 'cache'}",
+        f"hydra.run.dir={tmp / run}",
+        "trainer.enable_progress_bar=false",
+        *TINY,
+    ]
 
 
 def store_lines(tmp: Path) -> int:
@@ -36,13 +57,29 @@ def store_lines(tmp: Path) -> int:
 
 
 def test_sigkill_then_rerun_gives_exact_distinct_count(tmp_path: Path) -> None:
-    guidance = {"classes": {n: {"keywords": [{"term": t, "shap": 1.0, "tfidf_diff": 0.1, "score": 1.0}
-                                             for t in ("so", "the", "love", "sad")], "exemplars": []} for n in LABELS}}
+    guidance = {
+        "classes": {
+            n: {
+                "keywords": [
+                    {"term": t, "shap": 1.0, "tfidf_diff": 0.1, "score": 1.0}
+                    for t in ("so", "the", "love", "sad")
+                ],
+                "exemplars": [],
+            }
+            for n in LABELS
+        }
+    }
     gfile = tmp_path / "guidance.json"
     gfile.write_text(json.dumps(guidance))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
-    proc = subprocess.Popen(command(tmp_path, "run1", gfile), cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        command(tmp_path, "run1", gfile),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 240
     while store_lines(tmp_path) < 8 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -52,13 +89,16 @@ def test_sigkill_then_rerun_gives_exact_distinct_count(tmp_path: Path) -> None:
     before = store_lines(tmp_path)
     assert 8 <= before < 60 and not (tmp_path / "run1" / "synthetic.jsonl").exists()
 
-    done = subprocess.run(command(tmp_path, "run2", gfile), cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        command(tmp_path, "run2", gfile), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "resuming" in done.stdout + done.stderr
     rows = [json.loads(line) for line in (tmp_path / "run2" / "synthetic.jsonl").read_text().splitlines()]
     assert len(rows) == 60
-    assert len({r["id"] for r in rows}) == 60 and len({" ".join(r["text"].lower().split()) for r in rows}) == 60
+    assert (
+        len({r["id"] for r in rows}) == 60 and len({" ".join(r["text"].lower().split()) for r in rows}) == 60
+    )
     assert {n: sum(r["label_name"] == n for r in rows) for n in LABELS} == {n: 15 for n in LABELS}
     assert all(r["text"] and r["label_name"] == LABELS[r["label"]] for r in rows)
     prov = rows[0]["provenance"]
@@ -70,9 +110,14 @@ def test_sigkill_then_rerun_gives_exact_distinct_count(tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "run2" / "metrics.json").read_text())
     assert metrics["generate/n_samples"] == 60 and metrics["generate/budget_met"] == 1
     # the killed run's complete batches were kept, not regenerated
-    assert timings["batches"] < len({json.loads(x)["batch"] for x in
-                                     next((tmp_path / "cache" / "generation" / "raw").glob("*/batches.jsonl"))
-                                     .read_text().splitlines()})
+    assert timings["batches"] < len(
+        {
+            json.loads(x)["batch"]
+            for x in next((tmp_path / "cache" / "generation" / "raw").glob("*/batches.jsonl"))
+            .read_text()
+            .splitlines()
+        }
+    )
 
 
 def test_generate_with_filters_writes_a_report_that_adds_up(tmp_path: Path) -> None:
@@ -81,9 +126,17 @@ def test_generate_with_filters_writes_a_report_that_adds_up(tmp_path: Path) -> N
     gfile = tmp_path / "guidance.json"
     gfile.write_text(json.dumps({"classes": {n: {"keywords": [], "exemplars": []} for n in LABELS}}))
     cmd = [a for a in command(tmp_path, "run", gfile) if a != "filters=none"]
-    cmd = [a.replace("guidance=shap_bias", "guidance=naive") for a in cmd if not a.startswith("guidance.bias")]
-    cmd += ["filters=default", "~filters.teacher", "~filters.diversity", "filters.perplexity.percentile=80",
-            "generator.budget.max_rounds=2", "logger=wandb"]
+    cmd = [
+        a.replace("guidance=shap_bias", "guidance=naive") for a in cmd if not a.startswith("guidance.bias")
+    ]
+    cmd += [
+        "filters=default",
+        "~filters.teacher",
+        "~filters.diversity",
+        "filters.perplexity.percentile=80",
+        "generator.budget.max_rounds=2",
+        "logger=wandb",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -123,26 +176,56 @@ def test_train_generates_on_the_fly_once_for_a_sweep_over_classifiers(tmp_path: 
     through the cache; a second classifier on the same data reuses it (no new batch), and the run writes the
     linguistic comparison of seed, real pool and the synthetic rows."""
     tiny = [o for o in TINY if not o.startswith("generator.budget")]  # top-level groups, as in generate.py
-    common = ["data.seed_size=60", "augment=synthetic_naive", "augment.n=40", "filters=none",
-              "logger=none", f"paths.cache_dir={tmp_path / 'cache'}", "trainer.enable_progress_bar=false", *tiny]
+    common = [
+        "data.seed_size=60",
+        "augment=synthetic_naive",
+        "augment.n=40",
+        "filters=none",
+        "logger=none",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "trainer.enable_progress_bar=false",
+        *tiny,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
 
     def train(run: str, classifier: str) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "train.py", *common, f"classifier={classifier}", f"hydra.run.dir={tmp_path / run}"]
+        cmd = [
+            sys.executable,
+            "train.py",
+            *common,
+            f"classifier={classifier}",
+            f"hydra.run.dir={tmp_path / run}",
+        ]
         return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
 
     first = train("lr", "tfidf_lr")
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
     batches = store_lines(tmp_path)
     summary = json.loads((tmp_path / "lr" / "data_summary.json").read_text())
-    real = subprocess.run([sys.executable, "train.py", *[a for a in common if not a.startswith(("augment", "generator.", "filters="))],
-                           "augment=real", "augment.n=40", f"hydra.run.dir={tmp_path / 'real'}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    real = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            *[a for a in common if not a.startswith(("augment", "generator.", "filters="))],
+            "augment=real",
+            "augment.n=40",
+            f"hydra.run.dir={tmp_path / 'real'}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert real.returncode == 0, real.stderr[-3000:]
     real_summary = json.loads((tmp_path / "real" / "data_summary.json").read_text())
-    assert summary["per_class"] == real_summary["per_class"] and sum(summary["per_class"]) == 40  # fair counts
+    assert (
+        summary["per_class"] == real_summary["per_class"] and sum(summary["per_class"]) == 40
+    )  # fair counts
     assert summary["strategy"] == "naive" and summary["shortfall"] == 0
-    rows = [json.loads(x) for x in (tmp_path / "lr" / "generation" / "synthetic.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(x) for x in (tmp_path / "lr" / "generation" / "synthetic.jsonl").read_text().splitlines()
+    ]
     assert [sum(r["label"] == c for r in rows) for c in range(4)] == summary["per_class"]
     assert all(r["provenance"]["guidance"] == "naive" for r in rows)
 
@@ -150,8 +233,9 @@ def test_train_generates_on_the_fly_once_for_a_sweep_over_classifiers(tmp_path: 
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
     assert "cache hit" in second.stdout + second.stderr
     assert store_lines(tmp_path) == batches  # nothing generated again
-    assert (tmp_path / "svm" / "generation" / "synthetic.jsonl").read_text() == \
-        (tmp_path / "lr" / "generation" / "synthetic.jsonl").read_text()
+    assert (tmp_path / "svm" / "generation" / "synthetic.jsonl").read_text() == (
+        tmp_path / "lr" / "generation" / "synthetic.jsonl"
+    ).read_text()
     metrics = json.loads((tmp_path / "svm" / "metrics.json").read_text())
     assert metrics["train/n_synthetic"] == 40 and metrics["train/n_total"] == 100
 
@@ -171,22 +255,40 @@ def sample_key(row: dict) -> tuple:
 def test_two_workers_write_the_same_samples_as_one(tmp_path: Path) -> None:
     """`generator.workers=2` deals each wave's chunks to two spawned processes, each with its own store
     shard; the merged result equals the one-process run sample for sample (one seed per request)."""
-    guidance = {"classes": {n: {"keywords": [{"term": t, "score": 1.0} for t in ("so", "love", "sad")],
-                                "exemplars": []} for n in LABELS}}
+    guidance = {
+        "classes": {
+            n: {"keywords": [{"term": t, "score": 1.0} for t in ("so", "love", "sad")], "exemplars": []}
+            for n in LABELS
+        }
+    }
     gfile = tmp_path / "guidance.json"
     gfile.write_text(json.dumps(guidance))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
-    one = subprocess.run(command(tmp_path, "one", gfile), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    one = subprocess.run(
+        command(tmp_path, "one", gfile), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert one.returncode == 0, one.stdout[-2000:] + one.stderr[-3000:]
     import shutil
 
-    shutil.rmtree(tmp_path / "cache" / "generation")  # keep the pretrained and fine-tuned models, not the samples
-    two = subprocess.run(command(tmp_path, "two", gfile) + ["generator.workers=2"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
+    shutil.rmtree(
+        tmp_path / "cache" / "generation"
+    )  # keep the pretrained and fine-tuned models, not the samples
+    two = subprocess.run(
+        command(tmp_path, "two", gfile) + ["generator.workers=2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-3000:]
     raw = next((tmp_path / "cache" / "generation" / "raw").iterdir())
     assert (raw / "batches.jsonl").stat().st_size > 0 and (raw / "batches.w1.jsonl").stat().st_size > 0
-    rows = {run: [json.loads(x) for x in (tmp_path / run / "synthetic.jsonl").read_text().splitlines()]
-            for run in ("one", "two")}
-    assert len(rows["one"]) == 60 and [sample_key(r) for r in rows["one"]] == [sample_key(r) for r in rows["two"]]
+    rows = {
+        run: [json.loads(x) for x in (tmp_path / run / "synthetic.jsonl").read_text().splitlines()]
+        for run in ("one", "two")
+    }
+    assert len(rows["one"]) == 60 and [sample_key(r) for r in rows["one"]] == [
+        sample_key(r) for r in rows["two"]
+    ]
     assert json.loads((tmp_path / "two" / "timings.json").read_text())["workers"] == 2

@@ -21,22 +21,50 @@ from sentisynth.generation.store import BatchStore
 from sentisynth.generation.tokenizer import train_bpe_tokenizer
 
 LABELS = ["anger", "joy"]
-TEXTS = ["i hate this traffic so much", "so angry at the refs tonight", "this is furious stuff, hate it",
-         "what a lovely sunny day", "so happy for you both", "joy joy joy at the beach today"] * 4
-GUIDANCE = {"classes": {
-    "anger": {"keywords": [{"term": "hate", "shap": 1, "tfidf_diff": 1, "score": 2.0},
-                           {"term": "angry", "shap": 1, "tfidf_diff": 1, "score": 1.0}],
-              "exemplars": [{"text": TEXTS[0], "index": 0}, {"text": TEXTS[1], "index": 1}]},
-    "joy": {"keywords": [{"term": "happy", "shap": 1, "tfidf_diff": 1, "score": 2.0},
-                         {"term": "lovely", "shap": 1, "tfidf_diff": 1, "score": 1.0}],
-            "exemplars": [{"text": TEXTS[3], "index": 3}, {"text": TEXTS[4], "index": 4}]}}}
+TEXTS = [
+    "i hate this traffic so much",
+    "so angry at the refs tonight",
+    "this is furious stuff, hate it",
+    "what a lovely sunny day",
+    "so happy for you both",
+    "joy joy joy at the beach today",
+] * 4
+GUIDANCE = {
+    "classes": {
+        "anger": {
+            "keywords": [
+                {"term": "hate", "shap": 1, "tfidf_diff": 1, "score": 2.0},
+                {"term": "angry", "shap": 1, "tfidf_diff": 1, "score": 1.0},
+            ],
+            "exemplars": [{"text": TEXTS[0], "index": 0}, {"text": TEXTS[1], "index": 1}],
+        },
+        "joy": {
+            "keywords": [
+                {"term": "happy", "shap": 1, "tfidf_diff": 1, "score": 2.0},
+                {"term": "lovely", "shap": 1, "tfidf_diff": 1, "score": 1.0},
+            ],
+            "exemplars": [{"text": TEXTS[3], "index": 3}, {"text": TEXTS[4], "index": 4}],
+        },
+    }
+}
 FAST = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 1, "val_fraction": 0.2, "warmup_steps": 0}
 
 
 def ctx_for(strategy: GuidanceStrategy, cache: Path, guidance: dict | None = GUIDANCE) -> GenContext:
     labels = np.array([0, 0, 0, 1, 1, 1] * 4)
-    return GenContext(TEXTS, labels, np.arange(len(TEXTS)), LABELS, strategy, guidance, cache,
-                      {"accelerator": "cpu", "enable_progress_bar": False}, 0, "seedfp", "guidfp")
+    return GenContext(
+        TEXTS,
+        labels,
+        np.arange(len(TEXTS)),
+        LABELS,
+        strategy,
+        guidance,
+        cache,
+        {"accelerator": "cpu", "enable_progress_bar": False},
+        0,
+        "seedfp",
+        "guidfp",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +74,17 @@ def gpt2_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("gpt2")
     tok = train_bpe_tokenizer(TEXTS * 5, vocab_size=300)
     torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-                               eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)).save_pretrained(d)
+    GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(tok),
+            n_positions=64,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            eos_token_id=tok.eos_token_id,
+            bos_token_id=tok.bos_token_id,
+        )
+    ).save_pretrained(d)
     tok.save_pretrained(d)
     return d
 
@@ -57,8 +94,10 @@ def test_left_padded_batch_matches_single_prompts(gpt2_dir: Path) -> None:
 
     model = AutoModelForCausalLM.from_pretrained(gpt2_dir).eval()
     tok = AutoTokenizer.from_pretrained(gpt2_dir)
-    prompts = [tok("so happy", add_special_tokens=False)["input_ids"],
-               tok("i hate this traffic so much today", add_special_tokens=False)["input_ids"]]
+    prompts = [
+        tok("so happy", add_special_tokens=False)["input_ids"],
+        tok("i hate this traffic so much today", add_special_tokens=False)["input_ids"],
+    ]
     greedy = SamplingParams(do_sample=False, max_new_tokens=6, repetition_penalty=1.0)
     batched = generate_batch(model, prompts, greedy, 0, tok.pad_token_id, [tok.eos_token_id])
     single = [generate_batch(model, [p], greedy, 0, tok.pad_token_id, [tok.eos_token_id])[0] for p in prompts]
@@ -66,10 +105,13 @@ def test_left_padded_batch_matches_single_prompts(gpt2_dir: Path) -> None:
 
 
 @pytest.mark.slow  # > 5 s: end to end
-def test_gpt2_generator_keyword_conditioning_and_same_seed_same_samples(gpt2_dir: Path, tmp_path: Path) -> None:
+def test_gpt2_generator_keyword_conditioning_and_same_seed_same_samples(
+    gpt2_dir: Path, tmp_path: Path
+) -> None:
     strategy = GuidanceStrategy(name="shap", n_keywords=2, n_exemplars=1, max_exemplar_words=5)
-    gen = LabelLMGenerator(name=str(gpt2_dir), train_blocks=1, finetune=FAST, batch_size=4,
-                           sampling={"max_new_tokens": 12})
+    gen = LabelLMGenerator(
+        name=str(gpt2_dir), train_blocks=1, finetune=FAST, batch_size=4, sampling={"max_new_tokens": 12}
+    )
     ctx = ctx_for(strategy, tmp_path / "cache")
     gen.prepare(ctx)
     saved = Path(gen.info["path"])
@@ -85,8 +127,9 @@ def test_gpt2_generator_keyword_conditioning_and_same_seed_same_samples(gpt2_dir
     def run(store_dir: Path, batch_size: int) -> list[list[str]]:
         gen.batch_size = batch_size
         store = BatchStore(store_dir / "b.jsonl")
-        acc, stats = generate_until(gen, ctx, store.batches, [5, 5], lambda chunks: run_local(
-            gen, ctx, store, chunks, "k", {}), 20)
+        acc, stats = generate_until(
+            gen, ctx, store.batches, [5, 5], lambda chunks: run_local(gen, ctx, store, chunks, "k", {}), 20
+        )
         assert stats["batches"] >= 2
         return [[r["text"] for r in a] for a in acc]
 
@@ -131,17 +174,41 @@ def test_lora_llm_tiny_llama_with_chat_template(tmp_path: Path) -> None:
     tok = train_bpe_tokenizer(TEXTS * 5 + ["Write posts that express anger joy"] * 5, vocab_size=300)
     tok.add_tokens(["<|user|>", "<|assistant|>", "<|system|>", "<|end|>"], special_tokens=True)
     tok.eos_token = "<|end|>"
-    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>\n{% endfor %}"
-                         "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    tok.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
     torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                                 eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)).save_pretrained(d)
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+        )
+    ).save_pretrained(d)
     tok.save_pretrained(d)
     strategy = GuidanceStrategy(name="shap", n_keywords=2, n_exemplars=1)
-    gen = InstructGenerator(name=str(d), posts_per_prompt=3, batch_size=2, sampling={"max_new_tokens": 24},
-                            lora={"enabled": True, "epochs": 1, "batch_size": 8, "r": 4, "alpha": 8,
-                                  "target_modules": ["q_proj", "v_proj"], "val_fraction": 0.2})
+    gen = InstructGenerator(
+        name=str(d),
+        posts_per_prompt=3,
+        batch_size=2,
+        sampling={"max_new_tokens": 24},
+        lora={
+            "enabled": True,
+            "epochs": 1,
+            "batch_size": 8,
+            "r": 4,
+            "alpha": 8,
+            "target_modules": ["q_proj", "v_proj"],
+            "val_fraction": 0.2,
+        },
+    )
     ctx = ctx_for(strategy, tmp_path / "cache")
     gen.prepare(ctx)
     adapter = tmp_path / "cache" / "adapters" / gen.info["adapter_key"]
@@ -157,7 +224,9 @@ def test_lora_llm_tiny_llama_with_chat_template(tmp_path: Path) -> None:
     # the adapter is cached: a second generator loads it instead of training
     gen2 = InstructGenerator(name=str(d), posts_per_prompt=3, lora=dict(gen.lora))
     gen2.prepare(ctx)
-    assert gen2.info["adapter_key"] == gen.info["adapter_key"] and type(gen2.model).__name__.startswith("Peft")
+    assert gen2.info["adapter_key"] == gen.info["adapter_key"] and type(gen2.model).__name__.startswith(
+        "Peft"
+    )
 
 
 @pytest.mark.slow  # > 5 s: end to end
@@ -185,6 +254,15 @@ def test_finetune_step_cap_shorter_than_an_epoch_still_validates(gpt2_dir: Path)
     model = GPT2LMHeadModel.from_pretrained(gpt2_dir)
     rng = np.random.default_rng(0)
     rows = [(rng.integers(5, 60, size=12).tolist(), 2) for _ in range(40)]
-    out = fit_causal_lm(model, rows[:36], rows[36:], pad_id=0, trainer_cfg={"accelerator": "cpu"}, batch_size=4,
-                        max_epochs=3, max_steps=3, patience=2)  # 9 steps per epoch, capped at 3
+    out = fit_causal_lm(
+        model,
+        rows[:36],
+        rows[36:],
+        pad_id=0,
+        trainer_cfg={"accelerator": "cpu"},
+        batch_size=4,
+        max_epochs=3,
+        max_steps=3,
+        patience=2,
+    )  # 9 steps per epoch, capped at 3
     assert out["steps"] == 3 and len(out["val_ppl_history"]) >= 1 and math.isfinite(out["best_val_ppl"])

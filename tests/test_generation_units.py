@@ -25,10 +25,18 @@ from sentisynth.generation.store import BatchStore
 from sentisynth.generation.tokenizer import train_bpe_tokenizer
 from sentisynth.utils import content_key
 
-GUIDANCE = {"classes": {"anger": {"keywords": [{"term": "hate", "shap": 0.5, "tfidf_diff": 0.1, "score": 2.0},
-                                               {"term": "angry", "shap": 0.4, "tfidf_diff": 0.1, "score": 1.0},
-                                               {"term": "fuming mad", "shap": 0.1, "tfidf_diff": 0.0, "score": 0.5}],
-                                  "exemplars": [{"text": "I hate mondays", "index": 7}]}}}
+GUIDANCE = {
+    "classes": {
+        "anger": {
+            "keywords": [
+                {"term": "hate", "shap": 0.5, "tfidf_diff": 0.1, "score": 2.0},
+                {"term": "angry", "shap": 0.4, "tfidf_diff": 0.1, "score": 1.0},
+                {"term": "fuming mad", "shap": 0.1, "tfidf_diff": 0.0, "score": 0.5},
+            ],
+            "exemplars": [{"text": "I hate mondays", "index": 7}],
+        }
+    }
+}
 
 
 def test_conditioning_prefix_format() -> None:
@@ -36,7 +44,10 @@ def test_conditioning_prefix_format() -> None:
     assert conditioning_prefix("anger", ["hate", "angry"]) == "<anger> <kw> hate angry <text>"
     assert conditioning_prefix("anger", []) == "<anger> <kw> <text>"  # empty slot: post had no keyword
     long = " ".join(f"w{i}" for i in range(50))
-    assert conditioning_prefix("very angry", None, [long], max_exemplar_words=3) == "<very_angry> <ex> w0 w1 w2 <text>"
+    assert (
+        conditioning_prefix("very angry", None, [long], max_exemplar_words=3)
+        == "<very_angry> <ex> w0 w1 w2 <text>"
+    )
 
 
 def test_keywords_in_text_whole_words_in_ranking_order() -> None:
@@ -61,14 +72,20 @@ def test_render_instruction_includes_guidance() -> None:
         GuidanceStrategy(name="magic")
 
 
-@pytest.mark.parametrize("completion,expected", [
-    ("Here are 3 posts:\n1. First post!\n2) \"Second post\"\n3 - third one", ["First post!", "Second post", "third one"]),
-    ("- a bullet\n* another   one\n\n", ["a bullet", "another one"]),
-    ("Sure! Here you go:\nPost 1: hello world\nPost 2: bye", ["hello world", "bye"]),
-    ("just one post without numbering", ["just one post without numbering"]),
-    ("1. one\n2. two\n3. three\n4. four", ["one", "two"]),
-    ("", []),
-])
+@pytest.mark.parametrize(
+    "completion,expected",
+    [
+        (
+            'Here are 3 posts:\n1. First post!\n2) "Second post"\n3 - third one',
+            ["First post!", "Second post", "third one"],
+        ),
+        ("- a bullet\n* another   one\n\n", ["a bullet", "another one"]),
+        ("Sure! Here you go:\nPost 1: hello world\nPost 2: bye", ["hello world", "bye"]),
+        ("just one post without numbering", ["just one post without numbering"]),
+        ("1. one\n2. two\n3. three\n4. four", ["one", "two"]),
+        ("", []),
+    ],
+)
 def test_parse_posts(completion: str, expected: list[str]) -> None:
     assert parse_posts(completion, 2 if "four" in completion else 5) == expected
 
@@ -80,7 +97,9 @@ def test_clean_text_strips_prefix_tags_and_space() -> None:
 
 
 def test_keyword_bias_changes_exactly_keyword_logits() -> None:
-    tok = train_bpe_tokenizer(["i hate this so much", "angry angry people", "love and joy"] * 20, vocab_size=300)
+    tok = train_bpe_tokenizer(
+        ["i hate this so much", "angry angry people", "love and joy"] * 20, vocab_size=300
+    )
     ids = keyword_token_ids(tok, ["hate", "angry"])
     assert ids and all(i not in tok.all_special_ids for i in ids)
     scores = torch.randn(3, len(tok))
@@ -88,7 +107,9 @@ def test_keyword_bias_changes_exactly_keyword_logits() -> None:
     changed = torch.nonzero(out != scores)
     assert set(changed[:, 1].tolist()) == set(ids) and changed.shape[0] == 3 * len(ids)
     assert torch.allclose((out - scores)[:, ids], torch.full((3, len(ids)), 2.5))
-    per_row = KeywordBiasProcessor([[ids[0]], []], 1.0)(torch.zeros(2, 1, dtype=torch.long), scores[:2].clone())
+    per_row = KeywordBiasProcessor([[ids[0]], []], 1.0)(
+        torch.zeros(2, 1, dtype=torch.long), scores[:2].clone()
+    )
     assert torch.nonzero(per_row != scores[:2]).tolist() == [[0, ids[0]]]
 
 
@@ -124,5 +145,11 @@ def test_store_drops_torn_batches_and_dedups(tmp_path) -> None:
     # only requests below each class's limit count: class 1's "x" (request 1) is outside limit 1
     assert [r["id"] for r in accepted(again.batches, 2, [2, 1])[0]] == ["a"]
     assert done_requests(again.batches, 2) == [{0, 1}, {0, 1, 2}]
-    assert missing_chunks([{0, 1}, {0, 3}], [0, 0], [6, 7], 2) == [(0, 2, 4), (0, 4, 6), (1, 1, 3), (1, 4, 6), (1, 6, 7)]
+    assert missing_chunks([{0, 1}, {0, 3}], [0, 0], [6, 7], 2) == [
+        (0, 2, 4),
+        (0, 4, 6),
+        (1, 1, 3),
+        (1, 4, 6),
+        (1, 6, 7),
+    ]
     assert content_key({"a": 1, "b": [1, 2]}) == content_key({"b": [1, 2], "a": 1})

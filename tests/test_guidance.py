@@ -410,8 +410,16 @@ def test_stage_guidance_in_process(compose_cfg, tmp_path: Path, capsys) -> None:
         for i, (t, y) in enumerate(zip(split.texts, split.labels))
     ]
     (tmp_path / "posts.csv").write_text("\n".join(rows) + "\n")
-    cfg = compose_cfg("generate", "stage=guidance", "data=files", f"data.path={tmp_path / 'posts.csv'}",
-                      "data.seed_size=30", "logger=csv", "keywords.exemplar_k=2", "keywords.min_class_df=1")
+    cfg = compose_cfg(
+        "generate",
+        "stage=guidance",
+        "data=files",
+        f"data.path={tmp_path / 'posts.csv'}",
+        "data.seed_size=30",
+        "logger=csv",
+        "keywords.exemplar_k=2",
+        "keywords.min_class_df=1",
+    )
     run_guidance_stage(cfg)
     out = tmp_path / "run"
     g = load_guidance(out / "guidance.json")

@@ -41,8 +41,14 @@ def test_transformer_saved_with_label_names(tmp_path: Path) -> None:
     from tests.test_transformer import TransformerClassifier
 
     texts, labels = toy_data(24)
-    clf = TransformerClassifier(str(make_tiny_bert(tmp_path / "bert")), n_classes=2, epochs=1, batch_size=8,
-                                trainer=CPU, progress=False).fit(texts, labels)
+    clf = TransformerClassifier(
+        str(make_tiny_bert(tmp_path / "bert")),
+        n_classes=2,
+        epochs=1,
+        batch_size=8,
+        trainer=CPU,
+        progress=False,
+    ).fit(texts, labels)
     save_classifier(clf, tmp_path / "m", ["pos", "neg"])
     assert AutoConfig.from_pretrained(tmp_path / "m").id2label == {0: "pos", 1: "neg"}  # save_pretrained
     predictor = load_predictor(tmp_path / "m", progress=False)
@@ -50,10 +56,12 @@ def test_transformer_saved_with_label_names(tmp_path: Path) -> None:
     assert predictor.label_names == ["pos", "neg"]
 
 
-def test_run_keeps_its_classifier_and_predict_cli_reproduces_it(tmp_path: Path, tiny_data_dir: Path,
-                                                                 capsys: pytest.CaptureFixture) -> None:
-    run = api.run_arm([f"paths.data_dir={tiny_data_dir}", "data.seed_size=20", "logger=none"],
-                      output_dir=tmp_path / "run")
+def test_run_keeps_its_classifier_and_predict_cli_reproduces_it(
+    tmp_path: Path, tiny_data_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = api.run_arm(
+        [f"paths.data_dir={tiny_data_dir}", "data.seed_size=20", "logger=none"], output_dir=tmp_path / "run"
+    )
     assert json.loads((run.dir / "models.json").read_text()) == {"classifier": "model", "teacher": None}
     test_rows = run.predictions().query("split == 'test'")
     (tmp_path / "texts.txt").write_text("\n".join(test_rows.text) + "\n")
@@ -69,17 +77,26 @@ def test_run_keeps_its_classifier_and_predict_cli_reproduces_it(tmp_path: Path, 
     assert run.model().predict(["so happy love fun #joy"]) == ["joy"]
 
 
-def test_predict_errors_are_one_line(tmp_path: Path, tiny_data_dir: Path, capsys: pytest.CaptureFixture) -> None:
-    run = api.run_arm([f"paths.data_dir={tiny_data_dir}", "data.seed_size=20", "logger=none", "save_model=false"],
-                      output_dir=tmp_path / "run")
+def test_predict_errors_are_one_line(
+    tmp_path: Path, tiny_data_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = api.run_arm(
+        [f"paths.data_dir={tiny_data_dir}", "data.seed_size=20", "logger=none", "save_model=false"],
+        output_dir=tmp_path / "run",
+    )
     assert not (run.dir / "model").exists()
     (tmp_path / "t.txt").write_text("hello\n")
-    for args, message in (([str(run.dir), str(tmp_path / "t.txt")], "no saved classifier (the run was made with save_model=false)"),
-                          ([str(run.dir), str(tmp_path / "t.txt"), "--model", "teacher"], "no saved teacher"),
-                          ([str(tmp_path / "nope"), str(tmp_path / "t.txt")], "no such run or model directory"),
-                          ([str(tmp_path), str(tmp_path / "t.txt")], "not a saved sentisynth model"),
-                          ([str(tmp_path / "run" / "model"), str(tmp_path / "t.txt")], "no such run or model"),
-                          ([str(run.dir), str(tmp_path / "missing.txt")], "missing file")):
+    for args, message in (
+        (
+            [str(run.dir), str(tmp_path / "t.txt")],
+            "no saved classifier (the run was made with save_model=false)",
+        ),
+        ([str(run.dir), str(tmp_path / "t.txt"), "--model", "teacher"], "no saved teacher"),
+        ([str(tmp_path / "nope"), str(tmp_path / "t.txt")], "no such run or model directory"),
+        ([str(tmp_path), str(tmp_path / "t.txt")], "not a saved sentisynth model"),
+        ([str(tmp_path / "run" / "model"), str(tmp_path / "t.txt")], "no such run or model"),
+        ([str(run.dir), str(tmp_path / "missing.txt")], "missing file"),
+    ):
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and "\n" not in err

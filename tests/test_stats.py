@@ -44,8 +44,9 @@ def test_bootstrap_equals_the_naive_loop(gold: np.ndarray) -> None:
     weights = stats.resample_weights(len(gold), 30, np.random.default_rng(5)).astype(int)
     for b in range(30):
         rows = np.repeat(np.arange(len(gold)), weights[b])
-        assert samples[b, K] == pytest.approx(f1_score(gold[rows], pred[rows], labels=range(K), average="macro",
-                                                       zero_division=0), abs=1e-6)
+        assert samples[b, K] == pytest.approx(
+            f1_score(gold[rows], pred[rows], labels=range(K), average="macro", zero_division=0), abs=1e-6
+        )
     assert weights.sum(axis=1).tolist() == [len(gold)] * 30
 
 
@@ -82,7 +83,7 @@ def test_randomization_matches_the_exact_test() -> None:
     gold = rng.integers(0, K, 40)
     a, b = gold.copy(), gold.copy()
     idx = rng.choice(40, 12, replace=False)
-    a[idx[:9]] = (gold[idx[:9]] + 1) % K   # a wrong on 9 of them, b wrong on the other 3
+    a[idx[:9]] = (gold[idx[:9]] + 1) % K  # a wrong on 9 of them, b wrong on the other 3
     b[idx[9:]] = (gold[idx[9:]] + 2) % K
     observed = stats.f1_scores(gold, a, K)[K] - stats.f1_scores(gold, b, K)[K]
     hits = 0
@@ -102,8 +103,12 @@ def test_randomization_finds_a_real_difference_and_is_calibrated_under_the_null(
     worse = np.stack([_system(gold, 0.55, 20 + s) for s in range(3)])
     assert stats.randomization_test(gold, better, worse, K, 999)[K] < 0.01
     # exchangeable systems: about 5% of p-values under 0.05
-    p = [stats.randomization_test(gold, _system(gold, 0.6, 100 + i)[None], _system(gold, 0.6, 200 + i)[None], K,
-                                  199, seed=i)[K] for i in range(60)]
+    p = [
+        stats.randomization_test(
+            gold, _system(gold, 0.6, 100 + i)[None], _system(gold, 0.6, 200 + i)[None], K, 199, seed=i
+        )[K]
+        for i in range(60)
+    ]
     assert np.mean(np.array(p) < 0.05) <= 0.15 and 0.3 < np.mean(p) < 0.7
 
 

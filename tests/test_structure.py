@@ -15,8 +15,21 @@ MAX_FUNCTION_LINES = 60
 
 # Lower layers never import higher ones (same layer: allowed, as long as there is no cycle).
 LAYERS = [
-    {"utils", "text", "tracking", "errors", "cache", "distributed"},  # distributed: Lightning DDP glue (trainer settings, rank slices)
-    {"data", "hub_data", "evaluation", "stats", "cli"},  # stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
+    {
+        "utils",
+        "text",
+        "tracking",
+        "errors",
+        "cache",
+        "distributed",
+    },  # distributed: Lightning DDP glue (trainer settings, rank slices)
+    {
+        "data",
+        "hub_data",
+        "evaluation",
+        "stats",
+        "cli",
+    },  # stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
     {"classifiers", "analysis", "distill"},
     {"generation", "guidance", "filters"},
     {"augment"},
@@ -63,7 +76,9 @@ def import_graph(package: Path) -> dict[str, set[str]]:
     for m, f in mods.items():
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
-                graph[m] |= {t for t in imported_modules(m, node, mods) if t != m and not m.startswith(t + ".")}
+                graph[m] |= {
+                    t for t in imported_modules(m, node, mods) if t != m and not m.startswith(t + ".")
+                }
     return graph
 
 
@@ -121,7 +136,9 @@ def test_cycle_check_catches_a_cycle_through_a_function_level_import(tmp_path: P
     (pkg / "__init__.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("from demo.sub.b import B\n")
     (pkg / "a.py").write_text("from demo.sub import b\n")
-    (pkg / "sub" / "b.py").write_text("class B:\n    def f(self):\n        from ..a import x  # lazy\n        return x\n")
+    (pkg / "sub" / "b.py").write_text(
+        "class B:\n    def f(self):\n        from ..a import x  # lazy\n        return x\n"
+    )
     (pkg / "c.py").write_text("import demo.a\n")
     graph = import_graph(pkg)
     assert graph["demo.sub.b"] == {"demo.a"} and "demo.sub.b" in graph["demo.a"]
@@ -140,7 +157,9 @@ def test_a_lazy_import_of_train_from_data_is_caught(tmp_path: Path) -> None:
         f.write("\n\ndef _late():\n    from sentisynth.train import run\n\n    return run\n")
     graph = import_graph(copy)
     assert any({"sentisynth.data", "sentisynth.train"} <= set(c) for c in cycles(graph))
-    assert "sentisynth.train" in graph["sentisynth.data"] and layer_of("sentisynth.train") > layer_of("sentisynth.data")
+    assert "sentisynth.train" in graph["sentisynth.data"] and layer_of("sentisynth.train") > layer_of(
+        "sentisynth.data"
+    )
 
 
 def layer_of(module: str) -> int:
@@ -152,14 +171,23 @@ def layer_of(module: str) -> int:
 
 def test_dependencies_point_down_the_layers() -> None:
     graph = import_graph(PACKAGE)
-    upward = sorted(f"{m} -> {t}" for m, targets in graph.items() if m != "sentisynth" for t in targets
-                    if t != "sentisynth" and layer_of(t) > layer_of(m))
+    upward = sorted(
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        if m != "sentisynth"
+        for t in targets
+        if t != "sentisynth" and layer_of(t) > layer_of(m)
+    )
     assert upward == []
 
 
 def test_layer_check_catches_an_upward_import() -> None:
     assert layer_of("sentisynth.filters.base") > layer_of("sentisynth.data")
-    assert layer_of("sentisynth.train") > layer_of("sentisynth.augment") > layer_of("sentisynth.generation.pipeline")
+    assert (
+        layer_of("sentisynth.train")
+        > layer_of("sentisynth.augment")
+        > layer_of("sentisynth.generation.pipeline")
+    )
     with pytest.raises(AssertionError, match="in no layer"):
         layer_of("sentisynth.newthing")
 
@@ -180,3 +208,17 @@ def test_no_function_over_60_lines(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "m.py").write_text("def f():\n" + "    x = 1\n" * 60)
     assert long_functions(tmp_path / "pkg") == ["pkg/m.py:1 f (61 lines)"]
+
+
+def test_code_is_ruff_formatted() -> None:
+    """`ruff format` was applied once; keep it (run `ruff format src tests benchmarks *.py` to fix)."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed (pip install -e '.[dev]')")
+    paths = ["src", "tests", "benchmarks", "train.py", "generate.py"]
+    done = subprocess.run([ruff, "format", "--check", *paths], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

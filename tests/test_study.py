@@ -31,7 +31,9 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
         study = to_plain(compose("train", overrides=[f"experiment={experiment}", *base]).study)
         cells = plan_cells(study)
         assert len({c.name for c in cells}) == len(cells)
-        one_per_kind = {(c.arm, c.classifier): c for c in cells}  # sizes and seeds do not change what composes
+        one_per_kind = {
+            (c.arm, c.classifier): c for c in cells
+        }  # sizes and seeds do not change what composes
         for cell in one_per_kind.values():
             cfg = compose("train", overrides=[*cell.overrides, *base])
             assert cfg.classifier._target_ and cfg.augment._target_
@@ -43,7 +45,7 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
         seeds = {c.seed for c in cells}
         assert seeds == {0, 1, 2}
         for arm in ("none", "real", "pseudo", "naive", "shap"):
-            for n in ([None] if arm == "none" else [200, 1000]):  # seed only adds nothing: once, not per n
+            for n in [None] if arm == "none" else [200, 1000]:  # seed only adds nothing: once, not per n
                 for size in (500, 1000):
                     here = [c for c in cells if c.arm == arm and c.seed_size == size and c.augment_n == n]
                     assert {c.seed for c in here if c.classifier == "tfidf_lr"} == seeds
@@ -59,8 +61,11 @@ def test_small_augment_n_draws_from_the_large_generated_set(tmp_path: Path) -> N
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         base = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"]
         study = to_plain(compose("train", overrides=["experiment=offline_tweeteval", *base]).study)
-        cells = [c for c in plan_cells(study) if c.arm == "shap" and c.seed == 0 and c.seed_size == 500
-                 and c.classifier == "tfidf_lr"]
+        cells = [
+            c
+            for c in plan_cells(study)
+            if c.arm == "shap" and c.seed == 0 and c.seed_size == 500 and c.classifier == "tfidf_lr"
+        ]
         assert sorted(c.augment_n for c in cells) == [200, 1000]
         augments = [instantiate_augment(compose("train", overrides=[*c.overrides, *base])) for c in cells]
     from sentisynth.data import LowResourceData, Split
@@ -85,11 +90,21 @@ def instantiate_augment(cfg: object) -> object:
 @pytest.mark.slow
 def test_small_study_runs_resumes_and_reports(tmp_path: Path, tiny_data_dir: Path) -> None:
     study_dir = tmp_path / "study"
-    args = ["experiment=offline_tweeteval", "study.seeds=[0,1]", "study.seed_sizes=[16,24]", "study.augment_n=[200]",
-            "~study.arms", "+study.arms={none:['augment=none'],real:['augment=real']}",
-            "~study.classifiers", "+study.classifiers={tfidf_lr:{seeds:all}}",
-            f"study.dir={study_dir}", f"paths.data_dir={tiny_data_dir}", f"paths.cache_dir={tmp_path / 'cache'}",
-            f"hydra.run.dir={tmp_path / 'run'}", "logger=none"]
+    args = [
+        "experiment=offline_tweeteval",
+        "study.seeds=[0,1]",
+        "study.seed_sizes=[16,24]",
+        "study.augment_n=[200]",
+        "~study.arms",
+        "+study.arms={none:['augment=none'],real:['augment=real']}",
+        "~study.classifiers",
+        "+study.classifiers={tfidf_lr:{seeds:all}}",
+        f"study.dir={study_dir}",
+        f"paths.data_dir={tiny_data_dir}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "logger=none",
+    ]
     done = run_cli("train.py", *args)
     assert done.returncode == 0, done.stderr[-3000:]
     status = json.loads((study_dir / "study_status.json").read_text())

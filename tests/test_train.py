@@ -14,7 +14,14 @@ from sentisynth.aggregate import aggregate
 from sentisynth.train import run
 from tests.conftest import NAMES, ROOT, run_cli
 
-REQUIRED = ["test/macro_f1", "test/accuracy", "val/macro_f1", "train/n_seed", "train/n_real", "train/n_synthetic"]
+REQUIRED = [
+    "test/macro_f1",
+    "test/accuracy",
+    "val/macro_f1",
+    "train/n_seed",
+    "train/n_real",
+    "train/n_synthetic",
+]
 
 
 def _train(tmp_path: Path, data_dir: Path, *overrides: str, name: str = "run"):
@@ -25,8 +32,14 @@ def _train(tmp_path: Path, data_dir: Path, *overrides: str, name: str = "run"):
 
 @pytest.mark.parametrize("augment", ["none", "real"])
 def test_run_in_process(compose_cfg, tiny_data_dir: Path, tmp_path: Path, augment: str, capsys) -> None:
-    cfg = compose_cfg("train", f"paths.data_dir={tiny_data_dir}", "data.seed_size=20", f"augment={augment}",
-                      "augment.n=40", "logger=csv")
+    cfg = compose_cfg(
+        "train",
+        f"paths.data_dir={tiny_data_dir}",
+        "data.seed_size=20",
+        f"augment={augment}",
+        "augment.n=40",
+        "logger=csv",
+    )
     metrics = run(cfg)
     out = tmp_path / "run"
     assert json.loads((out / "metrics.json").read_text()) == metrics
@@ -46,8 +59,16 @@ def test_run_in_process(compose_cfg, tiny_data_dir: Path, tmp_path: Path, augmen
 
 
 def test_same_config_same_metrics(compose_cfg, tiny_data_dir: Path, tmp_path: Path) -> None:
-    args = (f"paths.data_dir={tiny_data_dir}", "data.seed_size=16", "augment=real", "augment.n=20",
-            "classifier=tfidf_xgb", "classifier.xgb_params.n_estimators=20", "classifier.n_jobs=1", "logger=none")
+    args = (
+        f"paths.data_dir={tiny_data_dir}",
+        "data.seed_size=16",
+        "augment=real",
+        "augment.n=20",
+        "classifier=tfidf_xgb",
+        "classifier.xgb_params.n_estimators=20",
+        "classifier.n_jobs=1",
+        "logger=none",
+    )
     texts = []
     for name in ("a", "b"):
         run(compose_cfg("train", *args, f"paths.output_dir={tmp_path / name}"))
@@ -75,7 +96,9 @@ def test_outside_hydra_the_run_dir_is_filled_in(cfg_train, tmp_path: Path, monke
 
 @pytest.mark.slow
 def test_train_cli_end_to_end(tmp_path: Path, tiny_data_dir: Path) -> None:
-    proc, out = _train(tmp_path, tiny_data_dir, "data.seed_size=20", "augment=real", "augment.n=40", "logger=none")
+    proc, out = _train(
+        tmp_path, tiny_data_dir, "data.seed_size=20", "augment=real", "augment.n=40", "logger=none"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["train/n_real"] == 40
     assert "macro_f1" in proc.stdout
@@ -84,9 +107,18 @@ def test_train_cli_end_to_end(tmp_path: Path, tiny_data_dir: Path) -> None:
 @pytest.mark.slow
 def test_multirun_and_aggregate(tmp_path: Path, tiny_data_dir: Path) -> None:
     sweep = tmp_path / "sweep"
-    proc = run_cli("train.py", "-m", f"paths.data_dir={tiny_data_dir}", f"hydra.sweep.dir={sweep}",
-                   "data.seed_size=12", "augment=none,real", "augment.n=20", "seed=0,1", "logger=none",
-                   "hydra/launcher=joblib")
+    proc = run_cli(
+        "train.py",
+        "-m",
+        f"paths.data_dir={tiny_data_dir}",
+        f"hydra.sweep.dir={sweep}",
+        "data.seed_size=12",
+        "augment=none,real",
+        "augment.n=20",
+        "seed=0,1",
+        "logger=none",
+        "hydra/launcher=joblib",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p.parent.name for p in sweep.glob("*/metrics.json"))
     assert jobs == ["0", "1", "2", "3"]
@@ -105,8 +137,9 @@ def test_aggregate_cli_errors(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "sentisynth.aggregate", str(tmp_path / "none")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sentisynth.aggregate", str(tmp_path / "none")], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "multirun directory not found" in proc.stderr
 
 
@@ -115,9 +148,19 @@ def test_runs_started_together_do_not_collide(tmp_path: Path, tiny_data_dir: Pat
     import subprocess
     import sys
 
-    cmd = [sys.executable, str(ROOT / "train.py"), f"paths.data_dir={tiny_data_dir}", "data.seed_size=12",
-           "logger=none", "task_name=collide", "save_predictions=false"]
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        f"paths.data_dir={tiny_data_dir}",
+        "data.seed_size=12",
+        "logger=none",
+        "task_name=collide",
+        "save_predictions=false",
+    ]
+    procs = [
+        subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
     assert all(p.wait(timeout=300) == 0 for p in procs)
     runs = list((tmp_path / "outputs" / "collide" / "runs").iterdir())
     assert len(runs) == 2 and all((r / "metrics.json").is_file() for r in runs)
@@ -134,9 +177,24 @@ def test_wandb_offline_run_is_recorded_without_network(tmp_path: Path, tiny_data
         import sys
 
         trace = tmp_path / "strace.txt"
-        proc = subprocess.run([strace, "-f", "-qq", "-e", "trace=connect", "-o", str(trace), sys.executable,
-                               str(ROOT / "train.py"), *args], capture_output=True, text=True, timeout=600,
-                              env={**__import__("os").environ, "WANDB_MODE": "offline"})
+        proc = subprocess.run(
+            [
+                strace,
+                "-f",
+                "-qq",
+                "-e",
+                "trace=connect",
+                "-o",
+                str(trace),
+                sys.executable,
+                str(ROOT / "train.py"),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**__import__("os").environ, "WANDB_MODE": "offline"},
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         inet = [line for line in trace.read_text().splitlines() if "AF_INET" in line]
         assert inet == [], inet
@@ -155,7 +213,9 @@ def test_wandb_offline_run_is_recorded_without_network(tmp_path: Path, tiny_data
 def test_missing_label_column_one_line_error(tmp_path: Path) -> None:
     csv = tmp_path / "posts.csv"
     csv.write_text("text,sentiment\nhello,1\nbye,0\n")
-    proc = run_cli("train.py", "data=files", f"data.path={csv}", f"hydra.run.dir={tmp_path / 'o'}", "logger=none")
+    proc = run_cli(
+        "train.py", "data=files", f"data.path={csv}", f"hydra.run.dir={tmp_path / 'o'}", "logger=none"
+    )
     assert proc.returncode != 0
     err = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(err) == 1, proc.stderr
@@ -164,8 +224,13 @@ def test_missing_label_column_one_line_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_unknown_data_dir_error(tmp_path: Path) -> None:
-    proc = run_cli("train.py", f"paths.data_dir={tmp_path / 'missing'}", f"hydra.run.dir={tmp_path / 'o'}",
-                   "logger=none", env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    proc = run_cli(
+        "train.py",
+        f"paths.data_dir={tmp_path / 'missing'}",
+        f"hydra.run.dir={tmp_path / 'o'}",
+        "logger=none",
+        env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
+    )
     assert proc.returncode == 2
     assert "looked in local directory" in proc.stderr and "Hub" in proc.stderr
 
@@ -175,9 +240,17 @@ def test_real_data_baselines(tmp_path: Path, shared_data: Path) -> None:
     """The issue's acceptance numbers on TweetEval emotion (seed 1000, LR): >= 0.50, and real data helps."""
     scores = {}
     for augment in ("none", "real"):
-        proc, out = _train(tmp_path, shared_data, "classifier=tfidf_lr", "data.seed_size=1000",
-                           f"augment={augment}", "augment.n=1000", "logger=none", "save_predictions=false",
-                           name=augment)
+        proc, out = _train(
+            tmp_path,
+            shared_data,
+            "classifier=tfidf_lr",
+            "data.seed_size=1000",
+            f"augment={augment}",
+            "augment.n=1000",
+            "logger=none",
+            "save_predictions=false",
+            name=augment,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         scores[augment] = json.loads((out / "metrics.json").read_text())["test/macro_f1"]
     assert scores["none"] >= 0.50
@@ -188,8 +261,17 @@ def test_real_data_baselines(tmp_path: Path, shared_data: Path) -> None:
 def test_submitit_local_launcher(tmp_path: Path, tiny_data_dir: Path) -> None:
     """The SLURM code path (submitit), run by submitit's local executor."""
     sweep = tmp_path / "submitit"
-    proc = run_cli("train.py", "-m", "hydra/launcher=local_submitit", f"paths.data_dir={tiny_data_dir}",
-                   f"hydra.sweep.dir={sweep}", "data.seed_size=12", "seed=0", "logger=none", "save_predictions=false")
+    proc = run_cli(
+        "train.py",
+        "-m",
+        "hydra/launcher=local_submitit",
+        f"paths.data_dir={tiny_data_dir}",
+        f"hydra.sweep.dir={sweep}",
+        "data.seed_size=12",
+        "seed=0",
+        "logger=none",
+        "save_predictions=false",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((sweep / "0" / "metrics.json").read_text())
     assert metrics["train/n_seed"] == 12

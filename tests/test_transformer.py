@@ -18,8 +18,10 @@ from sentisynth.classifiers.transformer import (
 )
 from tests.conftest import ROOT
 
-WORDS = ("happy joy great love fun smile good sad cry awful hate bad gloomy tears angry mad rage "
-         "the a is i am so very today this day feel").split()
+WORDS = (
+    "happy joy great love fun smile good sad cry awful hate bad gloomy tears angry mad rage "
+    "the a is i am so very today this day feel"
+).split()
 CPU = {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "log_every_n_steps": 1}
 
 
@@ -31,9 +33,17 @@ def make_tiny_bert(path: Path, n_classes: int = 2, dropout: float = 0.1) -> Path
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
     tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64, num_labels=n_classes,
-                     hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=n_classes,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     BertForSequenceClassification(cfg).save_pretrained(path)
     tok.save_pretrained(path)
     return path
@@ -62,8 +72,18 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fitted(tiny_bert: Path) -> TransformerClassifier:
     texts, labels = toy_data(64)
     vt, vl = toy_data(16, seed=1)
-    clf = TransformerClassifier(str(tiny_bert), n_classes=2, lr=3e-3, epochs=4, batch_size=8, patience=2,
-                                warmup=0.0, trainer=CPU, progress=False, seed=0)
+    clf = TransformerClassifier(
+        str(tiny_bert),
+        n_classes=2,
+        lr=3e-3,
+        epochs=4,
+        batch_size=8,
+        patience=2,
+        warmup=0.0,
+        trainer=CPU,
+        progress=False,
+        seed=0,
+    )
     return clf.fit(texts, labels, val_texts=vt, val_labels=vl)
 
 
@@ -79,7 +99,9 @@ def test_fit_learns_and_keeps_best_checkpoint(fitted: TransformerClassifier) -> 
     from sklearn.metrics import f1_score
 
     vt, vl = toy_data(16, seed=1)
-    assert f1_score(vl, fitted.predict(vt), average="macro") == pytest.approx(fitted.fit_info["best_val_macro_f1"], abs=1e-4)
+    assert f1_score(vl, fitted.predict(vt), average="macro") == pytest.approx(
+        fitted.fit_info["best_val_macro_f1"], abs=1e-4
+    )
 
 
 def test_score_batching_and_order(fitted: TransformerClassifier) -> None:
@@ -89,7 +111,11 @@ def test_score_batching_and_order(fitted: TransformerClassifier) -> None:
     small = fitted.score(texts)
     fitted.eval_batch_size = 128
     big = fitted.score(texts)
-    assert small["probs"].shape == (11, 2) and small["label"].shape == (11,) and small["confidence"].shape == (11,)
+    assert (
+        small["probs"].shape == (11, 2)
+        and small["label"].shape == (11,)
+        and small["confidence"].shape == (11,)
+    )
     np.testing.assert_allclose(small["probs"], big["probs"], atol=1e-5)
     np.testing.assert_array_equal(small["label"], small["probs"].argmax(1))
     np.testing.assert_allclose(small["confidence"], small["probs"].max(1))
@@ -145,7 +171,9 @@ def test_distillation_loss_matches_definition() -> None:
 def test_distillation_fit_and_soft_label_shapes(tiny_bert: Path) -> None:
     texts, labels = toy_data(12)
     soft = np.tile([[0.7, 0.3]], (4, 1))
-    clf = TransformerClassifier(str(tiny_bert), n_classes=2, epochs=1, batch_size=4, trainer=CPU, progress=False)
+    clf = TransformerClassifier(
+        str(tiny_bert), n_classes=2, epochs=1, batch_size=4, trainer=CPU, progress=False
+    )
     clf.fit(texts, labels, soft_labels=soft, n_seed=8)  # soft rows = synthetic rows after the 8 seed rows
     assert clf.predict_proba(texts[:2]).shape == (2, 2)
     full, mask = clf._soft_targets(12, soft, 8)
@@ -177,14 +205,18 @@ def test_default_model_path_and_configs() -> None:
     assert resolve_model_path("distilroberta-base") == "distilroberta-base"
     register_resolvers()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=["classifier=transformer", "paths.output_dir=/tmp", "paths.root_dir=/tmp"])
+        cfg = compose(
+            "train", overrides=["classifier=transformer", "paths.output_dir=/tmp", "paths.root_dir=/tmp"]
+        )
         clf = instantiate(cfg.classifier, n_classes=4)
         assert isinstance(clf, TransformerClassifier) and clf.n_classes == 4
         assert clf.cfg.trainer["accelerator"] == "auto" and clf.cfg.trust_remote_code is False
         assert clf.cfg == TransformerConfig(**{k: v for k, v in cfg.classifier.items() if k != "_target_"})
-        for name, hub in (("transformer_distilroberta", "distilroberta-base"),
-                          ("transformer_twitter_roberta", "cardiffnlp/twitter-roberta-base"),
-                          ("transformer_deberta", "microsoft/deberta-v3-base")):
+        for name, hub in (
+            ("transformer_distilroberta", "distilroberta-base"),
+            ("transformer_twitter_roberta", "cardiffnlp/twitter-roberta-base"),
+            ("transformer_deberta", "microsoft/deberta-v3-base"),
+        ):
             c = compose("train", overrides=[f"classifier={name}", "trainer=gpu"])
             assert c.classifier.model_name_or_path == hub and c.classifier.trainer.accelerator == "gpu"
             assert c.classifier._target_.endswith("TransformerClassifier")
@@ -207,11 +239,24 @@ def test_train_run_with_transformer(tiny_bert: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     register_resolvers()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[
-            "data=files", f"data.path={tmp_path / 'd.csv'}", "data.seed_size=20", "classifier=transformer",
-            f"classifier.model_name_or_path={tiny_bert}", "classifier.epochs=2", "classifier.batch_size=8",
-            "classifier.progress=false", "trainer.enable_progress_bar=false", "logger=none",
-            f"paths.output_dir={out}", f"paths.root_dir={tmp_path}", "save_predictions=false"])
+        cfg = compose(
+            "train",
+            overrides=[
+                "data=files",
+                f"data.path={tmp_path / 'd.csv'}",
+                "data.seed_size=20",
+                "classifier=transformer",
+                f"classifier.model_name_or_path={tiny_bert}",
+                "classifier.epochs=2",
+                "classifier.batch_size=8",
+                "classifier.progress=false",
+                "trainer.enable_progress_bar=false",
+                "logger=none",
+                f"paths.output_dir={out}",
+                f"paths.root_dir={tmp_path}",
+                "save_predictions=false",
+            ],
+        )
     metrics = run(cfg)
     assert 0.0 <= metrics["test/macro_f1"] <= 1.0 and metrics["train/n_seed"] == 20
     assert json.loads((out / "metrics.json").read_text())["test/macro_f1"] == metrics["test/macro_f1"]
@@ -233,12 +278,28 @@ def test_wandb_run_holds_live_training_curves(tiny_bert: Path, tmp_path: Path) -
     out = tmp_path / "run"
     register_resolvers()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[
-            "data=files", f"data.path={tmp_path / 'd.csv'}", "data.seed_size=20", "classifier=transformer",
-            f"classifier.model_name_or_path={tiny_bert}", "classifier.epochs=3", "classifier.batch_size=4",
-            "classifier.patience=0", "classifier.progress=false", "trainer.enable_progress_bar=false",
-            "trainer.log_every_n_steps=1", "logger=wandb", "logger.mode=offline", "logger.group=g1",
-            f"paths.output_dir={out}", f"paths.root_dir={tmp_path}", "save_predictions=false"])
+        cfg = compose(
+            "train",
+            overrides=[
+                "data=files",
+                f"data.path={tmp_path / 'd.csv'}",
+                "data.seed_size=20",
+                "classifier=transformer",
+                f"classifier.model_name_or_path={tiny_bert}",
+                "classifier.epochs=3",
+                "classifier.batch_size=4",
+                "classifier.patience=0",
+                "classifier.progress=false",
+                "trainer.enable_progress_bar=false",
+                "trainer.log_every_n_steps=1",
+                "logger=wandb",
+                "logger.mode=offline",
+                "logger.group=g1",
+                f"paths.output_dir={out}",
+                f"paths.root_dir={tmp_path}",
+                "save_predictions=false",
+            ],
+        )
     run(cfg)
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1  # one run: the Trainer's curves and the job's results together
@@ -258,7 +319,9 @@ def test_wandb_run_holds_live_training_curves(tiny_bert: Path, tmp_path: Path) -
 def test_lightning_gpu(tiny_bert: Path) -> None:
     texts, labels = toy_data(32)
     gpu = {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed", "enable_progress_bar": False}
-    clf = TransformerClassifier(str(tiny_bert), n_classes=2, epochs=2, batch_size=8, trainer=gpu, progress=False)
+    clf = TransformerClassifier(
+        str(tiny_bert), n_classes=2, epochs=2, batch_size=8, trainer=gpu, progress=False
+    )
     clf.fit(texts, labels, val_texts=texts[:8], val_labels=labels[:8])
     assert clf.device.type == "cuda" and next(clf.model.parameters()).is_cuda
     assert clf.predict_proba(texts).shape == (32, 2)

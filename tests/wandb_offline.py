@@ -25,8 +25,8 @@ def _payloads(data: bytes) -> list[bytes]:
         if room < HEADER:  # block trailer padding
             pos += room
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + HEADER])
-        chunk = data[pos + HEADER:pos + HEADER + length]
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
+        chunk = data[pos + HEADER : pos + HEADER + length]
         pos += HEADER + length
         if kind == 0 and length == 0:
             pos += BLOCK - pos % BLOCK if pos % BLOCK else 0
@@ -63,8 +63,9 @@ def _parse(path: Path) -> dict[str, Any]:
         rec.ParseFromString(payload)
         kind = rec.WhichOneof("record_type")
         if kind == "history":
-            result["history"].append({"/".join(i.nested_key) or i.key: json.loads(i.value_json)
-                                      for i in rec.history.item})
+            result["history"].append(
+                {"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in rec.history.item}
+            )
         elif kind == "run":
             result["run"] = rec.run
         elif kind == "config":

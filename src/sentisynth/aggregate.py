@@ -38,7 +38,9 @@ def _parse_overrides(path: Path) -> dict[str, str]:
     return overrides
 
 
-def collect(multirun_dir: str | Path, read_job: Callable[[Path], dict[str, Any] | None], needs: str) -> pd.DataFrame:
+def collect(
+    multirun_dir: str | Path, read_job: Callable[[Path], dict[str, Any] | None], needs: str
+) -> pd.DataFrame:
     """One row per finished job below `multirun_dir` (every folder with a `metrics.json`), as `read_job`
     reads it (None: skipped); `needs` names what a finished job holds, for the error when none is found."""
     root = Path(multirun_dir)
@@ -56,7 +58,11 @@ def read_job(job: Path, root: Path) -> dict[str, Any] | None:
     if not overrides_path.is_file():
         log.warning("%s has metrics.json but no .hydra/overrides.yaml: skipped", job)
         return None
-    return {"job": str(job.relative_to(root)), **_parse_overrides(overrides_path), **read_json(job / "metrics.json")}
+    return {
+        "job": str(job.relative_to(root)),
+        **_parse_overrides(overrides_path),
+        **read_json(job / "metrics.json"),
+    }
 
 
 def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
@@ -66,7 +72,9 @@ def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
 
 
 def summarize(
-    runs: pd.DataFrame, metrics: Sequence[str] | None = None, seed_keys: Sequence[str] = SEED_KEYS,
+    runs: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    seed_keys: Sequence[str] = SEED_KEYS,
     root: Path | None = None,
 ) -> pd.DataFrame:
     """Mean, std and count over seeds for every setting (all override columns except the seed ones); with the
@@ -119,11 +127,20 @@ def to_markdown(summary: pd.DataFrame, digits: int = 4) -> str:
     """Markdown table with `mean ± std [95% interval]` cells (the interval where predictions gave one)."""
     means = [c[: -len(" mean")] for c in summary.columns if c.endswith(" mean")]
     keys = [c for c in summary.columns if not c.endswith((" mean", " std", " ci_low", " ci_high"))]
-    rows = [[str(row[k]) for k in keys] + [
-        f"{row[m + ' mean']:.{digits}f}" + ("" if pd.isna(row[m + " std"]) else f" ± {row[m + ' std']:.{digits}f}")
-        + ("" if pd.isna(row.get(m + " ci_low", np.nan)) else
-           f" [{row[m + ' ci_low']:.{digits}f}, {row[m + ' ci_high']:.{digits}f}]")
-        for m in means] for _, row in summary.iterrows()]
+    rows = [
+        [str(row[k]) for k in keys]
+        + [
+            f"{row[m + ' mean']:.{digits}f}"
+            + ("" if pd.isna(row[m + " std"]) else f" ± {row[m + ' std']:.{digits}f}")
+            + (
+                ""
+                if pd.isna(row.get(m + " ci_low", np.nan))
+                else f" [{row[m + ' ci_low']:.{digits}f}, {row[m + ' ci_high']:.{digits}f}]"
+            )
+            for m in means
+        ]
+        for _, row in summary.iterrows()
+    ]
     return markdown_table(keys + means, rows)
 
 
@@ -138,7 +155,9 @@ def aggregate(multirun_dir: str | Path, metrics: Sequence[str] | None = None) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sentisynth.aggregate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m sentisynth.aggregate", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("multirun_dir")
     parser.add_argument("--metric", action="append", help="metric key to summarise (repeatable)")
     args = parser.parse_args(argv)

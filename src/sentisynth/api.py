@@ -31,11 +31,15 @@ def config_dir() -> Path:
     env = os.environ.get("SENTISYNTH_CONF_DIR")
     path = Path(env) if env else Path(__file__).resolve().parents[2] / "conf"
     if not (path / "train.yaml").is_file():
-        raise FileNotFoundError(f"no sentisynth config directory at {path} (set SENTISYNTH_CONF_DIR=<repo>/conf)")
+        raise FileNotFoundError(
+            f"no sentisynth config directory at {path} (set SENTISYNTH_CONF_DIR=<repo>/conf)"
+        )
     return path
 
 
-def compose(overrides: Sequence[str] = (), config_name: str = "train", output_dir: str | Path | None = None) -> DictConfig:
+def compose(
+    overrides: Sequence[str] = (), config_name: str = "train", output_dir: str | Path | None = None
+) -> DictConfig:
     """The config `python <config_name>.py <overrides>` would run, with the paths Hydra would have set
     (`cli.with_run_paths`: the working directory, and `output_dir` or a fresh `outputs/<task>/runs/...`)."""
     from hydra import compose as hydra_compose
@@ -58,8 +62,12 @@ def compose(overrides: Sequence[str] = (), config_name: str = "train", output_di
     return with_run_paths(cfg)
 
 
-def as_config(cfg_or_overrides: DictConfig | Sequence[str] | None, config_name: str,
-              output_dir: str | Path | None, extra: Sequence[str] = ()) -> DictConfig:
+def as_config(
+    cfg_or_overrides: DictConfig | Sequence[str] | None,
+    config_name: str,
+    output_dir: str | Path | None,
+    extra: Sequence[str] = (),
+) -> DictConfig:
     if isinstance(cfg_or_overrides, DictConfig):
         if output_dir is not None:
             cfg_or_overrides.paths.output_dir = str(output_dir)
@@ -132,7 +140,9 @@ def run_arm(cfg: DictConfig | Sequence[str] | None = None, output_dir: str | Pat
     return load_run(cfg.paths.output_dir)
 
 
-def generate(cfg: DictConfig | Sequence[str] | None = None, output_dir: str | Path | None = None) -> RunResult:
+def generate(
+    cfg: DictConfig | Sequence[str] | None = None, output_dir: str | Path | None = None
+) -> RunResult:
     """`generate.py`: a synthetic set (jsonl, Parquet, HF dataset, card) in the run directory."""
     from sentisynth.generation.pipeline import run_generate_stage
 
@@ -142,7 +152,9 @@ def generate(cfg: DictConfig | Sequence[str] | None = None, output_dir: str | Pa
     return load_run(cfg.paths.output_dir)
 
 
-def guidance(cfg: DictConfig | Sequence[str] | None = None, output_dir: str | Path | None = None) -> RunResult:
+def guidance(
+    cfg: DictConfig | Sequence[str] | None = None, output_dir: str | Path | None = None
+) -> RunResult:
     """`generate.py stage=guidance`: SHAP keywords and exemplars (`RunResult.guidance()`)."""
     from sentisynth.guidance import run_guidance_stage
 

@@ -45,7 +45,9 @@ def resolve_count(n: int | str, n_seed: int, available: int, seed_ratio: float |
     `available`). A count never means a share: `augment.n=0.5` is an error, `augment.seed_ratio=0.5` half the seed."""
     if seed_ratio is not None:
         if isinstance(seed_ratio, bool) or not isinstance(seed_ratio, (int, float)) or seed_ratio < 0:
-            raise DataError(f"augment.seed_ratio must be a number >= 0 (extra posts per seed post), got {seed_ratio!r}")
+            raise DataError(
+                f"augment.seed_ratio must be a number >= 0 (extra posts per seed post), got {seed_ratio!r}"
+            )
         return int(round(seed_ratio * n_seed))
     count = parse_count(n, "augment.n")
     return int(available) if count == "full" else int(count)
@@ -53,7 +55,11 @@ def resolve_count(n: int | str, n_seed: int, available: int, seed_ratio: float |
 
 def rows_per_class(labels: np.ndarray, per_class: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Sorted row positions: `per_class[c]` rows of class c, drawn without replacement."""
-    picks = [rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False) for c, k in enumerate(per_class) if k]
+    picks = [
+        rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False)
+        for c, k in enumerate(per_class)
+        if k
+    ]
     return np.sort(np.concatenate(picks)) if picks else np.array([], dtype=int)
 
 
@@ -78,15 +84,18 @@ class RealAugment:
 
     name = "real"
 
-    def __init__(self, n: int | str = 1000, balance: bool = False, seed: int = 0,
-                 seed_ratio: float | None = None) -> None:
+    def __init__(
+        self, n: int | str = 1000, balance: bool = False, seed: int = 0, seed_ratio: float | None = None
+    ) -> None:
         self.n, self.balance, self.seed, self.seed_ratio = n, balance, seed, seed_ratio
 
     def class_counts(self, data: LowResourceData) -> np.ndarray:
         available = data.pool.class_counts(data.n_classes)
         n = resolve_count(self.n, len(data.seed), available.sum(), self.seed_ratio)
         if n > available.sum():
-            log.warning("augment.n=%d but the real pool holds only %d posts: using all of them", n, available.sum())
+            log.warning(
+                "augment.n=%d but the real pool holds only %d posts: using all of them", n, available.sum()
+            )
         reference = data.seed.class_counts(data.n_classes)
         return target_class_counts(n, reference, available, self.balance)
 
@@ -97,14 +106,17 @@ class RealAugment:
         return Augmentation(split, "real", info={"per_class": per_class.tolist(), "balance": self.balance})
 
 
-
-
-def write_set_comparison(data: LowResourceData, synthetic: Split, out_dir: Path, cache_dir: str | None = None) -> None:
+def write_set_comparison(
+    data: LowResourceData, synthetic: Split, out_dir: Path, cache_dir: str | None = None
+) -> None:
     """Linguistic comparison (sentisynth.analysis) of seed, real pool and the synthetic rows a run trains on."""
     from sentisynth.analysis import compare_sets, write_analysis
 
-    sets = {"seed": (data.seed.texts, data.seed.labels), "real_pool": (data.pool.texts, data.pool.labels),
-            "synthetic": (synthetic.texts, synthetic.labels)}
+    sets = {
+        "seed": (data.seed.texts, data.seed.labels),
+        "real_pool": (data.pool.texts, data.pool.labels),
+        "synthetic": (synthetic.texts, synthetic.labels),
+    }
     frame = compare_sets({k: v for k, v in sets.items() if len(v[0])}, data.label_names, cache_dir=cache_dir)
     write_analysis(frame, out_dir)
 
@@ -117,14 +129,20 @@ def labelled_row(row: Any, i: int, path: Path, label_names: list[str]) -> dict[s
     if row["text"] is None or row["text"] != row["text"] or not str(row["text"]).strip():
         return None
     if row.get("label_name") is not None and row["label_name"] not in label_names:
-        raise DataError(f"{path}: line {i}: unknown label {row['label_name']!r} (known: {', '.join(label_names)})")
+        raise DataError(
+            f"{path}: line {i}: unknown label {row['label_name']!r} (known: {', '.join(label_names)})"
+        )
     label = label_names.index(row["label_name"]) if row.get("label_name") is not None else row.get("label")
     if isinstance(label, (bool, np.bool_)):
-        raise DataError(f"{path}: line {i}: label {label} is a boolean, not a class id (0..{len(label_names) - 1})")
+        raise DataError(
+            f"{path}: line {i}: label {label} is a boolean, not a class id (0..{len(label_names) - 1})"
+        )
     if isinstance(label, np.integer):
         label = int(label)
     if not isinstance(label, int) or not 0 <= label < len(label_names):
-        raise DataError(f"{path}: line {i}: label {label!r} is outside the label mapping (0..{len(label_names) - 1})")
+        raise DataError(
+            f"{path}: line {i}: label {label!r} is outside the label mapping (0..{len(label_names) - 1})"
+        )
     return {**row, "text": " ".join(str(row["text"]).split()), "label": label, "_line": i}
 
 
@@ -158,12 +176,21 @@ def read_labelled(path: str | Path, label_names: list[str]) -> tuple[list[dict[s
 
     rows, source = read_synthetic(path)
     if source.is_dir() or source.suffix.lower() in (".parquet", ".pq"):
-        return kept_rows([labelled_row(r, i, source, label_names) for i, r in enumerate(rows, 1)], source), source
+        return kept_rows(
+            [labelled_row(r, i, source, label_names) for i, r in enumerate(rows, 1)], source
+        ), source
     return read_labelled_jsonl(source, label_names), source
 
 
-def draw_matched(labels: np.ndarray, data: LowResourceData, n: int | str, seed_ratio: float | None,
-                 balance: bool, match_real: bool, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+def draw_matched(
+    labels: np.ndarray,
+    data: LowResourceData,
+    n: int | str,
+    seed_ratio: float | None,
+    balance: bool,
+    match_real: bool,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Rows of a candidate set drawn with the real arm's per-class counts: (row positions, per class, n asked).
 
     `match_real` caps each class at what the real pool could also supply, so the real arm and this one train
@@ -173,17 +200,29 @@ def draw_matched(labels: np.ndarray, data: LowResourceData, n: int | str, seed_r
     count = resolve_count(n, len(data.seed), cap.sum(), seed_ratio)
     per_class = target_class_counts(count, data.seed.class_counts(data.n_classes), cap, balance)
     return rows_per_class(labels, per_class, rng), per_class, count
-def drop_leaks(rows: list[dict[str, Any]], data: LowResourceData, guard: Any = None) -> tuple[list[dict[str, Any]], int]:
+
+
+def drop_leaks(
+    rows: list[dict[str, Any]], data: LowResourceData, guard: Any = None
+) -> tuple[list[dict[str, Any]], int]:
     """The file's rows minus copies of val/test posts, before any are drawn (so `n` clean rows can be), and how
     many were dropped. `train.run` guards the final training set again; this only makes the draw exact.
     `guard`: the run's `leak_guard` settings (on_overlap, threshold)."""
     from sentisynth.filters.leak import guard_training_set
 
     guard = to_plain(guard) or {}
-    split = Split([r["text"] for r in rows], np.array([r["label"] for r in rows], dtype=int),
-                  np.array([r["_line"] for r in rows], dtype=int))
-    keep, counts = guard_training_set(split, ["augment.path"] * len(rows), data,
-                                      str(guard.get("on_overlap", "drop")), float(guard.get("threshold", 0.7)))
+    split = Split(
+        [r["text"] for r in rows],
+        np.array([r["label"] for r in rows], dtype=int),
+        np.array([r["_line"] for r in rows], dtype=int),
+    )
+    keep, counts = guard_training_set(
+        split,
+        ["augment.path"] * len(rows),
+        data,
+        str(guard.get("on_overlap", "drop")),
+        float(guard.get("threshold", 0.7)),
+    )
     return [rows[i] for i in keep], counts["leak/dropped"]
 
 
@@ -218,11 +257,15 @@ class SyntheticAugment:
         leak_guard: Any = None,
     ) -> None:
         self.path, self.n, self.balance, self.match_real = path, n, balance, match_real
-        self.generate_n = generate_n  # generate for this count and draw n from it: a +200 arm reuses the +1000 set
+        self.generate_n = (
+            generate_n  # generate for this count and draw n from it: a +200 arm reuses the +1000 set
+        )
         self.weight, self.distill, self.seed, self.guidance = weight, distill, seed, guidance
         self.generate, self.analysis, self.seed_ratio = generate, analysis, seed_ratio
         self.data_cfg, self.trainer_cfg, self.cache_dir = data_cfg, trainer_cfg, cache_dir
-        self.leak_guard = leak_guard  # the run's leak_guard settings: augment.path rows are guarded before the draw
+        self.leak_guard = (
+            leak_guard  # the run's leak_guard settings: augment.path rows are guarded before the draw
+        )
 
     def class_counts(self, data: LowResourceData) -> np.ndarray:
         """The real arm's per-class counts for `generate_n` (default: for `n`): what on-the-fly generation is asked
@@ -243,25 +286,36 @@ class SyntheticAugment:
         block = to_plain(self.generate)
         block["generator"].setdefault("budget", {})
         block["generator"]["budget"].update({"per_class": per_class.tolist(), "total": None})
-        return OmegaConf.create({
-            **block, "data": to_plain(self.data_cfg) or {}, "seed": int(self.seed),
-            "trainer": to_plain(self.trainer_cfg), "logger": None,
-            "paths": {"cache_dir": str(self.cache_dir or ".cache"), "output_dir": str(out)}})
+        return OmegaConf.create(
+            {
+                **block,
+                "data": to_plain(self.data_cfg) or {},
+                "seed": int(self.seed),
+                "trainer": to_plain(self.trainer_cfg),
+                "logger": None,
+                "paths": {"cache_dir": str(self.cache_dir or ".cache"), "output_dir": str(out)},
+            }
+        )
 
     def source_path(self, data: LowResourceData, run_dir: Path | None = None) -> Path:
         """`path` when given; else generate (or fetch from the cache) exactly the real arm's per-class counts."""
         if self.path:
             return Path(self.path)
         if not self.generate:
-            raise DataError("augment=synthetic needs augment.path=<a generate.py run dir, its synthetic.jsonl, "
-                            "synthetic.parquet or dataset/> "
-                            "or an augment.generate block")
+            raise DataError(
+                "augment=synthetic needs augment.path=<a generate.py run dir, its synthetic.jsonl, "
+                "synthetic.parquet or dataset/> "
+                "or an augment.generate block"
+            )
         from sentisynth.generation.pipeline import run_generate_stage
 
         per_class = self.class_counts(data)
         out = Path(run_dir or ".") / "generation"
-        log.info("augment=synthetic: generating %s (per class) with guidance=%s", per_class.tolist(),
-                 to_plain(self.generate)["guidance"]["name"])
+        log.info(
+            "augment=synthetic: generating %s (per class) with guidance=%s",
+            per_class.tolist(),
+            to_plain(self.generate)["guidance"]["name"],
+        )
         run_generate_stage(self.generate_config(per_class, out))
         return out / "synthetic.jsonl"
 
@@ -272,8 +326,10 @@ class SyntheticAugment:
 
         missing = [r["_line"] for r in picked if not (r.get("teacher") or {}).get("probs")]
         if missing:
-            raise DataError(f"{path}: line {missing[0]}: augment.distill needs the teacher's probabilities "
-                            "('teacher.probs'): generate with the teacher filter")
+            raise DataError(
+                f"{path}: line {missing[0]}: augment.distill needs the teacher's probabilities "
+                "('teacher.probs'): generate with the teacher filter"
+            )
         return soft_labels_from_samples(picked, n_classes)
 
     def __call__(self, data: LowResourceData, run_dir: Path | None = None) -> Augmentation:
@@ -281,20 +337,39 @@ class SyntheticAugment:
         rows, leaked = drop_leaks(rows, data, self.leak_guard)
         labels = np.array([r["label"] for r in rows], dtype=int)
         rng = np.random.default_rng(self.seed + 104729)
-        chosen, per_class, n = draw_matched(labels, data, self.n, self.seed_ratio, self.balance, self.match_real, rng)
+        chosen, per_class, n = draw_matched(
+            labels, data, self.n, self.seed_ratio, self.balance, self.match_real, rng
+        )
         short = n - int(per_class.sum())
         if short > 0:
-            log.warning("augment.n=%d but only %d synthetic samples could be matched per class (file %s)",
-                        n, per_class.sum(), path)
+            log.warning(
+                "augment.n=%d but only %d synthetic samples could be matched per class (file %s)",
+                n,
+                per_class.sum(),
+                path,
+            )
         picked = [rows[i] for i in chosen]
-        split = Split([r["text"] for r in picked], labels[chosen], np.array([r["_line"] for r in picked], dtype=int))
+        split = Split(
+            [r["text"] for r in picked], labels[chosen], np.array([r["_line"] for r in picked], dtype=int)
+        )
         weights = np.full(len(split), float(self.weight)) if self.weight != 1.0 else None
-        info = {"per_class": per_class.tolist(), "path": str(path), "strategy": self.guidance or "synthetic",
-                "shortfall": short, "teacher": recorded_teacher(path), "leak_dropped_from_file": leaked}
+        info = {
+            "per_class": per_class.tolist(),
+            "path": str(path),
+            "strategy": self.guidance or "synthetic",
+            "shortfall": short,
+            "teacher": recorded_teacher(path),
+            "leak_dropped_from_file": leaked,
+        }
         if self.analysis and run_dir is not None:
             write_set_comparison(data, split, Path(run_dir), cache_dir=self.cache_dir)
-        return Augmentation(split, "synthetic", sample_weight=weights,
-                            soft_labels=self.soft_labels(path, picked, data.n_classes), info=info)
+        return Augmentation(
+            split,
+            "synthetic",
+            sample_weight=weights,
+            soft_labels=self.soft_labels(path, picked, data.n_classes),
+            info=info,
+        )
 
 
 def recorded_teacher(synthetic_path: Path) -> str | None:
@@ -343,9 +418,15 @@ class PseudoAugment:
         """Keyed by the filters, the candidates and every real split; none with a ready (test) teacher."""
         if not self.cache_dir or self.teacher is not None:
             return None
-        key = content_key({"filters": to_plain(self.filters) or {}, "corpus": str(self.corpus), "rows": rows.tolist(),
-                           "splits": [s.fingerprint() for s in (data.seed, data.pool, data.val, data.test)],
-                           "labels": list(data.label_names)})
+        key = content_key(
+            {
+                "filters": to_plain(self.filters) or {},
+                "corpus": str(self.corpus),
+                "rows": rows.tolist(),
+                "splits": [s.fingerprint() for s in (data.seed, data.pool, data.val, data.test)],
+                "labels": list(data.label_names),
+            }
+        )
         return Path(self.cache_dir) / "pseudo" / key
 
     def label_and_filter(self, data: LowResourceData, rows: np.ndarray, candidates: list[str]) -> Any:
@@ -358,16 +439,25 @@ class PseudoAugment:
         context = FilterContext(data=data, cache_dir=filter_cache, seed=self.seed, teacher=self.teacher)
         teacher_cfg = filters.get("teacher", {}).get("model") if filters else None
         if teacher_cfg is None and self.teacher is None:
-            raise DataError("augment=pseudo needs augment.filters.teacher.model (the teacher that labels the corpus)")
+            raise DataError(
+                "augment=pseudo needs augment.filters.teacher.model (the teacher that labels the corpus)"
+            )
         scored = teacher_for(context, teacher_cfg).score(candidates)
         samples = [
-            {"id": f"corpus-{int(r)}", "text": t, "label": int(y), "label_name": data.label_names[int(y)],
-             "provenance": {"source": "pseudo", "corpus": str(self.corpus), "line": int(r) + 1}}
+            {
+                "id": f"corpus-{int(r)}",
+                "text": t,
+                "label": int(y),
+                "label_name": data.label_names[int(y)],
+                "provenance": {"source": "pseudo", "corpus": str(self.corpus), "line": int(r) + 1},
+            }
             for r, t, y in zip(rows, candidates, scored["label"])
         ]
         return build_filter_chain(self.filters, context).apply(samples)
 
-    def filtered(self, data: LowResourceData, rows: np.ndarray, candidates: list[str], run_dir: Path | None) -> Any:
+    def filtered(
+        self, data: LowResourceData, rows: np.ndarray, candidates: list[str], run_dir: Path | None
+    ) -> Any:
         """The filter result for these candidates, from the disk cache when it holds it, so a sweep over
         classifiers scores the corpus once; the report also goes to `run_dir`."""
         from sentisynth.filters import FilterResult, write_filter_report
@@ -375,7 +465,9 @@ class PseudoAugment:
         cached = self.cache_path(data, rows)
         if cached is not None and is_sound(cached, "pseudo-labelled corpus"):
             log.info("augment=pseudo: cache hit %s", cached)
-            result = FilterResult(read_jsonl(cached / "kept.jsonl"), [], read_json(cached / "filter_report.json"))
+            result = FilterResult(
+                read_jsonl(cached / "kept.jsonl"), [], read_json(cached / "filter_report.json")
+            )
             if run_dir is not None:
                 write_json(Path(run_dir) / "filter_report.json", result.report)
             return result
@@ -383,8 +475,11 @@ class PseudoAugment:
         if run_dir is not None:
             write_filter_report(result, run_dir)
         if cached is not None:
-            write_entry(cached, {"filter_report.json": to_json(result.report), "kept.jsonl": jsonl_text(result.kept)},
-                        {"kept": len(result.kept)})
+            write_entry(
+                cached,
+                {"filter_report.json": to_json(result.report), "kept.jsonl": jsonl_text(result.kept)},
+                {"kept": len(result.kept)},
+            )
         return result
 
     def __call__(self, data: LowResourceData, run_dir: Path | None = None) -> Augmentation:
@@ -394,14 +489,27 @@ class PseudoAugment:
         candidates = [texts[i] for i in rows]
         result = self.filtered(data, rows, candidates, run_dir)
         labels = np.array([s["label"] for s in result.kept], dtype=int)
-        pick, per_class, n = draw_matched(labels, data, self.n, self.seed_ratio, self.balance, self.match_real, rng)
+        pick, per_class, n = draw_matched(
+            labels, data, self.n, self.seed_ratio, self.balance, self.match_real, rng
+        )
         if per_class.sum() < n:
-            log.warning("augment=pseudo: only %d of %d posts passed the filters per class quota (%s)", per_class.sum(),
-                        n, dict(zip(data.label_names, np.bincount(labels, minlength=data.n_classes).tolist())))
+            log.warning(
+                "augment=pseudo: only %d of %d posts passed the filters per class quota (%s)",
+                per_class.sum(),
+                n,
+                dict(zip(data.label_names, np.bincount(labels, minlength=data.n_classes).tolist())),
+            )
         kept = [result.kept[i] for i in pick]
-        split = Split([s["text"] for s in kept], labels[pick], np.array([s["provenance"]["line"] for s in kept]))
-        info = {"per_class": per_class.tolist(), "strategy": "pseudo", "candidates": len(candidates),
-                "passed_filters": len(result.kept), "shortfall": int(n - per_class.sum()),
-                "has_teacher_probs": bool(kept) and "teacher" in kept[0],
-                "teacher": teacher_location(self.filters, data, self.cache_dir)}
+        split = Split(
+            [s["text"] for s in kept], labels[pick], np.array([s["provenance"]["line"] for s in kept])
+        )
+        info = {
+            "per_class": per_class.tolist(),
+            "strategy": "pseudo",
+            "candidates": len(candidates),
+            "passed_filters": len(result.kept),
+            "shortfall": int(n - per_class.sum()),
+            "has_teacher_probs": bool(kept) and "teacher" in kept[0],
+            "teacher": teacher_location(self.filters, data, self.cache_dir),
+        }
         return Augmentation(split, "pseudo", info=info)

@@ -40,15 +40,19 @@ def file_digest(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.name not in _SKIP
-                  and not p.name.endswith(".tmp"))
+    return sorted(
+        p for p in directory.rglob("*") if p.is_file() and p.name not in _SKIP and not p.name.endswith(".tmp")
+    )
 
 
 def seal(directory: str | os.PathLike, counts: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record the content of every file in `directory` (and optional counts) in its `integrity.json`."""
     directory = Path(directory)
-    entry = {"files": {p.relative_to(directory).as_posix(): file_digest(p) for p in _files(directory)},
-             "counts": counts or {}, "sealed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    entry = {
+        "files": {p.relative_to(directory).as_posix(): file_digest(p) for p in _files(directory)},
+        "counts": counts or {},
+        "sealed": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     write_json(directory / SEAL, entry)
     return entry
 
@@ -108,7 +112,9 @@ def publish(tmp: str | os.PathLike, final: str | os.PathLike, counts: dict[str, 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def publish_dir(final: str | os.PathLike, write: Callable[[Path], None], counts: dict[str, Any] | None = None) -> None:
+def publish_dir(
+    final: str | os.PathLike, write: Callable[[Path], None], counts: dict[str, Any] | None = None
+) -> None:
     """Build a cache entry in a temp sibling (`write(tmp)`), seal it and rename it into place, so readers never
     see half of it; a concurrent run that published first wins. Under DDP rank 0 writes, the others wait."""
     final = Path(final)
@@ -125,7 +131,9 @@ def publish_dir(final: str | os.PathLike, write: Callable[[Path], None], counts:
     barrier()
 
 
-def write_entry(final: str | os.PathLike, files: dict[str, str], counts: dict[str, Any] | None = None) -> None:
+def write_entry(
+    final: str | os.PathLike, files: dict[str, str], counts: dict[str, Any] | None = None
+) -> None:
     """Write text files as one sealed entry: built in a temp dir, then published with one rename."""
     final = Path(final)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"

@@ -66,7 +66,9 @@ def precheck_overrides(config_dir: str | os.PathLike, config_name: str, argv: Se
         if unknown:
             fail(f"{group}={unknown[0]}: no such option; choose from {', '.join(options)} (conf/{group}/)")
         if key.startswith("+") and group in own:
-            fail(f"{arg}: {group} is already a group of {config_name}.py; select it with {group}={value} (no +)")
+            fail(
+                f"{arg}: {group} is already a group of {config_name}.py; select it with {group}={value} (no +)"
+            )
 
 
 def fail(message: str) -> None:
@@ -106,8 +108,12 @@ def with_run_paths(cfg: DictConfig, output_dir: str | os.PathLike | None = None)
     if HydraConfig.initialized() or "paths" not in cfg:
         return cfg
     raw = OmegaConf.to_container(cfg.paths, resolve=False)
-    default_out = Path("outputs", str(cfg.get("task_name", "run")), "runs",
-                      f"{time.strftime('%Y-%m-%d_%H-%M-%S')}-{time.time_ns() // 1000 % 1_000_000:06d}_{os.getpid()}")
+    default_out = Path(
+        "outputs",
+        str(cfg.get("task_name", "run")),
+        "runs",
+        f"{time.strftime('%Y-%m-%d_%H-%M-%S')}-{time.time_ns() // 1000 % 1_000_000:06d}_{os.getpid()}",
+    )
     fill = {"root_dir": os.getcwd(), "output_dir": str(output_dir or default_out)}
     with open_dict(cfg):
         for key, value in fill.items():
@@ -171,16 +177,27 @@ def check_generation_choices(cfg: DictConfig) -> None:
     block = augment.get("generate") if "generate" in augment else None
     for key in GENERATION_GROUPS if block is not None else ():
         if key in block and not OmegaConf.is_dict(block[key]):
-            raise ConfigError(f"augment.generate.{key}={block[key]!r} is not a {key} config: choose one with "
-                              f"{key}={block[key]} (options in conf/{key}/)")
+            raise ConfigError(
+                f"augment.generate.{key}={block[key]!r} is not a {key} config: choose one with "
+                f"{key}={block[key]} (options in conf/{key}/)"
+            )
     if block is not None and not augment.get("path"):
         return
-    chosen = [o for o in task_overrides() if o.lstrip("+~").split("=")[0].split("@")[0].split(".")[0]
-              in GENERATION_GROUPS]
+    chosen = [
+        o
+        for o in task_overrides()
+        if o.lstrip("+~").split("=")[0].split("@")[0].split(".")[0] in GENERATION_GROUPS
+    ]
     if chosen:
-        why = "augment.path reads a finished set" if block is not None else f"augment={augment_choice()} does not generate"
-        raise ConfigError(f"{chosen[0]} has no effect: {why}; use augment=synthetic (or synthetic_naive, "
-                          "synthetic_shap) without augment.path to generate, or drop it")
+        why = (
+            "augment.path reads a finished set"
+            if block is not None
+            else f"augment={augment_choice()} does not generate"
+        )
+        raise ConfigError(
+            f"{chosen[0]} has no effect: {why}; use augment=synthetic (or synthetic_naive, "
+            "synthetic_shap) without augment.path to generate, or drop it"
+        )
 
 
 def unwritable(e: OSError) -> str | None:
@@ -188,8 +205,10 @@ def unwritable(e: OSError) -> str | None:
     if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
         return None
     where = e.filename or "a file"
-    return (f"cannot write {where}: {e.strerror.lower() if e.strerror else 'permission denied'} "
-            "(is the run directory or paths.cache_dir read-only?)")
+    return (
+        f"cannot write {where}: {e.strerror.lower() if e.strerror else 'permission denied'} "
+        "(is the run directory or paths.cache_dir read-only?)"
+    )
 
 
 def ensure_writable(directory: str | os.PathLike, option: str) -> None:
@@ -213,8 +232,11 @@ class CheckDirectories(Callback):
         ensure_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
 
 
-def run_task(task: Callable[[DictConfig], dict[str, float]], cfg: DictConfig,
-             checks: Sequence[Callable[[DictConfig], None]] = ()) -> float | None:
+def run_task(
+    task: Callable[[DictConfig], dict[str, float]],
+    cfg: DictConfig,
+    checks: Sequence[Callable[[DictConfig], None]] = (),
+) -> float | None:
     """Run a task after its config checks; bad input exits non-zero with one line saying what and where."""
     cache_dir = OmegaConf.select(cfg, "paths.cache_dir")
     if cache_dir:
@@ -237,6 +259,8 @@ def run_task(task: Callable[[DictConfig], dict[str, float]], cfg: DictConfig,
         if "study/cells" in metrics:  # a study returns cell counts, not an objective: nothing to optimise
             return None
         if key not in metrics:
-            raise KeyError(f"optimized_metric {key!r} is not among the run's metrics: {sorted(metrics)[:10]}...")
+            raise KeyError(
+                f"optimized_metric {key!r} is not among the run's metrics: {sorted(metrics)[:10]}..."
+            )
         return float(metrics[key])
     return None

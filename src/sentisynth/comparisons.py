@@ -62,8 +62,10 @@ def load_predictions(runs: pd.DataFrame, tol: float = 1e-6) -> dict[str, Predict
         check_same_test_set(reference[data], (names, gold, texts), str(path))
         macro = stats.f1_scores(gold, pred, len(names))[-1]
         if "test/macro_f1" in r and abs(macro - float(r["test/macro_f1"])) > tol:
-            raise ValueError(f"{path}: macro-F1 from the predictions ({macro:.6f}) differs from metrics.json "
-                             f"({float(r['test/macro_f1']):.6f})")
+            raise ValueError(
+                f"{path}: macro-F1 from the predictions ({macro:.6f}) differs from metrics.json "
+                f"({float(r['test/macro_f1']):.6f})"
+            )
         out[data].by_job[str(r["job"])] = pred
     return out
 
@@ -74,12 +76,17 @@ def _stack(part: pd.DataFrame, preds: Predictions) -> np.ndarray:
 
 
 def _with_predictions(runs: pd.DataFrame, preds: dict[str, Predictions]) -> pd.DataFrame:
-    return runs[[str(j) in preds.get(str(d), Predictions([], np.array([]), {})).by_job
-                 for j, d in zip(runs["job"], runs["data"])]]
+    return runs[
+        [
+            str(j) in preds.get(str(d), Predictions([], np.array([]), {})).by_job
+            for j, d in zip(runs["job"], runs["data"])
+        ]
+    ]
 
 
-def cell_intervals(runs: pd.DataFrame, preds: dict[str, Predictions], keys: list[str],
-                   n_boot: int = 2000) -> pd.DataFrame:
+def cell_intervals(
+    runs: pd.DataFrame, preds: dict[str, Predictions], keys: list[str], n_boot: int = 2000
+) -> pd.DataFrame:
     """Per cell (keys): macro-F1 mean over seeds, its 95% bootstrap interval, the seed std and count, and the
     posts the arm actually added (mean over seeds; fewer than augment.n when filters left a class short)."""
     rows = []
@@ -93,9 +100,17 @@ def cell_intervals(runs: pd.DataFrame, preds: dict[str, Predictions], keys: list
             samples = stats.bootstrap_f1(p.gold, _stack(part, p)[None], len(p.names), n_boot)[:, 0, -1]
             lo, hi = stats.percentile_interval(samples)
         added = (part["train/n_total"] - part["train/n_seed"]).mean() if "train/n_total" in part else np.nan
-        rows.append({**row, "macro_f1": mean, "ci_low": float(lo), "ci_high": float(hi),
-                     "seed_std": float(part["test/macro_f1"].std(ddof=1)) if len(part) > 1 else np.nan,
-                     "n_seeds": len(part), "posts_added": float(added)})  # below augment.n: the arm ran short
+        rows.append(
+            {
+                **row,
+                "macro_f1": mean,
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+                "seed_std": float(part["test/macro_f1"].std(ddof=1)) if len(part) > 1 else np.nan,
+                "n_seeds": len(part),
+                "posts_added": float(added),
+            }
+        )  # below augment.n: the arm ran short
     return pd.DataFrame(rows)
 
 
@@ -104,7 +119,9 @@ def minority_first(preds: Predictions) -> list[int]:
     return list(np.argsort(np.bincount(preds.gold, minlength=len(preds.names)), kind="stable"))
 
 
-def _compare(p: Predictions, systems: dict[str, np.ndarray], arm: str, n_boot: int, n_perm: int) -> list[dict]:
+def _compare(
+    p: Predictions, systems: dict[str, np.ndarray], arm: str, n_boot: int, n_perm: int
+) -> list[dict]:
     """Rows of `arm` against `none` and (for arms other than real) `real`, macro-F1 then per class."""
     k = len(p.names)
     names = list(systems)
@@ -122,21 +139,41 @@ def _compare(p: Predictions, systems: dict[str, np.ndarray], arm: str, n_boot: i
         pval = stats.randomization_test(p.gold, systems[arm], systems[base], k, n_perm)
         mdd = stats.min_detectable_difference(diff.std(axis=0, ddof=1))
         for label, c in zip(labels, order):
-            rows.append({"arm": arm, "baseline": base, "metric": label, "diff": observed[i, c] - observed[j, c],
-                         "ci_low": lo[c], "ci_high": hi[c], "p": pval[c], "mdd": mdd[c]})
+            rows.append(
+                {
+                    "arm": arm,
+                    "baseline": base,
+                    "metric": label,
+                    "diff": observed[i, c] - observed[j, c],
+                    "ci_low": lo[c],
+                    "ci_high": hi[c],
+                    "p": pval[c],
+                    "mdd": mdd[c],
+                }
+            )
     if arm not in ("none", "real") and {"none", "real"} <= set(systems):
         i, j, r = names.index(arm), names.index("none"), names.index("real")
         share = stats.ratio_samples(samples[:, i, k] - samples[:, j, k], samples[:, r, k] - samples[:, j, k])
         lo, hi = stats.percentile_interval(share)
         gain = observed[r, k] - observed[j, k]
-        rows.append({"arm": arm, "baseline": "share_of_real_gain", "metric": "macro_f1",
-                     "diff": (observed[i, k] - observed[j, k]) / gain if gain else np.nan,
-                     "ci_low": lo, "ci_high": hi, "p": np.nan, "mdd": np.nan})
+        rows.append(
+            {
+                "arm": arm,
+                "baseline": "share_of_real_gain",
+                "metric": "macro_f1",
+                "diff": (observed[i, k] - observed[j, k]) / gain if gain else np.nan,
+                "ci_low": lo,
+                "ci_high": hi,
+                "p": np.nan,
+                "mdd": np.nan,
+            }
+        )
     return rows
 
 
-def comparisons(runs: pd.DataFrame, preds: dict[str, Predictions], n_boot: int = 2000,
-                n_perm: int = 9999) -> pd.DataFrame:
+def comparisons(
+    runs: pd.DataFrame, preds: dict[str, Predictions], n_boot: int = 2000, n_perm: int = 9999
+) -> pd.DataFrame:
     """Every arm against `none` and `real` per dataset, classifier, seed size and `augment.n`, paired by seed
     (only seeds every compared arm has) and by test post. `none` adds nothing, so it serves every `augment.n`."""
     runs = _with_predictions(runs, preds)
@@ -146,15 +183,27 @@ def comparisons(runs: pd.DataFrame, preds: dict[str, Predictions], n_boot: int =
         none = part[part.strategy == "none"]
         for n, group in part[part.strategy != "none"].groupby("augment_n", sort=False):
             for arm in group.strategy.unique():
-                cells = {"none": none, "real": group[group.strategy == "real"], arm: group[group.strategy == arm]}
+                cells = {
+                    "none": none,
+                    "real": group[group.strategy == "real"],
+                    arm: group[group.strategy == arm],
+                }
                 cells = {x: c for x, c in cells.items() if not c.empty}
                 seeds = set.intersection(*(set(c.seed) for c in cells.values()))
                 if "none" not in cells or not seeds:
                     continue
                 systems = {x: _stack(c[c.seed.isin(seeds)], p) for x, c in cells.items()}
                 for row in _compare(p, systems, arm, n_boot, n_perm):
-                    rows.append({"data": data, "classifier": clf, "seed_size": size, "augment_n": n,
-                                 **row, "n_seeds": len(seeds)})
+                    rows.append(
+                        {
+                            "data": data,
+                            "classifier": clf,
+                            "seed_size": size,
+                            "augment_n": n,
+                            **row,
+                            "n_seeds": len(seeds),
+                        }
+                    )
     table = pd.DataFrame(rows)
     if not table.empty:
         tested = (table.metric == "macro_f1") & table.p.notna()
@@ -174,9 +223,14 @@ def _cost_row(job: Path) -> dict | None:
             timings = read_json(where / "timings.json") if (where / "timings.json").is_file() else {}
             generate_s = float(timings.get("generate_s") or 0.0) if where.name == "generation" else 0.0
             filter_s = sum(float(s.get("time_s") or 0.0) for s in report.get("filters", []))
-            return {"set": timings.get("final_key") or str(job), "posts_in": int(report.get("n_in", 0)),
-                    "kept": int(report.get("n_kept", 0)), "generate_s": generate_s, "filter_s": filter_s,
-                    "cache_hit": where.name == "generation" and not generate_s}
+            return {
+                "set": timings.get("final_key") or str(job),
+                "posts_in": int(report.get("n_in", 0)),
+                "kept": int(report.get("n_kept", 0)),
+                "generate_s": generate_s,
+                "filter_s": filter_s,
+                "cache_hit": where.name == "generation" and not generate_s,
+            }
     return None
 
 
@@ -194,9 +248,18 @@ def generation_cost(runs: pd.DataFrame) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     sets = pd.DataFrame(rows).sort_values("cache_hit").drop_duplicates("set")  # the making run first
-    out = sets.groupby(["strategy", "seed_size"], sort=False).agg(
-        sets=("set", "size"), posts_in=("posts_in", "sum"), kept=("kept", "sum"), generate_s=("generate_s", "sum"),
-        filter_s=("filter_s", "sum"), timed=("cache_hit", lambda h: int((~h).sum()))).reset_index()
+    out = (
+        sets.groupby(["strategy", "seed_size"], sort=False)
+        .agg(
+            sets=("set", "size"),
+            posts_in=("posts_in", "sum"),
+            kept=("kept", "sum"),
+            generate_s=("generate_s", "sum"),
+            filter_s=("filter_s", "sum"),
+            timed=("cache_hit", lambda h: int((~h).sum())),
+        )
+        .reset_index()
+    )
     out["posts_per_kept"] = out.posts_in / out.kept.where(out.kept > 0)
     timed = out.timed == out.sets
     out["s_per_kept"] = ((out.generate_s + out.filter_s) / out.kept.where(out.kept > 0)).where(timed)

@@ -41,7 +41,9 @@ def read_json_input(path: str | os.PathLike, option: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        where = f"line {e.lineno}, column {e.colno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else str(e)
+        where = (
+            f"line {e.lineno}, column {e.colno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else str(e)
+        )
         raise DataError(f"{path} ({option}): not valid JSON ({where}); truncated?") from None
 
 
@@ -225,8 +227,12 @@ def _read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: could not be parsed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv, .tsv, .jsonl, .json or .parquet)")
+        raise DataError(
+            f"{path}: could not be parsed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
+    raise DataError(
+        f"{path}: unsupported file type {path.suffix!r} (use .csv, .tsv, .jsonl, .json or .parquet)"
+    )
 
 
 def frame_to_split(
@@ -241,8 +247,10 @@ def frame_to_split(
     labels = np.empty(len(raw), dtype=int)
     for i, value in enumerate(raw):
         if isinstance(value, (bool, np.bool_)):
-            raise DataError(f"{where}: row {i + 1}, column {label_column!r}: label {value} is a boolean, "
-                            f"not a class name or id (known: {', '.join(label_names)})")
+            raise DataError(
+                f"{where}: row {i + 1}, column {label_column!r}: label {value} is a boolean, "
+                f"not a class name or id (known: {', '.join(label_names)})"
+            )
         key = str(value).strip()
         if key in name_to_id:
             labels[i] = name_to_id[key]
@@ -258,7 +266,9 @@ def frame_to_split(
 
 def infer_label_names(values: Sequence[Any]) -> list[str]:
     """Label names from the values themselves: integers 0..n-1 keep their order, strings sort."""
-    uniq = sorted({str(v).strip() for v in values if not isinstance(v, (bool, np.bool_))})  # booleans: rejected later
+    uniq = sorted(
+        {str(v).strip() for v in values if not isinstance(v, (bool, np.bool_))}
+    )  # booleans: rejected later
     if all(u.lstrip("-").isdigit() for u in uniq):
         ints = sorted(int(u) for u in uniq)
         if ints[0] < 0:
@@ -292,7 +302,11 @@ def _split_from_hub(ds: Any, text_column: str, label_column: str, n_classes: int
 
 
 def _no_data_error(name: str, local: Path | None, hub: str, hub_error: Exception) -> DataError:
-    where = f"local directory {local}" if local else "no local directory (set SENTISYNTH_DATA_DIR or paths.data_dir)"
+    where = (
+        f"local directory {local}"
+        if local
+        else "no local directory (set SENTISYNTH_DATA_DIR or paths.data_dir)"
+    )
     return DataError(
         f"could not load {name}: looked in {where} and on the Hugging Face Hub ({hub}): "
         f"{type(hub_error).__name__}: {str(hub_error).splitlines()[0] if str(hub_error) else ''}"
@@ -314,7 +328,9 @@ def load_tweet_eval(
             s: read_text_label_pair(folder / f"{s}_text.txt", folder / f"{s}_labels.txt", len(names))
             for s in ("train", "val", "test")
         }
-        return LabelledDataset(f"tweet_eval_{task}", names, splits["train"], splits["val"], splits["test"], str(folder))
+        return LabelledDataset(
+            f"tweet_eval_{task}", names, splits["train"], splits["val"], splits["test"], str(folder)
+        )
     if folder is not None and root is not None and root.exists():
         log.warning("%s not found; falling back to the Hub", folder)
     try:
@@ -326,7 +342,9 @@ def load_tweet_eval(
         ours: _split_from_hub(ds[theirs], "text", "label", len(names), f"{hub_name}/{task}:{theirs}")
         for ours, theirs in (("train", "train"), ("val", "validation"), ("test", "test"))
     }
-    return LabelledDataset(f"tweet_eval_{task}", names, splits["train"], splits["val"], splits["test"], f"hub:{hub_name}")
+    return LabelledDataset(
+        f"tweet_eval_{task}", names, splits["train"], splits["val"], splits["test"], f"hub:{hub_name}"
+    )
 
 
 def load_sst2(
@@ -371,10 +389,19 @@ def _require_columns(df: pd.DataFrame, where: str, columns: Sequence[str]) -> No
             raise DataError(f"{where}: missing column {col!r} (columns: {', '.join(map(str, df.columns))})")
 
 
-SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val", "test": "test"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+}
 
 
-def frames_by_split_column(df: pd.DataFrame, path: str, split_column: str) -> dict[str, tuple[pd.DataFrame, str]]:
+def frames_by_split_column(
+    df: pd.DataFrame, path: str, split_column: str
+) -> dict[str, tuple[pd.DataFrame, str]]:
     """One file's rows by its split column (train / val|validation|dev / test): {split: (rows, where)}."""
     split_values = df[split_column].astype(str).str.strip().str.lower()
     unknown = sorted(set(split_values) - set(SPLIT_ALIASES))
@@ -391,19 +418,27 @@ def frames_by_split_column(df: pd.DataFrame, path: str, split_column: str) -> di
     return frames
 
 
-def split_by_fractions(whole: Split, fractions: Sequence[float], seed: int, names: Sequence[str],
-                       where: str) -> tuple[Split, Split, Split]:
+def split_by_fractions(
+    whole: Split, fractions: Sequence[float], seed: int, names: Sequence[str], where: str
+) -> tuple[Split, Split, Split]:
     """Stratified train / val / test of one file without a split column."""
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6:
         raise DataError(f"data.fractions must be three numbers summing to 1, got {list(fractions)}")
     rest, test = carve_validation(whole, fractions[2], seed, len(names), names, f"{where} (before splitting)")
-    train, val = carve_validation(rest, fractions[1] / (fractions[0] + fractions[1]), seed + 1, len(names), names,
-                                  f"{where} (train + val part)")
+    train, val = carve_validation(
+        rest,
+        fractions[1] / (fractions[0] + fractions[1]),
+        seed + 1,
+        len(names),
+        names,
+        f"{where} (train + val part)",
+    )
     return train, val, test
 
 
-def separate_files(paths: dict[str, str | None], label_column: str,
-                   label_names: Sequence[str] | None) -> tuple[dict[str, tuple[pd.DataFrame, str]], list[str]]:
+def separate_files(
+    paths: dict[str, str | None], label_column: str, label_names: Sequence[str] | None
+) -> tuple[dict[str, tuple[pd.DataFrame, str]], list[str]]:
     """The frames of `train_path`/`val_path`/`test_path` and the label names (given, or inferred from all)."""
     frames = {s: (read_table(p), str(p)) for s, p in paths.items() if p}
     if "test" not in frames:
@@ -443,20 +478,33 @@ def load_files(
         _require_columns(df, str(path), [text_column, label_column])
         names = list(label_names) if label_names else infer_label_names(df[label_column].tolist())
         if not (split_column and split_column in df.columns):
-            whole, note = drop_duplicate_rows(frame_to_split(df, text_column, label_column, names, str(path)), str(path))
-            return LabelledDataset(name, names, *split_by_fractions(whole, fractions, seed, names, str(path)), str(path),
-                                   [note] if note else [])
+            whole, note = drop_duplicate_rows(
+                frame_to_split(df, text_column, label_column, names, str(path)), str(path)
+            )
+            return LabelledDataset(
+                name,
+                names,
+                *split_by_fractions(whole, fractions, seed, names, str(path)),
+                str(path),
+                [note] if note else [],
+            )
         frames = frames_by_split_column(df, str(path), split_column)
     else:
-        frames, names = separate_files({"train": train_path, "val": val_path, "test": test_path}, label_column,
-                                       label_names)
-    splits = {s: frame_to_split(df, text_column, label_column, names, where) for s, (df, where) in frames.items()}
+        frames, names = separate_files(
+            {"train": train_path, "val": val_path, "test": test_path}, label_column, label_names
+        )
+    splits = {
+        s: frame_to_split(df, text_column, label_column, names, where) for s, (df, where) in frames.items()
+    }
     notes = []
     if "val" not in splits:
-        splits["train"], splits["val"] = carve_validation(splits["train"], fractions[1], seed, len(names), names,
-                                                          f"{frames['train'][1]} (train split)")
+        splits["train"], splits["val"] = carve_validation(
+            splits["train"], fractions[1], seed, len(names), names, f"{frames['train'][1]} (train split)"
+        )
         notes.append("no validation split given: carved from train")
-    return LabelledDataset(name, names, splits["train"], splits["val"], splits["test"], str(path or train_path), notes)
+    return LabelledDataset(
+        name, names, splits["train"], splits["val"], splits["test"], str(path or train_path), notes
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -493,7 +541,9 @@ def water_fill(n: int, totals: np.ndarray, cap: np.ndarray | None = None) -> np.
     return extra
 
 
-def target_class_counts(n: int, reference_counts: np.ndarray, available: np.ndarray, balance: bool) -> np.ndarray:
+def target_class_counts(
+    n: int, reference_counts: np.ndarray, available: np.ndarray, balance: bool
+) -> np.ndarray:
     """How many extra rows per class: proportional to `reference_counts` (stratified), or topping up the
     smallest classes of reference + extra first (`balance`). Never more than `available`."""
     if balance:
@@ -516,8 +566,14 @@ def parse_count(value: Any, name: str) -> int | str:
     raise DataError(f"{name} must be a whole number of posts >= 0 or 'full', got {value!r}")
 
 
-def stratified_sample(labels: np.ndarray, n: int, n_classes: int, rng: np.random.Generator,
-                      names: Sequence[str] | None = None, where: str = "the training split") -> np.ndarray:
+def stratified_sample(
+    labels: np.ndarray,
+    n: int,
+    n_classes: int,
+    rng: np.random.Generator,
+    names: Sequence[str] | None = None,
+    where: str = "the training split",
+) -> np.ndarray:
     """Row positions of a stratified sample of `n` rows with at least one row of every class.
 
     Per-class quotas follow the class proportions (largest remainder), each at least 1 and at most
@@ -527,11 +583,17 @@ def stratified_sample(labels: np.ndarray, n: int, n_classes: int, rng: np.random
     counts = np.bincount(labels, minlength=n_classes)
     missing = np.flatnonzero(counts == 0)
     if missing.size:
-        named = ", ".join(repr(names[c]) if names is not None and c < len(names) else f"id {c}" for c in missing)
-        raise DataError(f"{where}: class {named} has no examples (every class needs at least one to draw "
-                        f"a stratified sample; give data.label_names only for classes the file holds)")
+        named = ", ".join(
+            repr(names[c]) if names is not None and c < len(names) else f"id {c}" for c in missing
+        )
+        raise DataError(
+            f"{where}: class {named} has no examples (every class needs at least one to draw "
+            f"a stratified sample; give data.label_names only for classes the file holds)"
+        )
     if n < n_classes:
-        raise DataError(f"seed size {n} is smaller than the number of classes ({n_classes}): need one per class")
+        raise DataError(
+            f"seed size {n} is smaller than the number of classes ({n_classes}): need one per class"
+        )
     if n > len(labels):
         raise DataError(f"seed size {n} is larger than the training set ({len(labels)})")
     quota = np.ones(n_classes, dtype=int)
@@ -546,8 +608,14 @@ def stratified_sample(labels: np.ndarray, n: int, n_classes: int, rng: np.random
     return np.sort(np.concatenate(rows))
 
 
-def carve_validation(split: Split, fraction: float, seed: int, n_classes: int,
-                     names: Sequence[str] | None = None, where: str = "the training split") -> tuple[Split, Split]:
+def carve_validation(
+    split: Split,
+    fraction: float,
+    seed: int,
+    n_classes: int,
+    names: Sequence[str] | None = None,
+    where: str = "the training split",
+) -> tuple[Split, Split]:
     """Stratified hold-out of `fraction` of a split: (rest, held_out), disjoint."""
     n_val = max(n_classes, int(round(len(split) * fraction)))
     rows = stratified_sample(split.labels, n_val, n_classes, np.random.default_rng(seed), names, where)
@@ -566,8 +634,10 @@ def make_low_resource(
     if len(dataset.test) == 0:
         raise DataError(f"{dataset.name}: the test split is empty")
     if dataset.n_classes < 2:
-        raise DataError(f"{dataset.source or dataset.name}: a classifier needs at least 2 classes, found "
-                        f"{dataset.n_classes} ({', '.join(map(repr, dataset.label_names))})")
+        raise DataError(
+            f"{dataset.source or dataset.name}: a classifier needs at least 2 classes, found "
+            f"{dataset.n_classes} ({', '.join(map(repr, dataset.label_names))})"
+        )
     seed_size = parse_count(seed_size, "data.seed_size")
     where = f"{dataset.source or dataset.name} (train split)"
     if seed_size == "full":
@@ -577,8 +647,14 @@ def make_low_resource(
             named = ", ".join(repr(dataset.label_names[c]) for c in np.flatnonzero(counts == 0))
             raise DataError(f"{where}: class {named} has no examples")
     else:
-        seed_rows = stratified_sample(dataset.train.labels, int(seed_size), dataset.n_classes, np.random.default_rng(seed),
-                                      dataset.label_names, where)
+        seed_rows = stratified_sample(
+            dataset.train.labels,
+            int(seed_size),
+            dataset.n_classes,
+            np.random.default_rng(seed),
+            dataset.label_names,
+            where,
+        )
     mask = np.ones(n_train, dtype=bool)
     mask[seed_rows] = False
     return LowResourceData(
@@ -608,8 +684,10 @@ def drop_duplicate_rows(split: Split, where: str) -> tuple[Split, str | None]:
     n_dup = len(split) - len(keep)
     if not n_dup:
         return split, None
-    note = (f"{where}: dropped {n_dup} duplicate row(s) before splitting (same text; {conflicts} of them "
-            "with a different label, the first row's label kept)")
+    note = (
+        f"{where}: dropped {n_dup} duplicate row(s) before splitting (same text; {conflicts} of them "
+        "with a different label, the first row's label kept)"
+    )
     log.warning(note)
     return split.subset(keep), note
 
@@ -623,7 +701,11 @@ def read_corpus(path: str | os.PathLike, max_lines: int | None = None) -> list[s
     return lines[:max_lines] if max_lines else lines
 
 
-DATASETS = {"tweet_eval": load_tweet_eval, "sst2": load_sst2, "files": load_files}  # data=hub: sentisynth.hub_data
+DATASETS = {
+    "tweet_eval": load_tweet_eval,
+    "sst2": load_sst2,
+    "files": load_files,
+}  # data=hub: sentisynth.hub_data
 
 
 def load_data(loader: str, seed_size: int | str = 1000, seed: int = 0, **kwargs: Any) -> LowResourceData:
@@ -642,7 +724,12 @@ def low_resource(dataset: LabelledDataset, seed_size: int | str, seed: int) -> L
     s = data.summary()
     log.info(
         "data %s (%s): seed %d, pool %d, val %d, test %d; seed classes %s",
-        s["dataset"], s["source"], s["n_seed"], s["n_pool"], s["n_val"], s["n_test"], s["seed_class_counts"],
+        s["dataset"],
+        s["source"],
+        s["n_seed"],
+        s["n_pool"],
+        s["n_val"],
+        s["n_test"],
+        s["seed_class_counts"],
     )
     return data
-

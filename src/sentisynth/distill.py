@@ -33,6 +33,9 @@ def soft_labels_from_samples(samples: Sequence[dict], n_classes: int) -> np.ndar
             out[i, int(s["label"])] = 1.0
             missing += 1
     if missing:
-        log.warning("soft labels: %d of %d samples have no teacher probabilities; using their hard label",
-                    missing, len(samples))
+        log.warning(
+            "soft labels: %d of %d samples have no teacher probabilities; using their hard label",
+            missing,
+            len(samples),
+        )
     return out

@@ -28,7 +28,11 @@ def trainer_settings(trainer_cfg: Any, defaults: dict[str, Any] | None = None) -
 
     settings = dict(defaults or {})
     if trainer_cfg is not None:
-        user = OmegaConf.to_container(trainer_cfg, resolve=True) if isinstance(trainer_cfg, DictConfig) else trainer_cfg
+        user = (
+            OmegaConf.to_container(trainer_cfg, resolve=True)
+            if isinstance(trainer_cfg, DictConfig)
+            else trainer_cfg
+        )
         settings.update({k: v for k, v in dict(user).items() if not str(k).startswith("_")})
     allowed = set(inspect.signature(pl.Trainer.__init__).parameters)
     settings = {k: v for k, v in settings.items() if k in allowed}
@@ -62,14 +66,20 @@ def check_launchable(settings: dict[str, Any]) -> None:
         raise RuntimeError(
             "trainer=ddp with several devices cannot start its ranks from a Hydra multirun job: Lightning would "
             "re-run the whole sweep. Run it as a single `python train.py ... trainer=ddp` command, or on SLURM "
-            "with hydra.launcher.tasks_per_node=<devices> (srun starts the ranks).")
+            "with hydra.launcher.tasks_per_node=<devices> (srun starts the ranks)."
+        )
 
 
 def local_threads(default: int | None = None) -> int:
     """CPU threads for this process: the configured count, OMP_NUM_THREADS (Lightning sets it per DDP rank
     to cores / ranks), else every core."""
-    return default or int(os.environ.get("SENTISYNTH_NUM_THREADS") or 0) or int(
-        os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
+    return (
+        default
+        or int(os.environ.get("SENTISYNTH_NUM_THREADS") or 0)
+        or int(os.environ.get("OMP_NUM_THREADS") or 0)
+        or os.cpu_count()
+        or 1
+    )
 
 
 class RankSlices(Sampler[list[int]]):
@@ -86,7 +96,7 @@ class RankSlices(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self.batches:
             if len(batch) >= self.world:
-                yield list(batch)[self.rank::self.world]
+                yield list(batch)[self.rank :: self.world]
 
 
 class ShuffledBatches(Sampler[list[int]]):
@@ -102,14 +112,14 @@ class ShuffledBatches(Sampler[list[int]]):
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
         self.epoch += 1
         for s in range(0, self.n, self.batch_size):
-            yield order[s:s + self.batch_size].tolist()
+            yield order[s : s + self.batch_size].tolist()
 
 
 def eval_batches(n: int, batch_size: int, rank: int = 0, world: int = 1) -> list[list[int]]:
     """Evaluation rows of this rank (every world-th row, no padding, so metrics synced over ranks count each
     row once), in batches. Ranks may get different batch counts: evaluation has no per-step collective."""
     rows = list(range(rank, n, world))
-    return [rows[s:s + batch_size] for s in range(0, len(rows), batch_size)]
+    return [rows[s : s + batch_size] for s in range(0, len(rows), batch_size)]
 
 
 def rank_and_world(trainer: Any) -> tuple[int, int]:
@@ -119,7 +129,9 @@ def rank_and_world(trainer: Any) -> tuple[int, int]:
     return int(trainer.global_rank), int(trainer.world_size)
 
 
-def loader(dataset: Any, batch_sampler: Sampler[list[int]] | Sequence[list[int]], collate: Any,
-           num_workers: int = 0) -> torch.utils.data.DataLoader:
-    return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate,
-                                       num_workers=num_workers)
+def loader(
+    dataset: Any, batch_sampler: Sampler[list[int]] | Sequence[list[int]], collate: Any, num_workers: int = 0
+) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=num_workers
+    )

@@ -19,9 +19,13 @@ def classification_metrics(
     labels = list(range(len(label_names)))
     p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     out = {
-        f"{prefix}/macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        f"{prefix}/macro_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
         f"{prefix}/accuracy": float(accuracy_score(y_true, y_pred)),
-        f"{prefix}/weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        f"{prefix}/weighted_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+        ),
     }
     for i, name in enumerate(label_names):
         out[f"{prefix}/f1/{name}"] = float(f[i])
@@ -51,7 +55,9 @@ def plot_confusion(cm: np.ndarray, label_names: Sequence[str], path: str | Path,
     ax.set_ylabel("gold")
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j, i, str(cm[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black"
+            )
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title)
     return save_figure(fig, path)
@@ -76,12 +82,17 @@ class TestSetMismatch(ValueError):
     """Two runs to be compared post by post were not scored on the same test posts."""
 
 
-def check_same_test_set(reference: tuple[list[str], np.ndarray, list[str]], other: tuple[list[str], np.ndarray,
-                        list[str]], where: str) -> None:
+def check_same_test_set(
+    reference: tuple[list[str], np.ndarray, list[str]],
+    other: tuple[list[str], np.ndarray, list[str]],
+    where: str,
+) -> None:
     """Pairing is by position: the label names, gold labels and texts must match row for row, or this raises."""
     (names_a, gold_a, texts_a), (names_b, gold_b, texts_b) = reference, other
     if names_a != names_b:
         raise TestSetMismatch(f"{where}: label names differ ({names_a} vs {names_b})")
     if len(gold_a) != len(gold_b) or texts_a != texts_b or not np.array_equal(gold_a, gold_b):
-        raise TestSetMismatch(f"{where}: test posts differ from the other runs' ({len(gold_b)} vs {len(gold_a)} "
-                              "rows, or different texts/gold labels at the same positions): cannot pair them")
+        raise TestSetMismatch(
+            f"{where}: test posts differ from the other runs' ({len(gold_b)} vs {len(gold_a)} "
+            "rows, or different texts/gold labels at the same positions): cannot pair them"
+        )

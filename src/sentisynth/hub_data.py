@@ -33,8 +33,9 @@ def is_saved_dataset(path: str | Path) -> bool:
     return p.is_dir() and ((p / "dataset_dict.json").is_file() or (p / "state.json").is_file())
 
 
-def open_dataset(hub_name: str, hub_config: str | None = None, hub_revision: str | None = None,
-                 data_files: Any = None) -> Any:
+def open_dataset(
+    hub_name: str, hub_config: str | None = None, hub_revision: str | None = None, data_files: Any = None
+) -> Any:
     """A `DatasetDict` (or `Dataset`) from a saved directory or `datasets.load_dataset`; one-line errors."""
     import datasets
 
@@ -44,7 +45,11 @@ def open_dataset(hub_name: str, hub_config: str | None = None, hub_revision: str
         return datasets.load_dataset(hub_name, hub_config, revision=hub_revision, data_files=data_files)
     except Exception as e:  # noqa: BLE001 - any loading failure becomes one line naming the dataset
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        where = hub_name + (f" (config {hub_config})" if hub_config else "") + (f"@{hub_revision}" if hub_revision else "")
+        where = (
+            hub_name
+            + (f" (config {hub_config})" if hub_config else "")
+            + (f"@{hub_revision}" if hub_revision else "")
+        )
         raise DataError(f"data=hub: could not load {where}: {type(e).__name__}: {first}") from e
 
 
@@ -55,11 +60,15 @@ def split_names(ds: Any) -> list[str]:
 def get_split(ds: Any, name: str, where: str, option: str) -> Any:
     available = split_names(ds)
     if name not in available:
-        raise DataError(f"{where}: unknown split {name!r} for data.{option} (available: {', '.join(available)})")
+        raise DataError(
+            f"{where}: unknown split {name!r} for data.{option} (available: {', '.join(available)})"
+        )
     return ds[name] if hasattr(ds, "keys") else ds
 
 
-def hub_label_names(features: Any, label_column: str, values: Sequence[Any], label_names: Sequence[str] | None) -> list[str]:
+def hub_label_names(
+    features: Any, label_column: str, values: Sequence[Any], label_names: Sequence[str] | None
+) -> list[str]:
     """Given names, else the `ClassLabel` names, else inferred from the values (ids 0..n-1 or sorted strings)."""
     if label_names:
         return [str(n) for n in label_names]
@@ -102,15 +111,23 @@ def load_hub(
     parts = {"val": (val_split, "val_split"), "test": (test_split, "test_split")}
     chosen = {k: get_split(ds, s, where, opt) for k, (s, opt) in parts.items() if s}
     if label_column not in train_part.column_names:
-        raise DataError(f"{where}:{train_split}: missing column {label_column!r} "
-                        f"(columns: {', '.join(train_part.column_names)})")
+        raise DataError(
+            f"{where}:{train_split}: missing column {label_column!r} "
+            f"(columns: {', '.join(train_part.column_names)})"
+        )
     names = hub_label_names(train_part.features, label_column, train_part.unique(label_column), label_names)
     splits = {"train": to_split(train_part, text_column, label_column, names, f"{where}:{train_split}")}
-    splits.update({k: to_split(part, text_column, label_column, names, f"{where}:{parts[k][0]}")
-                   for k, part in chosen.items()})
+    splits.update(
+        {
+            k: to_split(part, text_column, label_column, names, f"{where}:{parts[k][0]}")
+            for k, part in chosen.items()
+        }
+    )
     notes = []
     if "test" not in splits:
-        splits["train"], splits["test"] = carve_validation(splits["train"], test_fraction, seed + 1, len(names))
+        splits["train"], splits["test"] = carve_validation(
+            splits["train"], test_fraction, seed + 1, len(names)
+        )
         notes.append(f"no test split: {test_fraction:.0%} of {train_split} carved as test")
     if "val" not in splits:
         splits["train"], splits["val"] = carve_validation(splits["train"], val_fraction, seed, len(names))
@@ -122,7 +139,9 @@ def load_hub(
     return LabelledDataset(label, names, splits["train"], splits["val"], splits["test"], source, notes)
 
 
-def load_hub_data(seed_size: int | str = 1000, seed: int = 0, loader: str = "hub", **kwargs: Any) -> LowResourceData:
+def load_hub_data(
+    seed_size: int | str = 1000, seed: int = 0, loader: str = "hub", **kwargs: Any
+) -> LowResourceData:
     """Hydra entry point of `data=hub`: the dataset, then the same low-resource seed/pool draw as every loader."""
     kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}
     return low_resource(load_hub(seed=seed, **kwargs), seed_size, seed)

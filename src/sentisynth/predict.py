@@ -42,7 +42,9 @@ class Predictor:
     def predict_frame(self, texts: Sequence[str]) -> pd.DataFrame:
         """One row per text: `text`, `label` (the argmax) and `prob/<class>` for every class."""
         proba = self.predict_proba(texts)
-        frame = pd.DataFrame({"text": list(texts), "label": [self.label_names[i] for i in proba.argmax(axis=1)]})
+        frame = pd.DataFrame(
+            {"text": list(texts), "label": [self.label_names[i] for i in proba.argmax(axis=1)]}
+        )
         for j, name in enumerate(self.label_names):
             frame[f"prob/{name}"] = np.round(proba[:, j], 6)
         return frame
@@ -60,7 +62,11 @@ def model_dir(path: str | Path, which: str = "classifier") -> Path:
         raise DataError(f"{path}: no models.json, so no recorded {which}")
     entry = json.loads(index.read_text()).get(which)
     if not entry:
-        hint = " (the run was made with save_model=false)" if which == "classifier" else " (no teacher filter was used)"
+        hint = (
+            " (the run was made with save_model=false)"
+            if which == "classifier"
+            else " (no teacher filter was used)"
+        )
         raise DataError(f"{index}: no saved {which}{hint}")
     target = Path(entry) if Path(entry).is_absolute() else path / entry
     if not target.is_dir():

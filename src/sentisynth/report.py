@@ -85,7 +85,11 @@ def summarize(runs: pd.DataFrame, metric: str = "test/macro_f1") -> pd.DataFrame
     # a single seed has no spread: left empty (NaN), not 0, so a table never suggests a measured std of 0
     out = out.rename(columns={"mean": f"{metric} mean", "std": f"{metric} std", "count": "n_seeds"})
     out["_order"] = out["seed_size"].map(_size_key)
-    return out.sort_values(["data", "classifier", "_order", "strategy"]).drop(columns="_order").reset_index(drop=True)
+    return (
+        out.sort_values(["data", "classifier", "_order", "strategy"])
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
 
 
 def class_names(runs: pd.DataFrame) -> list[str]:
@@ -104,13 +108,20 @@ def per_class_delta(runs: pd.DataFrame) -> pd.DataFrame:
             continue
         ref = base.loc[key]
         ref = ref.iloc[0] if isinstance(ref, pd.DataFrame) else ref
-        rows.append({**{k: r[k] for k in KEYS}, "seed": r["seed"],
-                     **{n: r[f"test/f1/{n}"] - ref[f"test/f1/{n}"] for n in names}})
+        rows.append(
+            {
+                **{k: r[k] for k in KEYS},
+                "seed": r["seed"],
+                **{n: r[f"test/f1/{n}"] - ref[f"test/f1/{n}"] for n in names},
+            }
+        )
     if not rows:
         return pd.DataFrame(columns=KEYS + names)
     delta = pd.DataFrame(rows).groupby(KEYS, sort=False)[names].mean().reset_index()
     delta["_order"] = delta["seed_size"].map(_size_key)
-    delta = delta.sort_values(["data", "classifier", "_order", "strategy"], kind="stable").drop(columns="_order")
+    delta = delta.sort_values(["data", "classifier", "_order", "strategy"], kind="stable").drop(
+        columns="_order"
+    )
     # rarest classes first: order by their training count in the seed-only runs
     counts = {n: runs[f"train/n/{n}"].mean() if f"train/n/{n}" in runs else 0 for n in names}
     ordered = sorted(names, key=lambda n: counts[n])
@@ -146,14 +157,24 @@ def plot_forest(comp: pd.DataFrame, path: Path) -> Path:
     plt = pyplot()
 
     rows = comp[(comp.metric == "macro_f1") & comp.baseline.isin(["none", "real"])].reset_index(drop=True)
-    labels = [f"{r.classifier} | {r.seed_size} | +{r.augment_n} | {r.arm} vs {r.baseline}" for r in rows.itertuples()]
+    labels = [
+        f"{r.classifier} | {r.seed_size} | +{r.augment_n} | {r.arm} vs {r.baseline}"
+        for r in rows.itertuples()
+    ]
     fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(rows) + 1.4))
     y = np.arange(len(rows))[::-1]
     sig = rows.significant.to_numpy(dtype=bool)
     for mask, color in ((sig, "tab:red"), (~sig, "tab:gray")):
         part = rows[mask]
-        ax.errorbar(part["diff"], y[mask], xerr=[part["diff"] - part.ci_low, part.ci_high - part["diff"]], fmt="o",
-                    color=color, markersize=3, capsize=2)
+        ax.errorbar(
+            part["diff"],
+            y[mask],
+            xerr=[part["diff"] - part.ci_low, part.ci_high - part["diff"]],
+            fmt="o",
+            color=color,
+            markersize=3,
+            capsize=2,
+        )
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, labels, fontsize=6)
     ax.set_xlabel("difference in test macro-F1 (95% interval; red: p < 0.05)")
@@ -173,8 +194,15 @@ def plot_delta(delta: pd.DataFrame, path: Path) -> Path:
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            ax.text(j, i, f"{values[i, j]:+.3f}", ha="center", va="center", fontsize=7,
-                    color="white" if abs(values[i, j]) > 0.6 * lim else "black")
+            ax.text(
+                j,
+                i,
+                f"{values[i, j]:+.3f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if abs(values[i, j]) > 0.6 * lim else "black",
+            )
     fig.colorbar(im, ax=ax, fraction=0.04, label="F1 change")
     ax.set_title("per-class F1 change (rarest class first)")
     return save_figure(fig, path)
@@ -198,16 +226,33 @@ def collect_filter_rates(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, r in runs.iterrows():
         # pseudo arms write it into the job dir; on-the-fly synthetic arms into job/generation/
-        path = next((p for p in (Path(r["job"]) / "filter_report.json", Path(r["job"]) / "generation" /
-                                 "filter_report.json") if p.is_file()), None)
+        path = next(
+            (
+                p
+                for p in (
+                    Path(r["job"]) / "filter_report.json",
+                    Path(r["job"]) / "generation" / "filter_report.json",
+                )
+                if p.is_file()
+            ),
+            None,
+        )
         if path is None:
             continue
         report = read_json(path)
         for stage in report.get("filters", []):
             for cls, c in (stage.get("per_class") or {}).items():
-                rows.append({**{k: r[k] for k in KEYS}, "seed": r["seed"], "filter": stage.get("name"),
-                             "class": cls, "in": c.get("in"), "kept": c.get("kept"),
-                             "acceptance": (c.get("kept", 0) / c["in"]) if c.get("in") else np.nan})
+                rows.append(
+                    {
+                        **{k: r[k] for k in KEYS},
+                        "seed": r["seed"],
+                        "filter": stage.get("name"),
+                        "class": cls,
+                        "in": c.get("in"),
+                        "kept": c.get("kept"),
+                        "acceptance": (c.get("kept", 0) / c["in"]) if c.get("in") else np.nan,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -220,11 +265,17 @@ def _md_table(frame: pd.DataFrame, digits: int = 4, signed: bool = False) -> str
 
 
 def _fmt(v: float, digits: int = 3, signed: bool = False) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:{'+' if signed else ''}.{digits}f}"
+    return (
+        "n/a"
+        if v is None or (isinstance(v, float) and math.isnan(v))
+        else f"{v:{'+' if signed else ''}.{digits}f}"
+    )
 
 
 def _cells_md(cells: pd.DataFrame) -> str:
-    table = cells.assign(**{"95% interval": [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in zip(cells.ci_low, cells.ci_high)]})
+    table = cells.assign(
+        **{"95% interval": [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in zip(cells.ci_low, cells.ci_high)]}
+    )
     return _md_table(table.drop(columns=["ci_low", "ci_high"]))
 
 
@@ -233,31 +284,72 @@ def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
     rows = comp[(comp.metric == metric) & comp.baseline.isin(["none", "real"])] if not comp.empty else comp
     if rows.empty:
         return "_no comparison: no pair of arms with predictions.csv_\n"
-    columns = ["classifier", "seed size", "augment.n", "arm", "vs", "difference", "95% interval", "p", "q", "MDD",
-               "seeds"]
-    cells = [[r.classifier, r.seed_size, r.augment_n, r.arm, r.baseline,
-              _fmt(r.diff, signed=True) + (" *" if r.significant else ""),
-              f"[{_fmt(r.ci_low, signed=True)}, {_fmt(r.ci_high, signed=True)}]", f"{r.p:.4f}",
-              _fmt(getattr(r, "q", math.nan), 4), _fmt(r.mdd), r.n_seeds] for r in rows.itertuples()]
+    columns = [
+        "classifier",
+        "seed size",
+        "augment.n",
+        "arm",
+        "vs",
+        "difference",
+        "95% interval",
+        "p",
+        "q",
+        "MDD",
+        "seeds",
+    ]
+    cells = [
+        [
+            r.classifier,
+            r.seed_size,
+            r.augment_n,
+            r.arm,
+            r.baseline,
+            _fmt(r.diff, signed=True) + (" *" if r.significant else ""),
+            f"[{_fmt(r.ci_low, signed=True)}, {_fmt(r.ci_high, signed=True)}]",
+            f"{r.p:.4f}",
+            _fmt(getattr(r, "q", math.nan), 4),
+            _fmt(r.mdd),
+            r.n_seeds,
+        ]
+        for r in rows.itertuples()
+    ]
     return markdown_table(columns, cells)
 
 
 def _statistics_md(cells: pd.DataFrame, comp: pd.DataFrame, cost: pd.DataFrame) -> list[str]:
     from sentisynth.comparisons import METHOD
 
-    md = [METHOD.format(n_boot=N_BOOT, n_perm=N_PERM), "## Test macro-F1 per cell (mean over seeds, 95% interval)", "",
-          _cells_md(cells), "![f1 vs seed size](f1_vs_seed_size.png)", "",
-          "## Arms against `none` and `real`: macro-F1", "", _comparisons_md(comp, "macro_f1")]
+    md = [
+        METHOD.format(n_boot=N_BOOT, n_perm=N_PERM),
+        "## Test macro-F1 per cell (mean over seeds, 95% interval)",
+        "",
+        _cells_md(cells),
+        "![f1 vs seed size](f1_vs_seed_size.png)",
+        "",
+        "## Arms against `none` and `real`: macro-F1",
+        "",
+        _comparisons_md(comp, "macro_f1"),
+    ]
     if not comp.empty:
         md += ["![forest plot](forest.png)", ""]
         for metric in [m for m in comp.metric.unique() if m.startswith("f1/")]:  # rarest class first
             md += [f"## Arms against `none` and `real`: {metric}", "", _comparisons_md(comp, metric)]
         share = comp[comp.baseline == "share_of_real_gain"]
-        md += ["## Share of the real-data gain recovered: (arm - none) / (real - none), macro-F1", "",
-               _md_table(share[["classifier", "seed_size", "augment_n", "arm", "diff", "ci_low", "ci_high"]]
-                         .rename(columns={"diff": "share"}), 3)]
-    md += ["## Generation cost (posts made per post kept; seconds of generation + filtering per kept post)", "",
-           "_no run wrote filter_report.json_\n" if cost.empty else _md_table(cost, 2)]
+        md += [
+            "## Share of the real-data gain recovered: (arm - none) / (real - none), macro-F1",
+            "",
+            _md_table(
+                share[["classifier", "seed_size", "augment_n", "arm", "diff", "ci_low", "ci_high"]].rename(
+                    columns={"diff": "share"}
+                ),
+                3,
+            ),
+        ]
+    md += [
+        "## Generation cost (posts made per post kept; seconds of generation + filtering per kept post)",
+        "",
+        "_no run wrote filter_report.json_\n" if cost.empty else _md_table(cost, 2),
+    ]
     return md
 
 
@@ -269,10 +361,16 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
     out = root / "report"
     out.mkdir(parents=True, exist_ok=True)
     preds = load_predictions(runs)
-    tables = {"runs": runs, "summary": summarize(runs, metric), "cells": cell_intervals(runs, preds, KEYS, N_BOOT),
-              "comparisons": comparisons(runs, preds, N_BOOT, N_PERM), "generation_cost": generation_cost(runs),
-              "per_class_delta": per_class_delta(runs), "linguistic": collect_side_tables(runs, "linguistic.csv"),
-              "filters": collect_filter_rates(runs)}
+    tables = {
+        "runs": runs,
+        "summary": summarize(runs, metric),
+        "cells": cell_intervals(runs, preds, KEYS, N_BOOT),
+        "comparisons": comparisons(runs, preds, N_BOOT, N_PERM),
+        "generation_cost": generation_cost(runs),
+        "per_class_delta": per_class_delta(runs),
+        "linguistic": collect_side_tables(runs, "linguistic.csv"),
+        "filters": collect_filter_rates(runs),
+    }
     for name, frame in tables.items():
         if not frame.empty:
             atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
@@ -286,11 +384,18 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
         from sentisynth.analysis import plot_comparison
 
         overall = linguistic[linguistic["class"] == "all"].groupby("set", sort=False).mean(numeric_only=True)
-        plots["linguistic"] = plot_comparison(overall.reset_index().assign(**{"class": "all"}), out / "linguistic.png")
-    md = [f"# Study report: {root}", "", f"{len(runs)} runs ({len(runs) - sum(len(p.by_job) for p in preds.values())} "
-          "without predictions.csv: no interval or test for their cells); tables as CSV beside this file.", "",
-          *_statistics_md(tables["cells"], tables["comparisons"], tables["generation_cost"]),
-          *_side_sections(tables, metric, plots)]
+        plots["linguistic"] = plot_comparison(
+            overall.reset_index().assign(**{"class": "all"}), out / "linguistic.png"
+        )
+    md = [
+        f"# Study report: {root}",
+        "",
+        f"{len(runs)} runs ({len(runs) - sum(len(p.by_job) for p in preds.values())} "
+        "without predictions.csv: no interval or test for their cells); tables as CSV beside this file.",
+        "",
+        *_statistics_md(tables["cells"], tables["comparisons"], tables["generation_cost"]),
+        *_side_sections(tables, metric, plots),
+    ]
     atomic_write_text(out / "report.md", "\n".join(md))
     if tracker is not None:
         _log_report(tracker, root, tables, plots)
@@ -300,16 +405,38 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
 def _side_sections(tables: dict[str, pd.DataFrame], metric: str, plots: dict[str, Path]) -> list[str]:
     """Mean ± std over seeds, per-class change from seed only, linguistic comparison, filter acceptance."""
     delta, linguistic, filters = tables["per_class_delta"], tables["linguistic"], tables["filters"]
-    md = [f"## {metric} by seed size (mean ± std over seeds, from metrics.json)", "", _md_table(tables["summary"]),
-          "## Per-class F1 change from seed only (mean over seeds, rarest class first)", "", _md_table(delta, signed=True)]
+    md = [
+        f"## {metric} by seed size (mean ± std over seeds, from metrics.json)",
+        "",
+        _md_table(tables["summary"]),
+        "## Per-class F1 change from seed only (mean over seeds, rarest class first)",
+        "",
+        _md_table(delta, signed=True),
+    ]
     if "per_class_delta" in plots:
         md += ["![per-class delta](per_class_delta.png)", ""]
     md += ["## Linguistic comparison (real vs synthetic)", ""]
     if linguistic.empty:
         md += ["_no run wrote linguistic.csv_", ""]
     else:
-        keep = [c for c in ("set", "class", "mtld", "ttr", "distinct_2", "self_bleu", "pron_1sg", "pron_1pl",
-                            "time_words", "past_markers", "future_markers", "unseen_vocab_share") if c in linguistic]
+        keep = [
+            c
+            for c in (
+                "set",
+                "class",
+                "mtld",
+                "ttr",
+                "distinct_2",
+                "self_bleu",
+                "pron_1sg",
+                "pron_1pl",
+                "time_words",
+                "past_markers",
+                "future_markers",
+                "unseen_vocab_share",
+            )
+            if c in linguistic
+        ]
         table = linguistic.groupby(["set", "class"], sort=False)[keep[2:]].mean().reset_index()
         md += [_md_table(table, 3), "![linguistic](linguistic.png)", ""]
     md += ["## Filter acceptance", ""]
@@ -327,7 +454,9 @@ def _log_report(tracker: Any, root: Path, tables: dict[str, pd.DataFrame], plots
     with session(tracker, {"multirun_dir": str(root)}, name=f"report-{root.name}", job_type="report"):
         for name, frame in tables.items():
             if name != "runs" and not frame.empty:
-                tracker.log_table(f"report/{name}", [str(c) for c in frame.columns], frame.astype(object).values.tolist())
+                tracker.log_table(
+                    f"report/{name}", [str(c) for c in frame.columns], frame.astype(object).values.tolist()
+                )
         for name, path in plots.items():
             tracker.log_image(f"report/{name}", path)
 
@@ -336,7 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sentisynth.report", description=__doc__.splitlines()[0])
     parser.add_argument("multirun_dir")
     parser.add_argument("--metric", default="test/macro_f1")
-    parser.add_argument("--wandb", action="store_true", help="also log tables and plots to an offline W&B run")
+    parser.add_argument(
+        "--wandb", action="store_true", help="also log tables and plots to an offline W&B run"
+    )
     args = parser.parse_args(argv)
     tracker = None
     if args.wandb:

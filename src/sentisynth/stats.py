@@ -27,7 +27,7 @@ def indicators(gold: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
 
 def f1_from_counts(counts: np.ndarray, k: int) -> np.ndarray:
     """Per-class F1 from (..., 3k) TP/FP/FN counts; 0 where a class has no TP, FP and FN (sklearn's zero_division=0)."""
-    tp, fp, fn = counts[..., :k], counts[..., k:2 * k], counts[..., 2 * k:]
+    tp, fp, fn = counts[..., :k], counts[..., k : 2 * k], counts[..., 2 * k :]
     den = 2 * tp + fp + fn
     return np.divide(2 * tp, den, out=np.zeros_like(den, dtype=np.float64), where=den > 0)
 
@@ -44,7 +44,9 @@ def resample_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarra
     return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float32)
 
 
-def bootstrap_f1(gold: np.ndarray, preds: np.ndarray, k: int, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+def bootstrap_f1(
+    gold: np.ndarray, preds: np.ndarray, k: int, n_boot: int = 2000, seed: int = 0
+) -> np.ndarray:
     """(n_boot, m, k + 1) replicates of the seed-averaged per-class F1 and macro-F1 (last) of m systems.
 
     `preds` is (m, S, n). Each replicate resamples the n test posts once (the same resample for every system
@@ -55,10 +57,10 @@ def bootstrap_f1(gold: np.ndarray, preds: np.ndarray, k: int, n_boot: int = 2000
     preds = np.asarray(preds)
     m, s, n = preds.shape
     rng = np.random.default_rng(seed)
-    weights = resample_weights(n, n_boot, rng)                       # (B, n)
-    x = indicators(np.asarray(gold), preds, k)                       # (m, S, n, 3k)
-    counts = np.einsum("bn,msnc->bmsc", weights, x, optimize=True)   # (B, m, S, 3k)
-    f1 = f1_from_counts(counts, k)                                   # (B, m, S, k)
+    weights = resample_weights(n, n_boot, rng)  # (B, n)
+    x = indicators(np.asarray(gold), preds, k)  # (m, S, n, 3k)
+    counts = np.einsum("bn,msnc->bmsc", weights, x, optimize=True)  # (B, m, S, 3k)
+    f1 = f1_from_counts(counts, k)  # (B, m, S, k)
     f1 = np.concatenate([f1, f1.mean(axis=-1, keepdims=True)], axis=-1)
     seed_w = resample_weights(s, n_boot, rng) / s if s > 1 else np.ones((n_boot, 1))
     return np.einsum("bs,bmsc->bmc", seed_w, f1)
@@ -70,8 +72,15 @@ def percentile_interval(samples: np.ndarray, level: float = 1 - ALPHA) -> tuple[
     return lo, hi
 
 
-def randomization_test(gold: np.ndarray, a: np.ndarray, b: np.ndarray, k: int, n_perm: int = 9999,
-                       seed: int = 0, chunk: int = 2000) -> np.ndarray:
+def randomization_test(
+    gold: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    k: int,
+    n_perm: int = 9999,
+    seed: int = 0,
+    chunk: int = 2000,
+) -> np.ndarray:
     """(k + 1,) two-sided p-values (per class, then macro) of approximate randomization, seeds pooled.
 
     `a`, `b` are (S, n): two systems' predictions of the same posts, paired by seed. Under the null the two
@@ -88,7 +97,7 @@ def randomization_test(gold: np.ndarray, a: np.ndarray, b: np.ndarray, k: int, n
     for sa, sb in zip(a, b):
         xa, xb = indicators(gold, sa, k), indicators(gold, sb, k)
         ta, tb = xa.sum(axis=0), xb.sum(axis=0)
-        delta = (xb - xa)[sa != sb]                                   # (n_diff, 3k)
+        delta = (xb - xa)[sa != sb]  # (n_diff, 3k)
         observed += _macro_append(f1_from_counts(ta, k)) - _macro_append(f1_from_counts(tb, k))
         parts.append((ta, tb, delta))
     observed /= len(parts)
@@ -96,7 +105,7 @@ def randomization_test(gold: np.ndarray, a: np.ndarray, b: np.ndarray, k: int, n
         r = min(chunk, n_perm - start)
         stat = np.zeros((r, k + 1))
         for ta, tb, delta in parts:
-            swap = coin_flips(rng, r, len(delta)) @ delta                                  # (r, 3k)
+            swap = coin_flips(rng, r, len(delta)) @ delta  # (r, 3k)
             stat += _macro_append(f1_from_counts(ta + swap, k)) - _macro_append(f1_from_counts(tb - swap, k))
         exceed += (np.abs(stat / len(parts)) >= np.abs(observed) - 1e-12).sum(axis=0)
     return (1 + exceed) / (n_perm + 1)

@@ -61,18 +61,34 @@ def plan_cells(study: dict[str, Any]) -> list[Cell]:
     return cells
 
 
-def _cell(study: dict[str, Any], seed: int, size: int | str, arm: str, arm_overrides: list[str],
-          n: int | float | None, clf: str, spec: Any) -> Cell | None:
+def _cell(
+    study: dict[str, Any],
+    seed: int,
+    size: int | str,
+    arm: str,
+    arm_overrides: list[str],
+    n: int | float | None,
+    clf: str,
+    spec: Any,
+) -> Cell | None:
     """One cell's overrides (None when the classifier does not run on this seed)."""
     spec = spec if isinstance(spec, dict) else {"seeds": spec}
     seeds = spec.get("seeds", "all")
     if seeds != "all" and seed not in [int(s) for s in seeds]:
         return None
-    overrides = (*[str(o) for o in study.get("overrides") or []], f"data.seed_size={size}", f"seed={seed}",
-                 f"classifier={clf}", *[str(o) for o in spec.get("overrides") or []], *arm_overrides)
+    overrides = (
+        *[str(o) for o in study.get("overrides") or []],
+        f"data.seed_size={size}",
+        f"seed={seed}",
+        f"classifier={clf}",
+        *[str(o) for o in spec.get("overrides") or []],
+        *arm_overrides,
+    )
     if n is not None:
         overrides = (*overrides, f"augment.n={n}")
-    if any(o.startswith("augment=synthetic") for o in arm_overrides):  # generator/filter choices of generating arms
+    if any(
+        o.startswith("augment=synthetic") for o in arm_overrides
+    ):  # generator/filter choices of generating arms
         overrides = (*overrides, *[str(o) for o in study.get("generation_overrides") or []])
     name = f"{size}_{arm}" + (f"_n{n}" if n is not None else "") + f"_{clf}_seed{seed}"
     return Cell(name, overrides, arm, clf, size, seed, n)
@@ -89,12 +105,17 @@ def user_overrides() -> list[str]:
     return [o for o in task if not o.lstrip("+~").startswith(("experiment=", "study."))]
 
 
-def compose_cell(config_name: str, overrides: list[str], output_dir: Path) -> tuple[DictConfig, dict[str, Any]]:
+def compose_cell(
+    config_name: str, overrides: list[str], output_dir: Path
+) -> tuple[DictConfig, dict[str, Any]]:
     """The cell's config (without the `hydra` node) and its group choices (for the report)."""
     from hydra import compose
 
-    cfg = compose(config_name=config_name, overrides=[*overrides, f"paths.output_dir={output_dir}"],
-                  return_hydra_config=True)
+    cfg = compose(
+        config_name=config_name,
+        overrides=[*overrides, f"paths.output_dir={output_dir}"],
+        return_hydra_config=True,
+    )
     choices = to_plain(cfg.hydra.runtime.choices)
     with_hydra = OmegaConf.to_container(cfg, resolve=False)
     with_hydra.pop("hydra", None)
@@ -105,7 +126,9 @@ def write_hydra_dir(job_dir: Path, cfg: DictConfig, choices: dict[str, Any], ove
     hydra_dir = job_dir / ".hydra"
     hydra_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(hydra_dir / "config.yaml", OmegaConf.to_yaml(cfg))
-    atomic_write_text(hydra_dir / "hydra.yaml", OmegaConf.to_yaml({"hydra": {"runtime": {"choices": choices}}}))
+    atomic_write_text(
+        hydra_dir / "hydra.yaml", OmegaConf.to_yaml({"hydra": {"runtime": {"choices": choices}}})
+    )
     atomic_write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(list(overrides)))
 
 
@@ -133,11 +156,20 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
     status_path = root / "study_status.json"
     status = read_json(status_path) if status_path.is_file() else {}
     status.setdefault("cells", {})
-    write_json(root / "study.json", {"study": study, "user_overrides": extra, "cells": [c.name for c in cells]})
+    write_json(
+        root / "study.json", {"study": study, "user_overrides": extra, "cells": [c.name for c in cells]}
+    )
     todo = [c for c in cells if not (root / c.name / "metrics.json").is_file()]
     launcher = launcher_name()
-    log.info("study %s: %d cells, %d done, %d to run (%s) -> %s", study.get("name"), len(cells),
-             len(cells) - len(todo), len(todo), f"launcher {launcher}" if launcher else "in this process", root)
+    log.info(
+        "study %s: %d cells, %d done, %d to run (%s) -> %s",
+        study.get("name"),
+        len(cells),
+        len(cells) - len(todo),
+        len(todo),
+        f"launcher {launcher}" if launcher else "in this process",
+        root,
+    )
     t_study = time.perf_counter()
     if launcher and todo:
         failed = run_with_launcher(root, todo, extra, status, status_path)
@@ -148,19 +180,34 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
     done = sum(1 for c in cells if (root / c.name / "metrics.json").is_file())
     logger = in_group(OmegaConf.create(to_plain(cfg.logger)), study_name) if cfg.get("logger") else None
     report = build_report(root, tracker=build(logger)) if done else None  # tables + plots to the logger
-    print(f"study {study.get('name')}: {done}/{len(cells)} cells done, {len(failed)} failed this pass; "
-          f"report: {report}", flush=True)
+    print(
+        f"study {study.get('name')}: {done}/{len(cells)} cells done, {len(failed)} failed this pass; "
+        f"report: {report}",
+        flush=True,
+    )
     if failed:
-        raise RuntimeError(f"{len(failed)} study cells failed (see {status_path}): {', '.join(failed[:5])}"
-                           + (" ..." if len(failed) > 5 else "") + "; re-run the same command to retry them")
+        raise RuntimeError(
+            f"{len(failed)} study cells failed (see {status_path}): {', '.join(failed[:5])}"
+            + (" ..." if len(failed) > 5 else "")
+            + "; re-run the same command to retry them"
+        )
     return {"study/cells": len(cells), "study/done": done, "study/failed": len(failed)}
 
 
-def run_in_process(study: dict[str, Any], root: Path, cells: list[Cell], todo: list[Cell], extra: list[str],
-                   status: dict[str, Any], status_path: Path) -> list[str]:
+def run_in_process(
+    study: dict[str, Any],
+    root: Path,
+    cells: list[Cell],
+    todo: list[Cell],
+    extra: list[str],
+    status: dict[str, Any],
+    status_path: Path,
+) -> list[str]:
     """The cells one after another in this process (a cell that trains with DDP gets its own process)."""
     failed = []
-    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"study {study.get('name')}", unit="run")
+    bar = tqdm(
+        total=len(cells), initial=len(cells) - len(todo), desc=f"study {study.get('name')}", unit="run"
+    )
     for cell in todo:
         job_dir = root / cell.name
         overrides = [*cell.overrides, *extra]
@@ -171,12 +218,18 @@ def run_in_process(study: dict[str, Any], root: Path, cells: list[Cell], todo: l
             write_hydra_dir(job_dir, cell_cfg, choices, overrides)
             write_cell_json(job_dir, cell)
             metrics = run_cell_here(cell_cfg, overrides, job_dir)
-            status["cells"][cell.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 1),
-                                          "test/macro_f1": metrics.get("test/macro_f1")}
+            status["cells"][cell.name] = {
+                "status": "done",
+                "seconds": round(time.perf_counter() - t0, 1),
+                "test/macro_f1": metrics.get("test/macro_f1"),
+            }
         except Exception as e:  # one failed cell must not lose the others: record it, go on, fail at the end
             log.error("cell %s failed: %s\n%s", cell.name, e, traceback.format_exc())
-            status["cells"][cell.name] = {"status": "failed", "error": f"{type(e).__name__}: {e}",
-                                          "seconds": round(time.perf_counter() - t0, 1)}
+            status["cells"][cell.name] = {
+                "status": "failed",
+                "error": f"{type(e).__name__}: {e}",
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
             failed.append(cell.name)
         write_json(status_path, status)
         bar.update(1)
@@ -186,8 +239,16 @@ def run_in_process(study: dict[str, Any], root: Path, cells: list[Cell], todo: l
 
 
 def write_cell_json(job_dir: Path, cell: Cell) -> None:
-    write_json(job_dir / "cell.json", {"arm": cell.arm, "classifier": cell.classifier,
-                                       "seed_size": cell.seed_size, "seed": cell.seed, "augment_n": cell.augment_n})
+    write_json(
+        job_dir / "cell.json",
+        {
+            "arm": cell.arm,
+            "classifier": cell.classifier,
+            "seed_size": cell.seed_size,
+            "seed": cell.seed,
+            "augment_n": cell.augment_n,
+        },
+    )
 
 
 def run_cell_here(cell_cfg: DictConfig, overrides: list[str], job_dir: Path) -> dict[str, float]:
@@ -215,6 +276,7 @@ def run_cell_here(cell_cfg: DictConfig, overrides: list[str], job_dir: Path) -> 
 
 
 # -- cells as Hydra launcher jobs (joblib, submitit: local processes or SLURM job arrays) -----------------
+
 
 def launcher_name() -> str | None:
     """The `hydra/launcher` the user chose, or None for the default (cells run in this process)."""
@@ -256,8 +318,9 @@ def cell_task(cfg: DictConfig) -> dict[str, float]:
     return run(cfg)
 
 
-def run_with_launcher(root: Path, todo: list[Cell], extra: list[str], status: dict[str, Any],
-                      status_path: Path) -> list[str]:
+def run_with_launcher(
+    root: Path, todo: list[Cell], extra: list[str], status: dict[str, Any], status_path: Path
+) -> list[str]:
     """Both phases through the chosen launcher; a failed job is recorded and retried by the next pass."""
     prep = prepare_jobs(todo, extra)
     if prep:
@@ -293,15 +356,24 @@ def launch(task: Any, jobs: list[tuple[str, list[str]]], sweep_dir: Path) -> lis
 
     hc = HydraConfig.get()
     loader = GlobalHydra.instance().config_loader()
-    master = loader.load_configuration(hc.job.config_name, [*hc.overrides.hydra, f"hydra.sweep.dir={sweep_dir}",
-                                                            *hc.overrides.task], RunMode.MULTIRUN)
+    master = loader.load_configuration(
+        hc.job.config_name,
+        [*hc.overrides.hydra, f"hydra.sweep.dir={sweep_dir}", *hc.overrides.task],
+        RunMode.MULTIRUN,
+    )
     context = HydraContext(config_loader=loader, callbacks=Callbacks(master))
-    launcher = Plugins.instance().instantiate_launcher(hydra_context=context, task_function=task, config=master)
+    launcher = Plugins.instance().instantiate_launcher(
+        hydra_context=context, task_function=task, config=master
+    )
     root_log = logging_.getLogger()
     handlers, level = root_log.handlers[:], root_log.level  # launchers reconfigure logging; keep the study's
     try:
-        returns = launcher.launch([[*ov, f"hydra.sweep.subdir={name}"] for name, ov in jobs], initial_job_idx=0)
-    except Exception as e:  # a launcher-level failure (a killed SLURM job): every job of this phase is retried
+        returns = launcher.launch(
+            [[*ov, f"hydra.sweep.subdir={name}"] for name, ov in jobs], initial_job_idx=0
+        )
+    except (
+        Exception
+    ) as e:  # a launcher-level failure (a killed SLURM job): every job of this phase is retried
         log.error("launcher failed: %s\n%s", e, traceback.format_exc())
         return [{"error": f"{type(e).__name__}: {e}"} for _ in jobs]
     finally:

@@ -50,8 +50,9 @@ def active() -> Tracker:
 
 
 @contextmanager
-def session(tracker: Tracker | None, config: dict[str, Any], name: str | None = None,
-            job_type: str | None = None) -> Iterator[Tracker]:
+def session(
+    tracker: Tracker | None, config: dict[str, Any], name: str | None = None, job_type: str | None = None
+) -> Iterator[Tracker]:
     """Track a whole run: started before any work, so every Lightning Trainer in it logs its curves live
     (`lightning_logger`), finished at the end even on error. `tracker=None` is a stage nested in a run
     (generation inside a train arm): it logs into the enclosing run instead of starting its own."""

@@ -70,7 +70,9 @@ def save_models(cfg: DictConfig, out: Path, classifier: Any, names: list[str], t
     write_json(out / "models.json", {"classifier": saved, "teacher": teacher})
 
 
-def training_set(data: LowResourceData, aug: Augmentation, guard: Any) -> tuple[Split, int, int, Any, dict, dict]:
+def training_set(
+    data: LowResourceData, aug: Augmentation, guard: Any
+) -> tuple[Split, int, int, Any, dict, dict]:
     """Seed + augmentation after the leak guard (`sentisynth.filters.leak`), which no config can skip:
     (train, n_seed, n_extra, sample weights, extra fit kwargs, leak counts)."""
     from sentisynth.filters.leak import guard_training_set
@@ -78,8 +80,9 @@ def training_set(data: LowResourceData, aug: Augmentation, guard: Any) -> tuple[
     guard = to_plain(guard) or {}
     train = Split.concat(data.seed, aug.split)
     sources = ["seed"] * len(data.seed) + [aug.source] * len(aug.split)
-    keep, leak = guard_training_set(train, sources, data, str(guard.get("on_overlap", "drop")),
-                                    float(guard.get("threshold", 0.7)))
+    keep, leak = guard_training_set(
+        train, sources, data, str(guard.get("on_overlap", "drop")), float(guard.get("threshold", 0.7))
+    )
     n_seed = int((keep < len(data.seed)).sum())
     extra = keep[keep >= len(data.seed)] - len(data.seed)
     weights = None
@@ -93,20 +96,33 @@ def training_set(data: LowResourceData, aug: Augmentation, guard: Any) -> tuple[
     return train.subset(keep), n_seed, len(extra), weights, fit_kwargs, leak
 
 
-def fit(classifier: Any, data: LowResourceData, aug: Augmentation, guard: Any = None) -> tuple[Split, dict[str, float]]:
+def fit(
+    classifier: Any, data: LowResourceData, aug: Augmentation, guard: Any = None
+) -> tuple[Split, dict[str, float]]:
     """Fit on the guarded seed + augmentation (with its weights and soft labels, if any); returns the
     training split and its counts (`train/*`, `leak/*` metrics)."""
     train, n_seed, n_extra, weights, fit_kwargs, leak = training_set(data, aug, guard)
-    classifier.fit(train.texts, train.labels, sample_weight=weights, val_texts=data.val.texts,
-                   val_labels=data.val.labels, **fit_kwargs)
+    classifier.fit(
+        train.texts,
+        train.labels,
+        sample_weight=weights,
+        val_texts=data.val.texts,
+        val_labels=data.val.labels,
+        **fit_kwargs,
+    )
     return train, {**count_metrics(data, aug, train, n_seed, n_extra), **leak}
 
 
-def count_metrics(data: LowResourceData, aug: Augmentation, train: Split, n_seed: int, n_extra: int) -> dict[str, float]:
+def count_metrics(
+    data: LowResourceData, aug: Augmentation, train: Split, n_seed: int, n_extra: int
+) -> dict[str, float]:
     """How many rows of each kind (and class) the classifier trained on (after the leak guard)."""
     metrics: dict[str, float] = {
         "train/n_seed": n_seed,
-        **{f"train/n_{kind}": n_extra if aug.source == kind else 0 for kind in ("real", "synthetic", "pseudo")},
+        **{
+            f"train/n_{kind}": n_extra if aug.source == kind else 0
+            for kind in ("real", "synthetic", "pseudo")
+        },
         "train/n_total": len(train),
         "train/n_pool": len(data.pool),
     }
@@ -115,23 +131,43 @@ def count_metrics(data: LowResourceData, aug: Augmentation, train: Split, n_seed
     return metrics
 
 
-def write_predictions(out: Path, data: LowResourceData, val_proba: np.ndarray, test_proba: np.ndarray) -> None:
+def write_predictions(
+    out: Path, data: LowResourceData, val_proba: np.ndarray, test_proba: np.ndarray
+) -> None:
     names = data.label_names
-    frame = pd.concat([predictions_frame(data.val, val_proba, names, "val"),
-                       predictions_frame(data.test, test_proba, names, "test")])
+    frame = pd.concat(
+        [
+            predictions_frame(data.val, val_proba, names, "val"),
+            predictions_frame(data.test, test_proba, names, "test"),
+        ]
+    )
     tmp = out / ".predictions.csv.tmp"
     frame.to_csv(tmp, index=False)
     tmp.replace(out / "predictions.csv")
 
 
-def log_run(tracker: Tracker, metrics: dict[str, float], names: list[str], cm: np.ndarray, cm_path: Path) -> None:
+def log_run(
+    tracker: Tracker, metrics: dict[str, float], names: list[str], cm: np.ndarray, cm_path: Path
+) -> None:
     """Metrics, the per-class table and the confusion matrix to the run's logger."""
     tracker.log_metrics(metrics)
-    tracker.log_table("test/per_class", ["class", "precision", "recall", "f1", "support"],
-                      [[n, metrics[f"test/precision/{n}"], metrics[f"test/recall/{n}"],
-                        metrics[f"test/f1/{n}"], metrics[f"test/support/{n}"]] for n in names])
-    tracker.log_table("test/confusion_matrix", ["gold"] + names,
-                      [[names[i]] + cm[i].tolist() for i in range(len(names))])
+    tracker.log_table(
+        "test/per_class",
+        ["class", "precision", "recall", "f1", "support"],
+        [
+            [
+                n,
+                metrics[f"test/precision/{n}"],
+                metrics[f"test/recall/{n}"],
+                metrics[f"test/f1/{n}"],
+                metrics[f"test/support/{n}"],
+            ]
+            for n in names
+        ],
+    )
+    tracker.log_table(
+        "test/confusion_matrix", ["gold"] + names, [[names[i]] + cm[i].tolist() for i in range(len(names))]
+    )
     tracker.log_image("test/confusion_matrix_plot", cm_path)
 
 
@@ -156,7 +192,9 @@ def run_arm(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
     t_data = time.perf_counter()
     train, counts = fit(classifier, data, aug, cfg.get("leak_guard"))
     t_fit = time.perf_counter()
-    if not is_rank_zero():  # DDP: every rank holds the same restored best weights; rank 0 evaluates and writes
+    if (
+        not is_rank_zero()
+    ):  # DDP: every rank holds the same restored best weights; rank 0 evaluates and writes
         return {}
 
     names = data.label_names
@@ -166,10 +204,19 @@ def run_arm(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
     t_eval = time.perf_counter()
 
     write_json(out / "metrics.json", metrics)
-    write_json(out / "timings.json", {"time/data_s": t_data - t0, "time/fit_s": t_fit - t_data,
-                                      "time/eval_s": t_eval - t_fit, "time/total_s": t_eval - t0})
-    write_json(out / "data_summary.json", {**data.summary(), "augmentation": aug.source, **aug.info,
-                                           "notes": list(data.dataset.notes)})
+    write_json(
+        out / "timings.json",
+        {
+            "time/data_s": t_data - t0,
+            "time/fit_s": t_fit - t_data,
+            "time/eval_s": t_eval - t_fit,
+            "time/total_s": t_eval - t0,
+        },
+    )
+    write_json(
+        out / "data_summary.json",
+        {**data.summary(), "augmentation": aug.source, **aug.info, "notes": list(data.dataset.notes)},
+    )
     if cfg.get("save_predictions", True):
         write_predictions(out, data, val_proba, test_proba)
     save_models(cfg, out, classifier, names, aug.info.get("teacher"))
@@ -178,7 +225,10 @@ def run_arm(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
     log_run(tracker, metrics, names, cm, cm_path)
 
     n_extra = int(metrics.get(f"train/n_{aug.source}", 0))
-    print_summary(metrics, names, f"{data.dataset.name} | seed {int(metrics['train/n_seed'])} + {aug.source} "
-                                  f"{n_extra} | {out}")
+    print_summary(
+        metrics,
+        names,
+        f"{data.dataset.name} | seed {int(metrics['train/n_seed'])} + {aug.source} {n_extra} | {out}",
+    )
     log.info("run finished in %.1fs (fit %.1fs)", t_eval - t0, t_fit - t_data)
     return metrics

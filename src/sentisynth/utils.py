@@ -117,8 +117,9 @@ def file_fingerprint(path: str | os.PathLike, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
-def markdown_table(columns: Sequence[Any], rows: Iterable[Sequence[Any]],
-                   cell: Callable[[Any], str] = str) -> str:
+def markdown_table(
+    columns: Sequence[Any], rows: Iterable[Sequence[Any]], cell: Callable[[Any], str] = str
+) -> str:
     """A GitHub markdown table; `cell` formats each value (e.g. floats to 4 digits)."""
     lines = ["| " + " | ".join(map(str, columns)) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
@@ -147,6 +148,8 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
     plt.close(fig)
     os.replace(tmp, path)
     return path
+
+
 def is_rank_zero() -> bool:
     """False on DDP ranks 1..N-1 (launched by Lightning, torchrun or srun): they train but never write files.
 
@@ -188,5 +191,3 @@ def entry_lock(entry: str | os.PathLike) -> Any:
     out of the `<kind>/` listing. The first job builds the entry; others wait, then find it built."""
     entry = Path(entry)
     return file_lock(entry.parent.parent / ".locks" / f"{entry.parent.name}-{entry.name}.lock")
-
-

@@ -28,8 +28,9 @@ class TextClassifier(Protocol):
     def predict(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def check_training_data(texts: Sequence[str], labels: Sequence[int] | np.ndarray,
-                        n_classes: int | None) -> tuple[np.ndarray, int]:
+def check_training_data(
+    texts: Sequence[str], labels: Sequence[int] | np.ndarray, n_classes: int | None
+) -> tuple[np.ndarray, int]:
     """Labels as an int array and the number of classes (given, or the largest label + 1); raises on an
     empty training set or texts and labels of different length."""
     labels = np.asarray(labels, dtype=int)

@@ -21,8 +21,23 @@ from typing import Any
 import numpy as np
 
 INDEX_FILE = "sentisynth_model.json"
-TFIDF_PARAMS = ("model_name", "n_classes", "word_ngram_range", "char_ngram_range", "min_df", "max_df", "sublinear_tf",
-                "max_features", "class_weight", "C", "max_iter", "xgb_params", "random_state", "n_jobs", "blas_threads")
+TFIDF_PARAMS = (
+    "model_name",
+    "n_classes",
+    "word_ngram_range",
+    "char_ngram_range",
+    "min_df",
+    "max_df",
+    "sublinear_tf",
+    "max_features",
+    "class_weight",
+    "C",
+    "max_iter",
+    "xgb_params",
+    "random_state",
+    "n_jobs",
+    "blas_threads",
+)
 
 
 def write_tfidf(clf: Any, path: Path) -> None:
@@ -70,7 +85,9 @@ def kind_of(clf: Any) -> str:
     transformer = sys.modules.get("sentisynth.classifiers.transformer")  # imported if clf is one
     if transformer is not None and isinstance(clf, transformer.TransformerClassifier):
         return "transformer"
-    raise TypeError(f"cannot save a {type(clf).__name__}: only TF-IDF and transformer classifiers are supported")
+    raise TypeError(
+        f"cannot save a {type(clf).__name__}: only TF-IDF and transformer classifiers are supported"
+    )
 
 
 def save_classifier(clf: Any, path: str | os.PathLike, label_names: list[str]) -> Path:

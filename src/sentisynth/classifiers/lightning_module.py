@@ -34,8 +34,13 @@ class EpochLog(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         m = {k: float(v) for k, v in trainer.callback_metrics.items() if k in ("train_loss", "val_macro_f1")}
-        log.info("epoch %d/%d: %s (%.1fs)", trainer.current_epoch + 1, trainer.max_epochs,
-                 ", ".join(f"{k} {v:.4f}" for k, v in m.items()), time.perf_counter() - self._t0)
+        log.info(
+            "epoch %d/%d: %s (%.1fs)",
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+            ", ".join(f"{k} {v:.4f}" for k, v in m.items()),
+            time.perf_counter() - self._t0,
+        )
 
 
 def temper(probs: torch.Tensor, T: float) -> torch.Tensor:
@@ -95,7 +100,8 @@ class EncodedTexts(Dataset):
         if labels is not None:
             self.extra["labels"] = torch.as_tensor(np.asarray(labels), dtype=torch.long)
             self.extra["sample_weight"] = torch.as_tensor(
-                np.ones(n) if sample_weight is None else np.asarray(sample_weight), dtype=torch.float32)
+                np.ones(n) if sample_weight is None else np.asarray(sample_weight), dtype=torch.float32
+            )
             if soft is not None:
                 self.extra["soft"] = torch.as_tensor(np.asarray(soft), dtype=torch.float32)
                 self.extra["is_synthetic"] = torch.as_tensor(np.asarray(is_synthetic), dtype=torch.bool)
@@ -145,9 +151,9 @@ class LengthGroupedBatches(Sampler[list[int]]):
         chunk = self.batch_size * self.mega
         batches = []
         for s in range(0, len(order), chunk):
-            part = order[s:s + chunk]
+            part = order[s : s + chunk]
             part = part[np.argsort(-self.lengths[part], kind="stable")]
-            batches += [part[i:i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size)]
+            batches += [part[i : i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size)]
         for b in rng.permutation(len(batches)):
             yield batches[b]
 
@@ -158,9 +164,17 @@ class TextDataModule(pl.LightningDataModule):
     Under DDP each rank takes its slice of the same global batches (`RankSlices`) and its share of the
     validation rows: the Trainer runs with `use_distributed_sampler=False`."""
 
-    def __init__(self, train: EncodedTexts, val: EncodedTexts | None, tokenizer: PreTrainedTokenizerBase,
-                 batch_size: int, eval_batch_size: int, seed: int, num_workers: int = 0,
-                 group_by_length: bool = True) -> None:
+    def __init__(
+        self,
+        train: EncodedTexts,
+        val: EncodedTexts | None,
+        tokenizer: PreTrainedTokenizerBase,
+        batch_size: int,
+        eval_batch_size: int,
+        seed: int,
+        num_workers: int = 0,
+        group_by_length: bool = True,
+    ) -> None:
         super().__init__()
         self.group_by_length = group_by_length
         self.sampler = LengthGroupedBatches([len(x) for x in train.input_ids], batch_size, seed)
@@ -171,23 +185,41 @@ class TextDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = rank_and_world(self.trainer)
-        batches = self.sampler if self.group_by_length else ShuffledBatches(len(self.train), self.batch_size, self.seed)
+        batches = (
+            self.sampler
+            if self.group_by_length
+            else ShuffledBatches(len(self.train), self.batch_size, self.seed)
+        )
         return loader(self.train, RankSlices(batches, rank, world), self.collate, self.num_workers)
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val is None:
             return []
         rank, world = rank_and_world(self.trainer)
-        return loader(self.val, eval_batches(len(self.val), self.eval_batch_size, rank, world), self.collate,
-                      self.num_workers)
+        return loader(
+            self.val,
+            eval_batches(len(self.val), self.eval_batch_size, rank, world),
+            self.collate,
+            self.num_workers,
+        )
 
 
 class SequenceClassifierModule(pl.LightningModule):
     """Fine-tunes a sequence classifier with AdamW + linear warm-up/decay; logs val macro-F1."""
 
-    def __init__(self, model: torch.nn.Module, n_classes: int, lr: float = 5e-5, weight_decay: float = 0.01,
-                 warmup: float = 0.1, total_steps: int = 1, class_weight: np.ndarray | None = None,
-                 alpha: float = 0.5, T: float = 2.0, beta: float = 1.0) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        n_classes: int,
+        lr: float = 5e-5,
+        weight_decay: float = 0.01,
+        warmup: float = 0.1,
+        total_steps: int = 1,
+        class_weight: np.ndarray | None = None,
+        alpha: float = 0.5,
+        T: float = 2.0,
+        beta: float = 1.0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.n_classes = n_classes
@@ -203,8 +235,17 @@ class SequenceClassifierModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(**batch)
-        loss = distillation_loss(logits, batch["labels"], batch.get("soft"), batch.get("is_synthetic"),
-                                 batch.get("sample_weight"), self.class_weight, self.alpha, self.T, self.beta)
+        loss = distillation_loss(
+            logits,
+            batch["labels"],
+            batch.get("soft"),
+            batch.get("is_synthetic"),
+            batch.get("sample_weight"),
+            self.class_weight,
+            self.alpha,
+            self.T,
+            self.beta,
+        )
         self.log("train_loss", loss, prog_bar=True, batch_size=len(logits))
         return loss
 
@@ -214,15 +255,22 @@ class SequenceClassifierModule(pl.LightningModule):
         self.log("val_loss", F.cross_entropy(logits, batch["labels"]), batch_size=len(logits), sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
-        self.log("val_macro_f1", self.val_f1.compute(), prog_bar=True, sync_dist=True)  # compute() syncs ranks
+        self.log(
+            "val_macro_f1", self.val_f1.compute(), prog_bar=True, sync_dist=True
+        )  # compute() syncs ranks
         self.val_f1.reset()
 
     def configure_optimizers(self) -> dict[str, Any]:
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
         params = [
-            {"params": [p for n, p in self.model.named_parameters() if not n.endswith(no_decay)],
-             "weight_decay": self.weight_decay},
-            {"params": [p for n, p in self.model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+            {
+                "params": [p for n, p in self.model.named_parameters() if not n.endswith(no_decay)],
+                "weight_decay": self.weight_decay,
+            },
+            {
+                "params": [p for n, p in self.model.named_parameters() if n.endswith(no_decay)],
+                "weight_decay": 0.0,
+            },
         ]
         opt = torch.optim.AdamW(params, lr=self.lr)
         warm = int(self.warmup * self.total_steps) if self.warmup < 1 else int(self.warmup)

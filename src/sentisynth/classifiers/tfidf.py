@@ -133,15 +133,28 @@ class TfidfClassifier:
     def _make_model(self) -> Any:
         if self.model_name == "lr":
             return LogisticRegression(
-                C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, random_state=self.random_state
+                C=self.C,
+                max_iter=self.max_iter,
+                class_weight=self.class_weight,
+                random_state=self.random_state,
             )
         if self.model_name == "svm":
-            return LinearSVC(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, random_state=self.random_state)
+            return LinearSVC(
+                C=self.C,
+                max_iter=self.max_iter,
+                class_weight=self.class_weight,
+                random_state=self.random_state,
+            )
         from xgboost import XGBClassifier
 
         params = dict(
-            n_estimators=300, max_depth=6, learning_rate=0.1, subsample=0.9, colsample_bytree=0.5,
-            tree_method="hist", eval_metric="mlogloss",
+            n_estimators=300,
+            max_depth=6,
+            learning_rate=0.1,
+            subsample=0.9,
+            colsample_bytree=0.5,
+            tree_method="hist",
+            eval_metric="mlogloss",
         )
         params.update(self.xgb_params)
         return XGBClassifier(**params, random_state=self.random_state, n_jobs=self.n_jobs)
@@ -165,8 +178,9 @@ class TfidfClassifier:
             self._fit_model(X, labels, present, sample_weight)
         return self
 
-    def _fit_model(self, X: sp.csr_matrix, labels: np.ndarray, present: np.ndarray,
-                   sample_weight: np.ndarray | None) -> None:
+    def _fit_model(
+        self, X: sp.csr_matrix, labels: np.ndarray, present: np.ndarray, sample_weight: np.ndarray | None
+    ) -> None:
         if self.model_name == "xgb":
             # xgboost needs contiguous class ids: train on the present ones, map back in predict_proba
             self._xgb_classes = present

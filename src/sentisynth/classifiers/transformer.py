@@ -96,8 +96,24 @@ class TransformerConfig:
 
 
 # Settings that change what `fit` produces (a saved model's record; teacher caches key on them).
-MODEL_KEYS = ("model_name_or_path", "max_length", "lr", "weight_decay", "epochs", "min_steps", "batch_size",
-              "class_weight", "warmup", "patience", "seed", "alpha", "T", "beta", "revision", "group_by_length")
+MODEL_KEYS = (
+    "model_name_or_path",
+    "max_length",
+    "lr",
+    "weight_decay",
+    "epochs",
+    "min_steps",
+    "batch_size",
+    "class_weight",
+    "warmup",
+    "patience",
+    "seed",
+    "alpha",
+    "T",
+    "beta",
+    "revision",
+    "group_by_length",
+)
 
 
 class TransformerClassifier:
@@ -109,10 +125,17 @@ class TransformerClassifier:
     weighted by beta relative to real rows (see `distillation_loss`).
     """
 
-    log_as = "classifier"  # metric prefix of its training curves in the run's tracker (the teacher: "teacher")
+    log_as = (
+        "classifier"  # metric prefix of its training curves in the run's tracker (the teacher: "teacher")
+    )
 
-    def __init__(self, model_name_or_path: str | None = "minilm", n_classes: int | None = None,
-                 config: TransformerConfig | None = None, **settings: Any) -> None:
+    def __init__(
+        self,
+        model_name_or_path: str | None = "minilm",
+        n_classes: int | None = None,
+        config: TransformerConfig | None = None,
+        **settings: Any,
+    ) -> None:
         if config is not None and settings:
             raise ValueError(f"pass a TransformerConfig or keyword settings, not both: {sorted(settings)}")
         self.cfg = config or TransformerConfig(model_name_or_path=model_name_or_path, **settings)
@@ -123,8 +146,11 @@ class TransformerClassifier:
 
     # -- loading ----------------------------------------------------------------------------------
     def _hub_kwargs(self) -> dict[str, Any]:
-        return {"revision": self.cfg.revision, "trust_remote_code": self.cfg.trust_remote_code,
-                "local_files_only": self.cfg.local_files_only}
+        return {
+            "revision": self.cfg.revision,
+            "trust_remote_code": self.cfg.trust_remote_code,
+            "local_files_only": self.cfg.local_files_only,
+        }
 
     def _load(self, n_classes: int) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -136,7 +162,8 @@ class TransformerClassifier:
         hf_logging.set_verbosity_error()  # "newly initialized classifier head" is expected here
         try:
             self.model = AutoModelForSequenceClassification.from_pretrained(
-                path, num_labels=n_classes, ignore_mismatched_sizes=True, **self._hub_kwargs())
+                path, num_labels=n_classes, ignore_mismatched_sizes=True, **self._hub_kwargs()
+            )
         finally:
             hf_logging.set_verbosity(verbosity)
 
@@ -153,8 +180,14 @@ class TransformerClassifier:
         return torch.device("cpu")
 
     # -- training ---------------------------------------------------------------------------------
-    def _check_fit_inputs(self, texts: Sequence[str], labels: np.ndarray, sample_weight: np.ndarray | None,
-                          val_texts: Sequence[str] | None, val_labels: Any) -> bool:
+    def _check_fit_inputs(
+        self,
+        texts: Sequence[str],
+        labels: np.ndarray,
+        sample_weight: np.ndarray | None,
+        val_texts: Sequence[str] | None,
+        val_labels: Any,
+    ) -> bool:
         """Raise on labels outside the classes or inconsistent weights/val. Returns whether there is a val split."""
         if labels.min() < 0 or labels.max() >= self.n_classes:
             raise ValueError(f"labels must be in 0..{self.n_classes - 1}, got {labels.min()}..{labels.max()}")
@@ -162,7 +195,9 @@ class TransformerClassifier:
             raise ValueError(f"sample_weight has {len(sample_weight)} rows, expected {len(labels)}")
         has_val = val_texts is not None and len(val_texts) > 0
         if has_val and (val_labels is None or len(val_labels) != len(val_texts)):
-            raise ValueError("val_texts needs val_labels of the same length (early stopping and best checkpoint)")
+            raise ValueError(
+                "val_texts needs val_labels of the same length (early stopping and best checkpoint)"
+            )
         return has_val
 
     def _epochs_and_steps(self, n_train: int) -> tuple[int, int]:
@@ -193,12 +228,33 @@ class TransformerClassifier:
         self._load(self.n_classes)
         cw = balanced_class_weight(labels, self.n_classes) if self.cfg.class_weight == "balanced" else None
         train = EncodedTexts(self.tokenizer, texts, self.cfg.max_length, labels, sample_weight, soft, is_syn)
-        val = EncodedTexts(self.tokenizer, val_texts, self.cfg.max_length, np.asarray(val_labels, dtype=int)) if has_val else None
-        dm = TextDataModule(train, val, self.tokenizer, self.cfg.batch_size, self.cfg.eval_batch_size, self.cfg.seed,
-                            group_by_length=self.cfg.group_by_length)
+        val = (
+            EncodedTexts(self.tokenizer, val_texts, self.cfg.max_length, np.asarray(val_labels, dtype=int))
+            if has_val
+            else None
+        )
+        dm = TextDataModule(
+            train,
+            val,
+            self.tokenizer,
+            self.cfg.batch_size,
+            self.cfg.eval_batch_size,
+            self.cfg.seed,
+            group_by_length=self.cfg.group_by_length,
+        )
         epochs, steps_per_epoch = self._epochs_and_steps(len(train))
-        module = SequenceClassifierModule(self.model, self.n_classes, self.cfg.lr, self.cfg.weight_decay, self.cfg.warmup,
-                                          steps_per_epoch * epochs, cw, self.cfg.alpha, self.cfg.T, self.cfg.beta)
+        module = SequenceClassifierModule(
+            self.model,
+            self.n_classes,
+            self.cfg.lr,
+            self.cfg.weight_decay,
+            self.cfg.warmup,
+            steps_per_epoch * epochs,
+            cw,
+            self.cfg.alpha,
+            self.cfg.T,
+            self.cfg.beta,
+        )
         self.fit_info = self._train(module, dm, epochs, has_val)
         self.model = module.model.to(self.device).eval()
         log.info("transformer fit: %s", self.fit_info)
@@ -213,17 +269,32 @@ class TransformerClassifier:
         callbacks: list[Any] = [EpochLog()]
         ckpt = None
         if has_val:
-            ckpt = ModelCheckpoint(dirpath=ckpt_dir, monitor="val_macro_f1", mode="max", save_top_k=1,
-                                   save_weights_only=True, filename="best")
+            ckpt = ModelCheckpoint(
+                dirpath=ckpt_dir,
+                monitor="val_macro_f1",
+                mode="max",
+                save_top_k=1,
+                save_weights_only=True,
+                filename="best",
+            )
             callbacks.append(ckpt)
             if self.cfg.patience and self.cfg.patience > 0:
-                callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=self.cfg.patience))
+                callbacks.append(
+                    EarlyStopping(monitor="val_macro_f1", mode="max", patience=self.cfg.patience)
+                )
         tcfg = trainer_settings(self.cfg.trainer)
         tcfg.setdefault("enable_progress_bar", self.cfg.progress)
-        tcfg.update(max_epochs=epochs, callbacks=callbacks, logger=stage_logger(self.log_as, tcfg),
-                    default_root_dir=str(ckpt_dir),
-                    enable_checkpointing=has_val, enable_model_summary=False, num_sanity_val_steps=0,
-                    use_distributed_sampler=False, deterministic=tcfg.get("deterministic", False))
+        tcfg.update(
+            max_epochs=epochs,
+            callbacks=callbacks,
+            logger=stage_logger(self.log_as, tcfg),
+            default_root_dir=str(ckpt_dir),
+            enable_checkpointing=has_val,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            use_distributed_sampler=False,
+            deterministic=tcfg.get("deterministic", False),
+        )
         if not has_val:
             tcfg["limit_val_batches"] = 0
         try:
@@ -246,8 +317,9 @@ class TransformerClassifier:
         finally:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
 
-    def _soft_targets(self, n: int, soft_labels: np.ndarray | None, n_seed: int | None
-                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _soft_targets(
+        self, n: int, soft_labels: np.ndarray | None, n_seed: int | None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Soft labels for all rows (zeros on real rows) and the synthetic-row mask."""
         if soft_labels is None:
             return None, None
@@ -258,8 +330,10 @@ class TransformerClassifier:
         if soft_labels.shape[0] == n - n_seed:
             soft_labels = np.concatenate([np.zeros((n_seed, self.n_classes), np.float32), soft_labels])
         elif soft_labels.shape[0] != n:
-            raise ValueError(f"soft_labels has {soft_labels.shape[0]} rows; expected {n - n_seed} (synthetic "
-                             f"rows after n_seed={n_seed}) or {n} (all rows)")
+            raise ValueError(
+                f"soft_labels has {soft_labels.shape[0]} rows; expected {n - n_seed} (synthetic "
+                f"rows after n_seed={n_seed}) or {n} (all rows)"
+            )
         is_syn = np.arange(n) >= n_seed
         return soft_labels, is_syn
 
@@ -286,9 +360,13 @@ class TransformerClassifier:
         self.model.to(device).eval()
         starts = range(0, len(texts), self.cfg.eval_batch_size)
         for s in tqdm(starts, desc="scoring", disable=not self.cfg.progress or len(starts) < 10, leave=False):
-            rows = order[s:s + self.cfg.eval_batch_size]
+            rows = order[s : s + self.cfg.eval_batch_size]
             batch = collate([enc[int(i)] for i in rows])
-            kw = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            kw = {
+                k: v.to(device)
+                for k, v in batch.items()
+                if k in ("input_ids", "attention_mask", "token_type_ids")
+            }
             logits = self.model(**kw).logits.float()
             out[rows] = torch.softmax(logits, dim=-1).cpu().numpy()
         return out
@@ -307,7 +385,11 @@ class TransformerClassifier:
     def config(self) -> dict[str, Any]:
         """Everything that changes what `fit` produces (cache key for teachers)."""
         settings = {k: getattr(self.cfg, k) for k in MODEL_KEYS}
-        return {"model_name_or_path": settings.pop("model_name_or_path"), "n_classes": self.n_classes, **settings}
+        return {
+            "model_name_or_path": settings.pop("model_name_or_path"),
+            "n_classes": self.n_classes,
+            **settings,
+        }
 
     def save(self, path: str | os.PathLike) -> None:
         """Save model, tokenizer and settings; written to a temp dir then renamed (atomic). Under DDP only rank 0
@@ -322,8 +404,9 @@ class TransformerClassifier:
         try:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
-            (tmp / META_FILE).write_text(json.dumps({"config": self.config(), "fit_info": self.fit_info},
-                                                    indent=2, default=str))
+            (tmp / META_FILE).write_text(
+                json.dumps({"config": self.config(), "fit_info": self.fit_info}, indent=2, default=str)
+            )
             seal(tmp)  # content hashes: a damaged copy is detected (sentisynth.cache.is_sound), never loaded
             if path.exists():
                 shutil.rmtree(path)

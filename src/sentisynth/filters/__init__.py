@@ -1,8 +1,8 @@
 """Quality filters for synthetic text: heuristic, dedup, perplexity, teacher, diversity; filter report.
 
-    chain = build_filter_chain(cfg.filters, FilterContext(data=data, cache_dir=..., budget_per_class=500))
-    result = chain.apply(samples)          # FilterResult(kept, rejected, report)
-    write_filter_report(result, out_dir)   # filter_report.json, rejected.jsonl, printed table
+chain = build_filter_chain(cfg.filters, FilterContext(data=data, cache_dir=..., budget_per_class=500))
+result = chain.apply(samples)          # FilterResult(kept, rejected, report)
+write_filter_report(result, out_dir)   # filter_report.json, rejected.jsonl, printed table
 """
 
 from sentisynth.filters.base import Filter, FilterChain, FilterContext, FilterResult, MemoScorer

@@ -118,8 +118,10 @@ class FilterChain:
             kept, dropped = f.apply(current, self.context)
             elapsed = time.perf_counter() - t0
             if len(kept) + len(dropped) != len(current):
-                raise RuntimeError(f"filter {f.name!r} returned {len(kept)} kept + {len(dropped)} dropped "
-                                   f"for {len(current)} samples")
+                raise RuntimeError(
+                    f"filter {f.name!r} returned {len(kept)} kept + {len(dropped)} dropped "
+                    f"for {len(current)} samples"
+                )
             for s in dropped:
                 s["rejected_by"] = f.name
                 s.setdefault("reject_reason", "unspecified")
@@ -129,8 +131,16 @@ class FilterChain:
         report = self._summary(samples, intended, current, rejected, steps)
         return FilterResult(current, rejected, report)
 
-    def _step_report(self, name: str, inputs: list[Sample], before: Counter, labels_before: dict,
-                     kept: list[Sample], dropped: list[Sample], elapsed: float) -> dict[str, Any]:
+    def _step_report(
+        self,
+        name: str,
+        inputs: list[Sample],
+        before: Counter,
+        labels_before: dict,
+        kept: list[Sample],
+        dropped: list[Sample],
+        elapsed: float,
+    ) -> dict[str, Any]:
         names = self.context.label_names
         # per class by the class a sample had when it entered this filter, so in = kept + dropped
         entered = {s["id"]: class_key(s, names) for s in inputs}
@@ -143,22 +153,37 @@ class FilterChain:
         classes = sorted(set(before) | set(kept_c) | set(drop_c), key=self._class_order)
         return {
             "name": name,
-            "in": len(inputs), "kept": len(kept), "dropped": len(dropped),
+            "in": len(inputs),
+            "kept": len(kept),
+            "dropped": len(dropped),
             "acceptance_rate": _rate(len(kept), len(inputs)),
             "relabelled": relabelled,
             "reasons": dict(Counter(s["reject_reason"] for s in dropped).most_common()),
             "time_s": round(elapsed, 3),
-            "per_class": {c: {"in": before.get(c, 0), "kept": kept_c.get(c, 0), "dropped": drop_c.get(c, 0),
-                              "acceptance_rate": _rate(kept_c.get(c, 0), before.get(c, 0)),
-                              "reasons": dict(reasons.get(c, Counter()).most_common())} for c in classes},
+            "per_class": {
+                c: {
+                    "in": before.get(c, 0),
+                    "kept": kept_c.get(c, 0),
+                    "dropped": drop_c.get(c, 0),
+                    "acceptance_rate": _rate(kept_c.get(c, 0), before.get(c, 0)),
+                    "reasons": dict(reasons.get(c, Counter()).most_common()),
+                }
+                for c in classes
+            },
         }
 
     def _class_order(self, c: str) -> tuple[int, str]:
         names = self.context.label_names or []
         return (names.index(c) if c in names else len(names), c)
 
-    def _summary(self, samples: list[Sample], intended: dict[str, str], kept: list[Sample],
-                 rejected: list[Sample], steps: list[dict]) -> dict[str, Any]:
+    def _summary(
+        self,
+        samples: list[Sample],
+        intended: dict[str, str],
+        kept: list[Sample],
+        rejected: list[Sample],
+        steps: list[dict],
+    ) -> dict[str, Any]:
         names = self.context.label_names
         n_in = Counter(intended.values())
         n_kept = Counter(intended[s["id"]] for s in kept)
@@ -167,15 +192,22 @@ class FilterChain:
         classes = sorted(set(n_in) | set(final), key=self._class_order)
         per_class = {}
         for c in classes:
-            row = {"in": n_in.get(c, 0), "kept": n_kept.get(c, 0), "dropped": n_drop.get(c, 0),
-                   "acceptance_rate": _rate(n_kept.get(c, 0), n_in.get(c, 0)), "kept_final_label": final.get(c, 0)}
+            row = {
+                "in": n_in.get(c, 0),
+                "kept": n_kept.get(c, 0),
+                "dropped": n_drop.get(c, 0),
+                "acceptance_rate": _rate(n_kept.get(c, 0), n_in.get(c, 0)),
+                "kept_final_label": final.get(c, 0),
+            }
             budget = self.context.budget_for(names.index(c) if names and c in names else -1, c)
             if budget is not None:
                 row["budget"] = budget
                 row["short_of_budget"] = max(0, budget - final.get(c, 0))
             per_class[c] = row
         return {
-            "n_in": len(samples), "n_kept": len(kept), "n_dropped": len(rejected),
+            "n_in": len(samples),
+            "n_kept": len(kept),
+            "n_dropped": len(rejected),
             "acceptance_rate": _rate(len(kept), len(samples)),
             "filters_applied": [s["name"] for s in steps],
             "per_class": per_class,

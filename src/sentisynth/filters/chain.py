@@ -29,8 +29,11 @@ def build_filter_chain(filters_cfg: Any, context: FilterContext, leak_guard: boo
     """`filters_cfg` maps names to filter configs, applied in order; null entries are skipped. With real data
     in the context and no `dedup` filter, a `LeakGuard` goes last: a copy of a val/test post never survives."""
     cfg = filters_cfg if filters_cfg is not None else {}
-    filters = [build_filter(str(name), node) for name, node in to_plain(cfg).items()
-               if node is not None and node.get("enabled", True) is not False]
+    filters = [
+        build_filter(str(name), node)
+        for name, node in to_plain(cfg).items()
+        if node is not None and node.get("enabled", True) is not False
+    ]
     if leak_guard and context.data is not None and "dedup" not in {f.name for f in filters}:
         filters.append(LeakGuard())
     return FilterChain(filters, context)

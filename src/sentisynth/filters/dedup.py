@@ -32,7 +32,7 @@ def shingles(norm: str, n: int) -> set[str]:
     words = norm.split()
     if len(words) < n:
         return {" ".join(words)} if words else set()
-    return {" ".join(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -61,11 +61,19 @@ class DedupFilter:
 
     name = "dedup"
 
-    def __init__(self, against: Sequence[str] = SPLITS, threshold: float = 0.7, ngram: int = 2,
-                 num_perm: int = 64, within: bool = True) -> None:
+    def __init__(
+        self,
+        against: Sequence[str] = SPLITS,
+        threshold: float = 0.7,
+        ngram: int = 2,
+        num_perm: int = 64,
+        within: bool = True,
+    ) -> None:
         unknown = set(against) - set(SPLITS)
         if unknown:
-            raise ValueError(f"dedup.against: unknown split(s) {sorted(unknown)} (known: {', '.join(SPLITS)})")
+            raise ValueError(
+                f"dedup.against: unknown split(s) {sorted(unknown)} (known: {', '.join(SPLITS)})"
+            )
         if "test" not in against:
             log.warning("dedup.against has no 'test': checking test anyway (a copied test post is leakage)")
         self.against = tuple(dict.fromkeys([*against, "test"]))
@@ -96,18 +104,36 @@ class DedupFilter:
             key = syn_norm[i]
             if key in exact:
                 split, idx, _ = refs[exact[key]]
-                dropped.append(reject(s, f"exact_duplicate:{split}", f"same text as {split} post #{idx}",
-                                      duplicate_of={"split": split, "index": idx, "jaccard": 1.0}))
+                dropped.append(
+                    reject(
+                        s,
+                        f"exact_duplicate:{split}",
+                        f"same text as {split} post #{idx}",
+                        duplicate_of={"split": split, "index": idx, "jaccard": 1.0},
+                    )
+                )
                 continue
             if self.within and key in seen:
-                dropped.append(reject(s, "exact_duplicate:synthetic", f"same text as sample {seen[key]}",
-                                      duplicate_of={"split": "synthetic", "id": seen[key], "jaccard": 1.0}))
+                dropped.append(
+                    reject(
+                        s,
+                        "exact_duplicate:synthetic",
+                        f"same text as sample {seen[key]}",
+                        duplicate_of={"split": "synthetic", "id": seen[key], "jaccard": 1.0},
+                    )
+                )
                 continue
             match = self._near(lsh, syn_mh[i], syn_sh[i], refs, ref_sh, syn_sh, samples)
             if match is not None:
                 where, ident, jac = match
-                detail = f"Jaccard {jac:.2f} with {where} " + (f"post #{ident}" if where != "synthetic" else f"sample {ident}")
-                dup = {"split": where, ("id" if where == "synthetic" else "index"): ident, "jaccard": round(jac, 4)}
+                detail = f"Jaccard {jac:.2f} with {where} " + (
+                    f"post #{ident}" if where != "synthetic" else f"sample {ident}"
+                )
+                dup = {
+                    "split": where,
+                    ("id" if where == "synthetic" else "index"): ident,
+                    "jaccard": round(jac, 4),
+                }
                 dropped.append(reject(s, f"near_duplicate:{where}", detail, duplicate_of=dup))
                 continue
             seen[key] = str(s["id"])
@@ -116,8 +142,16 @@ class DedupFilter:
             kept.append(s)
         return kept, dropped
 
-    def _near(self, lsh: MinHashLSH, m: MinHash, sh: set[str], refs: list[tuple[str, int, str]],
-              ref_sh: list[set[str]], syn_sh: list[set[str]], samples: list[Sample]) -> tuple[str, object, float] | None:
+    def _near(
+        self,
+        lsh: MinHashLSH,
+        m: MinHash,
+        sh: set[str],
+        refs: list[tuple[str, int, str]],
+        ref_sh: list[set[str]],
+        syn_sh: list[set[str]],
+        samples: list[Sample],
+    ) -> tuple[str, object, float] | None:
         """Best verified candidate (highest priority split, then highest Jaccard), or None."""
         if not sh:
             return None

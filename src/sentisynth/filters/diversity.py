@@ -21,8 +21,9 @@ def tfidf_vectors(texts: Sequence[str]) -> np.ndarray | object:
 
     from sentisynth.text import tweet_tokenize
 
-    vec = TfidfVectorizer(tokenizer=tweet_tokenize, token_pattern=None, lowercase=False, ngram_range=(1, 2),
-                          sublinear_tf=True)
+    vec = TfidfVectorizer(
+        tokenizer=tweet_tokenize, token_pattern=None, lowercase=False, ngram_range=(1, 2), sublinear_tf=True
+    )
     return vec.fit_transform(list(texts)).tocsr()
 
 
@@ -38,8 +39,13 @@ def embed_texts(texts: Sequence[str], model_path: str | None = None, batch_size:
     out = []
     with torch.inference_mode():
         for s in range(0, len(texts), batch_size):
-            enc = tok(list(texts[s:s + batch_size]), padding=True, truncation=True, max_length=128,
-                      return_tensors="pt")
+            enc = tok(
+                list(texts[s : s + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=128,
+                return_tensors="pt",
+            )
             h = model(**enc).last_hidden_state
             m = enc["attention_mask"].unsqueeze(-1).float()
             e = (h * m).sum(1) / m.sum(1).clamp_min(1)
@@ -71,8 +77,13 @@ class DiversityFilter:
 
     name = "diversity"
 
-    def __init__(self, method: str = "tfidf", lambda_: float = 0.7, budget: int | None = None,
-                 model_path: str | None = None) -> None:
+    def __init__(
+        self,
+        method: str = "tfidf",
+        lambda_: float = 0.7,
+        budget: int | None = None,
+        model_path: str | None = None,
+    ) -> None:
         if method not in ("tfidf", "embedding"):
             raise ValueError(f"diversity.method must be tfidf or embedding, got {method!r}")
         self.method, self.lambda_, self.budget, self.model_path = method, lambda_, budget, model_path
@@ -100,6 +111,11 @@ class DiversityFilter:
             if keep[i]:
                 kept.append(s)
             else:
-                dropped.append(reject(s, "diversity_over_budget",
-                                      f"class over its budget of {budgets[int(s['label'])]}: not among the MMR picks"))
+                dropped.append(
+                    reject(
+                        s,
+                        "diversity_over_budget",
+                        f"class over its budget of {budgets[int(s['label'])]}: not among the MMR picks",
+                    )
+                )
         return kept, dropped

@@ -13,7 +13,8 @@ from itertools import pairwise
 from sentisynth.filters.base import FilterContext, Sample, reject
 
 _NON_CONTENT = re.compile(
-    r"^(?:@\w+|#\S+|(?:https?://|www\.)\S+|<\w+>|\[\w+\]|\{\w+\}|[^\w]+)$", re.IGNORECASE | re.UNICODE)
+    r"^(?:@\w+|#\S+|(?:https?://|www\.)\S+|<\w+>|\[\w+\]|\{\w+\}|[^\w]+)$", re.IGNORECASE | re.UNICODE
+)
 _ALPHA = re.compile(r"^[a-z]+$")
 _VOWELS = set("aeiouy")
 _CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]{5,}")
@@ -29,8 +30,11 @@ def is_gibberish_word(word: str) -> bool:
 def _bad_char(ch: str) -> bool:
     if ch in "\n\t":
         return False
-    return ch == "\ufffd" or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") or (
-        unicodedata.category(ch) == "Cf" and ch not in "\u200d\ufe0f")
+    return (
+        ch == "\ufffd"
+        or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn")
+        or (unicodedata.category(ch) == "Cf" and ch not in "\u200d\ufe0f")
+    )
 
 
 class HeuristicFilter:
@@ -38,9 +42,16 @@ class HeuristicFilter:
 
     name = "heuristic"
 
-    def __init__(self, min_words: int = 3, max_words: int = 80, max_chars: int = 400,
-                 max_repeated_ngram_frac: float = 0.5, max_same_token_run: int = 4,
-                 min_content_words: int = 2, max_gibberish_frac: float = 0.5) -> None:
+    def __init__(
+        self,
+        min_words: int = 3,
+        max_words: int = 80,
+        max_chars: int = 400,
+        max_repeated_ngram_frac: float = 0.5,
+        max_same_token_run: int = 4,
+        min_content_words: int = 2,
+        max_gibberish_frac: float = 0.5,
+    ) -> None:
         self.min_words, self.max_words, self.max_chars = min_words, max_words, max_chars
         self.max_repeated_ngram_frac = max_repeated_ngram_frac
         self.max_same_token_run = max_same_token_run
@@ -54,8 +65,11 @@ class HeuristicFilter:
             return "too_short", f"{len(words)} words < {self.min_words}"
         if len(words) > self.max_words or len(text) > self.max_chars:
             return "too_long", f"{len(words)} words / {len(text)} chars"
-        bad = [ch for ch in text if (ord(ch) < 32 or ord(ch) == 127) and ch not in "\n\t"] if text.isascii() \
+        bad = (
+            [ch for ch in text if (ord(ch) < 32 or ord(ch) == 127) and ch not in "\n\t"]
+            if text.isascii()
             else [ch for ch in text if _bad_char(ch)]
+        )
         if bad:
             return "non_printable", f"{len(bad)} non-printable char(s), e.g. {bad[0]!r}"
         lower = [w.lower() for w in words]
@@ -92,4 +106,3 @@ class HeuristicFilter:
 
     def __repr__(self) -> str:
         return f"HeuristicFilter({self.__dict__})"
-

@@ -30,34 +30,53 @@ class LeakGuard(DedupFilter):
     name = "leak_guard"
 
     def __init__(self, threshold: float = 0.7, ngram: int = 2, num_perm: int = 64) -> None:
-        super().__init__(against=("test", "val"), threshold=threshold, ngram=ngram, num_perm=num_perm, within=False)
+        super().__init__(
+            against=("test", "val"), threshold=threshold, ngram=ngram, num_perm=num_perm, within=False
+        )
 
 
-def guard_training_set(train: Split, sources: list[str], data: LowResourceData, on_overlap: str = "drop",
-                       threshold: float = 0.7) -> tuple[np.ndarray, dict[str, int]]:
+def guard_training_set(
+    train: Split, sources: list[str], data: LowResourceData, on_overlap: str = "drop", threshold: float = 0.7
+) -> tuple[np.ndarray, dict[str, int]]:
     """Positions of the rows of `train` that copy no val/test post, and the counts (`leak/...` metrics).
 
     `sources[i]` names where row i came from (seed, real, pseudo, synthetic), for the counts and the message.
     """
     if on_overlap not in ACTIONS:
-        raise DataError(f"leak_guard.on_overlap must be one of {', '.join(ACTIONS)}, got {on_overlap!r} "
-                        "(the guard cannot be switched off)")
-    samples = [{"id": str(i), "text": t, "label": int(y)} for i, (t, y) in enumerate(zip(train.texts, train.labels))]
+        raise DataError(
+            f"leak_guard.on_overlap must be one of {', '.join(ACTIONS)}, got {on_overlap!r} "
+            "(the guard cannot be switched off)"
+        )
+    samples = [
+        {"id": str(i), "text": t, "label": int(y)} for i, (t, y) in enumerate(zip(train.texts, train.labels))
+    ]
     _, dropped = LeakGuard(threshold=threshold).apply(samples, FilterContext(data=data))
     rows = sorted(int(s["id"]) for s in dropped)
     kinds = Counter(s["reject_reason"].split(":")[0] for s in dropped)
     by_source = Counter(sources[i] for i in rows)
-    counts = {"leak/dropped": len(rows), "leak/dropped_exact": kinds.get("exact_duplicate", 0),
-              "leak/dropped_near": kinds.get("near_duplicate", 0),
-              **{f"leak/dropped/{s}": by_source.get(s, 0) for s in dict.fromkeys(sources)}}
+    counts = {
+        "leak/dropped": len(rows),
+        "leak/dropped_exact": kinds.get("exact_duplicate", 0),
+        "leak/dropped_near": kinds.get("near_duplicate", 0),
+        **{f"leak/dropped/{s}": by_source.get(s, 0) for s in dict.fromkeys(sources)},
+    }
     keep = np.setdiff1d(np.arange(len(train)), rows)
     if not rows:
         return keep, counts
     first = next(s for s in dropped if int(s["id"]) == rows[0])
     detail = f"{sources[rows[0]]} row {train.index[rows[0]]} ({first['reject_detail']})"
     if on_overlap == "error":
-        raise DataError(f"leak guard: {len(rows)} training row(s) copy val/test posts, e.g. {detail}; "
-                        "set leak_guard.on_overlap=drop to drop them")
-    log.warning("leak guard: dropped %d training row(s) that copy val/test posts (exact %d, near %d; by source %s), "
-                "e.g. %s", len(rows), counts["leak/dropped_exact"], counts["leak/dropped_near"], dict(by_source), detail)
+        raise DataError(
+            f"leak guard: {len(rows)} training row(s) copy val/test posts, e.g. {detail}; "
+            "set leak_guard.on_overlap=drop to drop them"
+        )
+    log.warning(
+        "leak guard: dropped %d training row(s) that copy val/test posts (exact %d, near %d; by source %s), "
+        "e.g. %s",
+        len(rows),
+        counts["leak/dropped_exact"],
+        counts["leak/dropped_near"],
+        dict(by_source),
+        detail,
+    )
     return keep, counts

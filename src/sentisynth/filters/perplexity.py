@@ -20,8 +20,14 @@ log = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
-def per_text_perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 64,
-                        max_length: int = 128, progress: bool = False) -> np.ndarray:
+def per_text_perplexity(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    max_length: int = 128,
+    progress: bool = False,
+) -> np.ndarray:
     """Perplexity exp(mean token NLL) of each text under a causal LM, unconditioned (the first token is
     scored after BOS); texts go in length-sorted batches. NaN for a text with no token to score."""
     from tqdm.auto import tqdm
@@ -35,7 +41,7 @@ def per_text_perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_
     order = np.argsort([len(x) for x in ids], kind="stable")
     starts = range(0, len(texts), batch_size)
     for s in tqdm(starts, desc="perplexity", disable=not progress or len(starts) < 10, leave=False):
-        rows = order[s:s + batch_size]
+        rows = order[s : s + batch_size]
         seqs = [([bos] if bos is not None else []) + ids[i] for i in rows]
         width = max(len(x) for x in seqs)
         inp = torch.full((len(seqs), width), pad, dtype=torch.long)
@@ -57,8 +63,15 @@ def per_text_perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_
 class CausalLMScorer:
     """A reference causal LM (path or Hub name) as a perplexity scorer: `scorer(texts) -> perplexities`."""
 
-    def __init__(self, model_path: str, batch_size: int = 32, max_length: int = 128, device: str | None = None,
-                 trust_remote_code: bool = False, progress: bool = True) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        batch_size: int = 32,
+        max_length: int = 128,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        progress: bool = True,
+    ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
@@ -68,7 +81,9 @@ class CausalLMScorer:
         self.batch_size, self.max_length, self.progress = batch_size, max_length, progress
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        return per_text_perplexity(self.model, self.tokenizer, texts, self.batch_size, self.max_length, self.progress)
+        return per_text_perplexity(
+            self.model, self.tokenizer, texts, self.batch_size, self.max_length, self.progress
+        )
 
 
 class PerplexityFilter:
@@ -76,8 +91,14 @@ class PerplexityFilter:
 
     name = "perplexity"
 
-    def __init__(self, max_perplexity: float | None = None, percentile: float | None = 95.0,
-                 model_path: str | None = None, batch_size: int = 32, max_length: int = 128) -> None:
+    def __init__(
+        self,
+        max_perplexity: float | None = None,
+        percentile: float | None = 95.0,
+        model_path: str | None = None,
+        batch_size: int = 32,
+        max_length: int = 128,
+    ) -> None:
         if percentile is not None and not 0 < percentile <= 100:
             raise ValueError(f"perplexity.percentile must be in (0, 100], got {percentile}")
         self.max_perplexity, self.percentile = max_perplexity, percentile
@@ -87,15 +108,18 @@ class PerplexityFilter:
     def scorer(self, ctx: FilterContext):
         if self.model_path:
             if self._scorer is None:
-                self._scorer = CausalLMScorer(self.model_path, self.batch_size, self.max_length,
-                                              progress=ctx.progress)
+                self._scorer = CausalLMScorer(
+                    self.model_path, self.batch_size, self.max_length, progress=ctx.progress
+                )
             return self._scorer
         return ctx.lm_scorer
 
     def apply(self, samples: list[Sample], ctx: FilterContext) -> tuple[list[Sample], list[Sample]]:
         scorer = self.scorer(ctx)
         if scorer is None:
-            log.warning("perplexity filter: no generator scorer and no filters.perplexity.model_path: skipped")
+            log.warning(
+                "perplexity filter: no generator scorer and no filters.perplexity.model_path: skipped"
+            )
             return list(samples), []
         if not samples:
             return [], []

@@ -22,12 +22,33 @@ def report_rows(report: dict[str, Any]) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for step in report["filters"]:
         for c, r in step["per_class"].items():
-            rows.append([step["name"], c, r["in"], r["kept"], r["dropped"], r["acceptance_rate"], _reasons(r["reasons"])])
-        rows.append([step["name"], "all", step["in"], step["kept"], step["dropped"], step["acceptance_rate"],
-                     _reasons(step["reasons"])])
+            rows.append(
+                [
+                    step["name"],
+                    c,
+                    r["in"],
+                    r["kept"],
+                    r["dropped"],
+                    r["acceptance_rate"],
+                    _reasons(r["reasons"]),
+                ]
+            )
+        rows.append(
+            [
+                step["name"],
+                "all",
+                step["in"],
+                step["kept"],
+                step["dropped"],
+                step["acceptance_rate"],
+                _reasons(step["reasons"]),
+            ]
+        )
     for c, r in report["per_class"].items():
         rows.append(["chain", c, r["in"], r["kept"], r["dropped"], r["acceptance_rate"], ""])
-    rows.append(["chain", "all", report["n_in"], report["n_kept"], report["n_dropped"], report["acceptance_rate"], ""])
+    rows.append(
+        ["chain", "all", report["n_in"], report["n_kept"], report["n_dropped"], report["acceptance_rate"], ""]
+    )
     return rows
 
 
@@ -36,16 +57,21 @@ def format_table(report: dict[str, Any]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(COLUMNS)]
     line = "  ".join(h.ljust(w) for h, w in zip(COLUMNS, widths))
     out = [line, "-" * len(line)]
-    out += ["  ".join(v.rjust(w) if i in (2, 3, 4, 5) else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths)))
-            for r in rows]
+    out += [
+        "  ".join(v.rjust(w) if i in (2, 3, 4, 5) else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths)))
+        for r in rows
+    ]
     return "\n".join(out)
 
 
 def log_filter_report(tracker: Tracker, report: dict[str, Any], prefix: str = "filters") -> None:
     """The table and the headline acceptance rates, to W&B / CSV / nothing."""
     tracker.log_table(f"{prefix}/report", COLUMNS, report_rows(report))
-    metrics = {f"{prefix}/n_in": report["n_in"], f"{prefix}/n_kept": report["n_kept"],
-               f"{prefix}/acceptance_rate": report["acceptance_rate"]}
+    metrics = {
+        f"{prefix}/n_in": report["n_in"],
+        f"{prefix}/n_kept": report["n_kept"],
+        f"{prefix}/acceptance_rate": report["acceptance_rate"],
+    }
     for step in report["filters"]:
         metrics[f"{prefix}/{step['name']}/acceptance_rate"] = step["acceptance_rate"]
     for c, r in report["per_class"].items():
@@ -53,8 +79,9 @@ def log_filter_report(tracker: Tracker, report: dict[str, Any], prefix: str = "f
     tracker.log_metrics(metrics)
 
 
-def write_filter_report(result: FilterResult, out_dir: str | os.PathLike, tracker: Tracker | None = None,
-                        print_table: bool = True) -> Path:
+def write_filter_report(
+    result: FilterResult, out_dir: str | os.PathLike, tracker: Tracker | None = None, print_table: bool = True
+) -> Path:
     """Write `filter_report.json` and `rejected.jsonl` into `out_dir`; print and optionally log the table."""
     out = Path(out_dir)
     path = out / "filter_report.json"

@@ -31,8 +31,14 @@ def teacher_cache_key(model_cfg: Any, data: LowResourceData | None) -> str:
     if data is None:
         raise ValueError("training a teacher needs FilterContext.data (the seed and val splits)")
     cfg = {k: v for k, v in dict(to_plain(model_cfg) or {}).items() if k not in _NON_MODEL_KEYS}
-    return content_key({"model": cfg, "seed": data.seed.fingerprint(), "val": data.val.fingerprint(),
-                        "n_classes": data.n_classes})
+    return content_key(
+        {
+            "model": cfg,
+            "seed": data.seed.fingerprint(),
+            "val": data.val.fingerprint(),
+            "n_classes": data.n_classes,
+        }
+    )
 
 
 def teacher_for(ctx: FilterContext, model_cfg: Any) -> Any:
@@ -45,8 +51,13 @@ def teacher_for(ctx: FilterContext, model_cfg: Any) -> Any:
     return ctx._teachers[key]
 
 
-def load_or_train_teacher(model_cfg: Any, data: LowResourceData | None, cache_dir: str | Path | None, key: str,
-                          progress: bool = True) -> Any:
+def load_or_train_teacher(
+    model_cfg: Any,
+    data: LowResourceData | None,
+    cache_dir: str | Path | None,
+    key: str,
+    progress: bool = True,
+) -> Any:
     """Load the cached teacher for `key`, or fine-tune one on the seed (val for early stopping) and save it."""
     from hydra.utils import instantiate
 
@@ -73,14 +84,18 @@ def load_or_train_teacher(model_cfg: Any, data: LowResourceData | None, cache_di
             from sentisynth.classifiers.io import save_classifier
 
             if is_rank_zero():  # DDP: rank 0 writes; the other ranks wait until the teacher is on disk
-                save_classifier(teacher, path, list(data.label_names))  # save_pretrained + label names, for predict
+                save_classifier(
+                    teacher, path, list(data.label_names)
+                )  # save_pretrained + label names, for predict
             barrier()
         else:
             log.warning("teacher: no cache_dir, the fine-tuned teacher is not saved")
         return teacher
 
 
-def saved_teacher(filters_cfg: Any, data: LowResourceData | None, cache_dir: str | Path | None) -> Path | None:
+def saved_teacher(
+    filters_cfg: Any, data: LowResourceData | None, cache_dir: str | Path | None
+) -> Path | None:
     """Where the filter chain's teacher is saved (`<cache_dir>/teachers/<key>`), if it is on disk."""
     model = ((to_plain(filters_cfg) or {}).get("teacher") or {}).get("model")
     if model is None or cache_dir is None or data is None:
@@ -91,7 +106,9 @@ def saved_teacher(filters_cfg: Any, data: LowResourceData | None, cache_dir: str
     return path if (path / META_FILE).is_file() else None
 
 
-def precision_threshold(confidence: np.ndarray, correct: np.ndarray, target: float, min_support: int = 20) -> float:
+def precision_threshold(
+    confidence: np.ndarray, correct: np.ndarray, target: float, min_support: int = 20
+) -> float:
     """The lowest confidence t at which the teacher's predictions with confidence >= t are right at least
     `target` of the time (over >= `min_support` posts): the largest such high-confidence slice. When no
     slice reaches the target, the confidence of the `min_support`-th most confident post."""
@@ -102,7 +119,9 @@ def precision_threshold(confidence: np.ndarray, correct: np.ndarray, target: flo
     precision = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
     k = min(max(int(min_support), 1), len(order))
     ranked = confidence[order]
-    block_end = np.append(ranked[1:] < ranked[:-1], True)  # cut only between different confidences (ties go together)
+    block_end = np.append(
+        ranked[1:] < ranked[:-1], True
+    )  # cut only between different confidences (ties go together)
     ok = np.flatnonzero((precision >= target) & (np.arange(1, len(order) + 1) >= k) & block_end)
     return float(confidence[order[ok[-1] if len(ok) else k - 1]])
 
@@ -117,8 +136,14 @@ class TeacherFilter:
 
     name = "teacher"
 
-    def __init__(self, tau: float | str = 0.8, mode: str = "keep", model: Any = None, target_precision: float = 0.8,
-                 min_support: int = 20) -> None:
+    def __init__(
+        self,
+        tau: float | str = 0.8,
+        mode: str = "keep",
+        model: Any = None,
+        target_precision: float = 0.8,
+        min_support: int = 20,
+    ) -> None:
         if mode not in ("keep", "relabel"):
             raise ValueError(f"teacher.mode must be keep or relabel, got {mode!r}")
         if tau != "auto" and not (isinstance(tau, (int, float)) and 0 <= tau <= 1):
@@ -133,9 +158,18 @@ class TeacherFilter:
             raise ValueError("teacher.tau=auto needs the validation split (FilterContext.data)")
         val = ctx.data.val
         scores = teacher.score(list(val.texts))
-        tau = precision_threshold(scores["confidence"], np.asarray(scores["label"]) == val.labels,
-                                  self.target_precision, self.min_support)
-        log.info("teacher: tau=auto -> %.3f (precision >= %.2f on %d val posts)", tau, self.target_precision, len(val))
+        tau = precision_threshold(
+            scores["confidence"],
+            np.asarray(scores["label"]) == val.labels,
+            self.target_precision,
+            self.min_support,
+        )
+        log.info(
+            "teacher: tau=auto -> %.3f (precision >= %.2f on %d val posts)",
+            tau,
+            self.target_precision,
+            len(val),
+        )
         return tau
 
     def apply(self, samples: list[Sample], ctx: FilterContext) -> tuple[list[Sample], list[Sample]]:
@@ -148,9 +182,13 @@ class TeacherFilter:
         kept, dropped = [], []
         for i, s in enumerate(samples):
             label, conf = int(scores["label"][i]), float(scores["confidence"][i])
-            s["teacher"] = {"probs": [round(float(p), 6) for p in scores["probs"][i]], "label": label,
-                            "label_name": names[label] if names else str(label), "confidence": round(conf, 6),
-                            "tau": round(tau, 6)}
+            s["teacher"] = {
+                "probs": [round(float(p), 6) for p in scores["probs"][i]],
+                "label": label,
+                "label_name": names[label] if names else str(label),
+                "confidence": round(conf, 6),
+                "tau": round(tau, 6),
+            }
             intended = int(s["label"])
             if conf < tau:
                 dropped.append(reject(s, "teacher_low_confidence", f"confidence {conf:.2f} < tau {tau:.2f}"))
@@ -162,7 +200,12 @@ class TeacherFilter:
                 s["relabelled"] = True
                 kept.append(s)
             else:
-                dropped.append(reject(s, "teacher_disagrees",
-                                      f"teacher says {s['teacher']['label_name']} ({conf:.2f}), intended "
-                                      f"{s.get('label_name', intended)}"))
+                dropped.append(
+                    reject(
+                        s,
+                        "teacher_disagrees",
+                        f"teacher says {s['teacher']['label_name']} ({conf:.2f}), intended "
+                        f"{s.get('label_name', intended)}",
+                    )
+                )
         return kept, dropped

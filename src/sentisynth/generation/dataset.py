@@ -19,29 +19,57 @@ import pandas as pd
 from sentisynth.data import DataError
 from sentisynth.utils import atomic_write_text
 
-COLUMNS = ["id", "text", "label", "label_name", "generator", "guidance", "prompt", "keywords", "exemplar_indices",
-           "sampling", "seed", "batch", "time", "teacher_label", "teacher_confidence", "teacher_probs", "perplexity",
-           "provenance_json"]
+COLUMNS = [
+    "id",
+    "text",
+    "label",
+    "label_name",
+    "generator",
+    "guidance",
+    "prompt",
+    "keywords",
+    "exemplar_indices",
+    "sampling",
+    "seed",
+    "batch",
+    "time",
+    "teacher_label",
+    "teacher_confidence",
+    "teacher_probs",
+    "perplexity",
+    "provenance_json",
+]
 
 
 def flat_row(r: dict[str, Any]) -> dict[str, Any]:
     p, t = r.get("provenance") or {}, r.get("teacher") or {}
     return {
-        "id": str(r.get("id", "")), "text": r["text"], "label": int(r["label"]), "label_name": r.get("label_name"),
-        "generator": json.dumps(p.get("generator"), sort_keys=True), "guidance": p.get("guidance"),
-        "prompt": p.get("prompt"), "keywords": list(p.get("keywords") or []),
+        "id": str(r.get("id", "")),
+        "text": r["text"],
+        "label": int(r["label"]),
+        "label_name": r.get("label_name"),
+        "generator": json.dumps(p.get("generator"), sort_keys=True),
+        "guidance": p.get("guidance"),
+        "prompt": p.get("prompt"),
+        "keywords": list(p.get("keywords") or []),
         "exemplar_indices": [int(i) for i in p.get("exemplar_indices") or []],
-        "sampling": json.dumps(p.get("sampling"), sort_keys=True), "seed": p.get("seed"), "batch": p.get("batch"),
-        "time": p.get("time"), "teacher_label": t.get("label"), "teacher_confidence": t.get("confidence"),
-        "teacher_probs": list(t.get("probs") or []), "perplexity": r.get("perplexity"),
+        "sampling": json.dumps(p.get("sampling"), sort_keys=True),
+        "seed": p.get("seed"),
+        "batch": p.get("batch"),
+        "time": p.get("time"),
+        "teacher_label": t.get("label"),
+        "teacher_confidence": t.get("confidence"),
+        "teacher_probs": list(t.get("probs") or []),
+        "perplexity": r.get("perplexity"),
         "provenance_json": json.dumps(p, ensure_ascii=False, sort_keys=True),
     }
 
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame([flat_row(r) for r in rows], columns=COLUMNS)
-    return frame.astype({"seed": "Int64", "teacher_label": "Int64", "teacher_confidence": "Float64",
-                         "perplexity": "Float64"})
+    return frame.astype(
+        {"seed": "Int64", "teacher_label": "Int64", "teacher_confidence": "Float64", "perplexity": "Float64"}
+    )
 
 
 def to_dataset(frame: pd.DataFrame, label_names: list[str]) -> Any:
@@ -70,31 +98,58 @@ def acceptance_lines(report: dict[str, Any] | None) -> list[str]:
     if not report:
         return ["No filters were applied (`filters=none`)."]
     lines = ["| filter | in | kept | acceptance |", "|---|---|---|---|"]
-    lines += [f"| {s['name']} | {s['in']} | {s['kept']} | {s['acceptance_rate']:.3f} |" for s in report["filters"]]
+    lines += [
+        f"| {s['name']} | {s['in']} | {s['kept']} | {s['acceptance_rate']:.3f} |" for s in report["filters"]
+    ]
     lines.append(f"| **chain** | {report['n_in']} | {report['n_kept']} | {report['acceptance_rate']:.3f} |")
     lines += ["", "| class | in | kept | acceptance |", "|---|---|---|---|"]
-    lines += [f"| {c} | {r['in']} | {r['kept']} | {r['acceptance_rate']:.3f} |" for c, r in report["per_class"].items()]
+    lines += [
+        f"| {c} | {r['in']} | {r['kept']} | {r['acceptance_rate']:.3f} |"
+        for c, r in report["per_class"].items()
+    ]
     return lines
 
 
 def keyword_lines(guidance: dict[str, Any] | None, k: int = 10) -> list[str]:
     if not guidance:
         return ["The strategy uses no keywords or exemplars."]
-    return [f"- **{name}**: " + ", ".join(kw["term"] for kw in g.get("keywords", [])[:k])
-            for name, g in guidance.get("classes", {}).items()]
+    return [
+        f"- **{name}**: " + ", ".join(kw["term"] for kw in g.get("keywords", [])[:k])
+        for name, g in guidance.get("classes", {}).items()
+    ]
 
 
-def linguistic_lines(seed_texts: list[str], seed_labels: Any, rows: list[dict[str, Any]], label_names: list[str],
-                     cache_dir: str | Path | None) -> list[str]:
+def linguistic_lines(
+    seed_texts: list[str],
+    seed_labels: Any,
+    rows: list[dict[str, Any]],
+    label_names: list[str],
+    cache_dir: str | Path | None,
+) -> list[str]:
     from sentisynth.analysis import compare_sets, to_markdown
 
     if not rows:
         return ["The set is empty."]
-    frame = compare_sets({"seed": (seed_texts, seed_labels), "synthetic": ([r["text"] for r in rows],
-                                                                          [int(r["label"]) for r in rows])},
-                         label_names, cache_dir=cache_dir)
-    cols = ["set", "class", "n_texts", "mean_tokens", "ttr", "mtld", "distinct_1", "distinct_2", "self_bleu",
-            "unseen_vocab_share"]
+    frame = compare_sets(
+        {
+            "seed": (seed_texts, seed_labels),
+            "synthetic": ([r["text"] for r in rows], [int(r["label"]) for r in rows]),
+        },
+        label_names,
+        cache_dir=cache_dir,
+    )
+    cols = [
+        "set",
+        "class",
+        "n_texts",
+        "mean_tokens",
+        "ttr",
+        "mtld",
+        "distinct_1",
+        "distinct_2",
+        "self_bleu",
+        "unseen_vocab_share",
+    ]
     return [to_markdown(frame[frame["class"] == "all"][[c for c in cols if c in frame.columns]]).rstrip()]
 
 
@@ -102,23 +157,55 @@ def dataset_card(info: dict[str, Any]) -> str:
     """README.md for the set. `info`: data (summary), generator, guidance_name, guidance, filters, report,
     counts, budget_met, linguistic (markdown lines)."""
     data, n = info["data"], sum(info["counts"].values())
-    return "\n".join([
-        "---", "task_categories:", "- text-classification", "tags:", "- synthetic", "- sentisynth", "---", "",
-        f"# Synthetic {data['dataset']} posts ({n} rows)", "",
-        "Generated by sentisynth. Files: `synthetic.jsonl`, `synthetic.parquet`, `dataset/` (`datasets.load_from_disk`).",
-        "Every row keeps its provenance (generator, guidance, prompt, keywords, exemplar indices, sampling, seed, time; "
-        "`provenance_json` holds all of it).", "",
-        "## Source data", "",
-        f"- dataset: {data['dataset']} ({data['source']}); labelled seed: {data['n_seed']} posts, "
-        f"classes {data['seed_class_counts']}",
-        "", "## Rows per class", "", *[f"- {c}: {k}" for c, k in info["counts"].items()],
-        "" if info["budget_met"] else "\n**The requested budget was not met** (see the filter acceptance).",
-        "## Generator", "", "```json", json.dumps(info["generator"], indent=2, sort_keys=True, default=str), "```", "",
-        f"## Guidance: `{info['guidance_name']}`", "", *keyword_lines(info.get("guidance")), "",
-        "## Filters and their acceptance", "", f"Chain: {', '.join(info['filters']) or 'none'}", "",
-        *acceptance_lines(info.get("report")), "",
-        "## Linguistic summary (seed vs synthetic)", "", *info["linguistic"], "",
-    ])
+    return "\n".join(
+        [
+            "---",
+            "task_categories:",
+            "- text-classification",
+            "tags:",
+            "- synthetic",
+            "- sentisynth",
+            "---",
+            "",
+            f"# Synthetic {data['dataset']} posts ({n} rows)",
+            "",
+            "Generated by sentisynth. Files: `synthetic.jsonl`, `synthetic.parquet`, `dataset/` (`datasets.load_from_disk`).",
+            "Every row keeps its provenance (generator, guidance, prompt, keywords, exemplar indices, sampling, seed, time; "
+            "`provenance_json` holds all of it).",
+            "",
+            "## Source data",
+            "",
+            f"- dataset: {data['dataset']} ({data['source']}); labelled seed: {data['n_seed']} posts, "
+            f"classes {data['seed_class_counts']}",
+            "",
+            "## Rows per class",
+            "",
+            *[f"- {c}: {k}" for c, k in info["counts"].items()],
+            ""
+            if info["budget_met"]
+            else "\n**The requested budget was not met** (see the filter acceptance).",
+            "## Generator",
+            "",
+            "```json",
+            json.dumps(info["generator"], indent=2, sort_keys=True, default=str),
+            "```",
+            "",
+            f"## Guidance: `{info['guidance_name']}`",
+            "",
+            *keyword_lines(info.get("guidance")),
+            "",
+            "## Filters and their acceptance",
+            "",
+            f"Chain: {', '.join(info['filters']) or 'none'}",
+            "",
+            *acceptance_lines(info.get("report")),
+            "",
+            "## Linguistic summary (seed vs synthetic)",
+            "",
+            *info["linguistic"],
+            "",
+        ]
+    )
 
 
 def push_synthetic(out: Path, repo_id: str, private: bool = True) -> str:
@@ -130,11 +217,17 @@ def push_synthetic(out: Path, repo_id: str, private: bool = True) -> str:
         ds.push_to_hub(repo_id, private=private)
         from huggingface_hub import HfApi
 
-        HfApi().upload_file(path_or_fileobj=str(out / "README.md"), path_in_repo="README.md", repo_id=repo_id,
-                            repo_type="dataset")
+        HfApi().upload_file(
+            path_or_fileobj=str(out / "README.md"),
+            path_in_repo="README.md",
+            repo_id=repo_id,
+            repo_type="dataset",
+        )
     except Exception as e:  # noqa: BLE001 - offline, no token, no permission: one line, exit 2
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise DataError(f"push_to_hub={repo_id}: could not publish {out / 'dataset'}: {type(e).__name__}: {first}") from e
+        raise DataError(
+            f"push_to_hub={repo_id}: could not publish {out / 'dataset'}: {type(e).__name__}: {first}"
+        ) from e
     return f"https://huggingface.co/datasets/{repo_id}"
 
 

@@ -35,8 +35,16 @@ from sentisynth.utils import content_key, entry_lock, file_fingerprint, read_jso
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FINETUNE = {"epochs": 8, "max_steps": None, "batch_size": 16, "lr": 5e-4, "weight_decay": 0.01,
-                    "patience": 2, "val_fraction": 0.1, "warmup_steps": 20}
+DEFAULT_FINETUNE = {
+    "epochs": 8,
+    "max_steps": None,
+    "batch_size": 16,
+    "lr": 5e-4,
+    "weight_decay": 0.01,
+    "patience": 2,
+    "val_fraction": 0.1,
+    "warmup_steps": 20,
+}
 
 
 class LabelLMGenerator:
@@ -45,11 +53,24 @@ class LabelLMGenerator:
     kind = "gpt2"
     reads_instruction = False  # label-conditioned: never sees the instruction text
 
-    def __init__(self, name: str = "gpt2", revision: str | None = None, train_blocks: int | None = None,
-                 finetune: dict | None = None, pretrain_corpus: str | None = None, pretrain_steps: int = 500,
-                 sampling: dict | None = None, budget: dict | None = None, batch_size: int = 64,
-                 device: str = "auto", trust_remote_code: bool = False, backend: str = "hf",
-                 vllm: dict | None = None, workers: int = 1, **extra: Any) -> None:
+    def __init__(
+        self,
+        name: str = "gpt2",
+        revision: str | None = None,
+        train_blocks: int | None = None,
+        finetune: dict | None = None,
+        pretrain_corpus: str | None = None,
+        pretrain_steps: int = 500,
+        sampling: dict | None = None,
+        budget: dict | None = None,
+        batch_size: int = 64,
+        device: str = "auto",
+        trust_remote_code: bool = False,
+        backend: str = "hf",
+        vllm: dict | None = None,
+        workers: int = 1,
+        **extra: Any,
+    ) -> None:
         self.name, self.revision = str(name), revision
         self.train_blocks = train_blocks
         self.finetune = {**DEFAULT_FINETUNE, **(dict(finetune) if finetune else {})}
@@ -73,8 +94,12 @@ class LabelLMGenerator:
 
     def identity(self) -> dict[str, Any]:
         """Everything about the generator that changes its samples (cache keys, provenance)."""
-        return {"kind": self.kind, **self.info.get("base", {"name": self.name, "revision": self.revision}),
-                "finetuned": self.info.get("key"), "backend": self.backend.name}
+        return {
+            "kind": self.kind,
+            **self.info.get("base", {"name": self.name, "revision": self.revision}),
+            "finetuned": self.info.get("key"),
+            "backend": self.backend.name,
+        }
 
     @property
     def model(self) -> Any:
@@ -85,13 +110,26 @@ class LabelLMGenerator:
 
     def prepare(self, ctx: GenContext) -> None:
         source, base_id = self.base_model(ctx)
-        finetune = {k: v for k, v in self.finetune.items() if v is not None}  # unset options keep earlier keys
-        key = content_key({"base": base_id, "train_blocks": self.train_blocks, "finetune": finetune,
-                           "pretrain_corpus": self._corpus_id(), "pretrain_steps": self.pretrain_steps,
-                           "format": ctx.strategy.finetune_format(), "labels": ctx.label_names,
-                           "seed_data": ctx.seed_fingerprint,
-                           "guidance": ctx.guidance_fingerprint if ctx.strategy.finetune_format()["n_keywords"]
-                           or ctx.strategy.finetune_format()["n_exemplars"] else None, "seed": ctx.seed})
+        finetune = {
+            k: v for k, v in self.finetune.items() if v is not None
+        }  # unset options keep earlier keys
+        key = content_key(
+            {
+                "base": base_id,
+                "train_blocks": self.train_blocks,
+                "finetune": finetune,
+                "pretrain_corpus": self._corpus_id(),
+                "pretrain_steps": self.pretrain_steps,
+                "format": ctx.strategy.finetune_format(),
+                "labels": ctx.label_names,
+                "seed_data": ctx.seed_fingerprint,
+                "guidance": ctx.guidance_fingerprint
+                if ctx.strategy.finetune_format()["n_keywords"]
+                or ctx.strategy.finetune_format()["n_exemplars"]
+                else None,
+                "seed": ctx.seed,
+            }
+        )
         out = Path(ctx.cache_dir) / "generators" / key
         self.info = {"base": base_id, "key": key, "path": str(out)}
         with entry_lock(out):  # parallel jobs: one fine-tunes, the others load it
@@ -100,7 +138,11 @@ class LabelLMGenerator:
         self.backend.seed = ctx.seed
         self._load(out)
         tok = self.tokenizer
-        ids = {tok.eos_token_id, tok.pad_token_id, *tok.convert_tokens_to_ids(special_tokens(ctx.label_names))}
+        ids = {
+            tok.eos_token_id,
+            tok.pad_token_id,
+            *tok.convert_tokens_to_ids(special_tokens(ctx.label_names)),
+        }
         self._stop = sorted(i for i in ids if i is not None)
         self.info["finetune"] = read_json(out / "meta.json")
 
@@ -136,7 +178,9 @@ class LabelLMGenerator:
         summary: dict[str, Any] = {}
         if self.pretrain_corpus:
             summary["domain_pretrain"] = self._domain_pretrain(model, tok, ctx)
-        max_len = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1024)
+        max_len = getattr(model.config, "n_positions", None) or getattr(
+            model.config, "max_position_embeddings", 1024
+        )
         rows = self.training_rows(tok, ctx, max_len)
         rng = np.random.default_rng(ctx.seed)
         order = rng.permutation(len(rows))
@@ -145,16 +189,36 @@ class LabelLMGenerator:
         train = [rows[i] for i in order[n_val:]]
         n_trainable = freeze_blocks(model, self.train_blocks)
         ft = self.finetune
-        log.info("label fine-tuning %s (%d trainable params) on %d seed posts", self.name, n_trainable, len(train))
-        summary.update(fit_causal_lm(model, train, val, tok.pad_token_id, trainer_cfg=ctx.trainer_cfg,
-                                     batch_size=ft["batch_size"], lr=ft["lr"], weight_decay=ft["weight_decay"],
-                                     max_epochs=ft["epochs"], max_steps=int(ft.get("max_steps") or -1),
-                                     patience=ft["patience"],
-                                     warmup_steps=ft["warmup_steps"], seed=ctx.seed))
+        log.info(
+            "label fine-tuning %s (%d trainable params) on %d seed posts", self.name, n_trainable, len(train)
+        )
+        summary.update(
+            fit_causal_lm(
+                model,
+                train,
+                val,
+                tok.pad_token_id,
+                trainer_cfg=ctx.trainer_cfg,
+                batch_size=ft["batch_size"],
+                lr=ft["lr"],
+                weight_decay=ft["weight_decay"],
+                max_epochs=ft["epochs"],
+                max_steps=int(ft.get("max_steps") or -1),
+                patience=ft["patience"],
+                warmup_steps=ft["warmup_steps"],
+                seed=ctx.seed,
+            )
+        )
         for p in model.parameters():
             p.requires_grad_(True)
-        meta = {**summary, "n_train": len(train), "n_val": len(val), "trainable_params": n_trainable,
-                "seconds": time.perf_counter() - t0, "base": self.info["base"]}
+        meta = {
+            **summary,
+            "n_train": len(train),
+            "n_val": len(val),
+            "trainable_params": n_trainable,
+            "seconds": time.perf_counter() - t0,
+            "base": self.info["base"],
+        }
 
         def write(tmp: Path) -> None:
             model.save_pretrained(tmp)
@@ -174,12 +238,26 @@ class LabelLMGenerator:
         lines = [lines[i] for i in rng.permutation(len(lines))[: self.pretrain_steps * 16 * 4]]
         n_val = max(1, len(lines) // 100)
         enc = lambda xs: tok(xs, add_special_tokens=False)["input_ids"]  # noqa: E731
-        width = min(128, getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 128))
+        width = min(
+            128,
+            getattr(model.config, "n_positions", None)
+            or getattr(model.config, "max_position_embeddings", 128),
+        )
         train = pack_blocks(enc(lines[n_val:]), tok.eos_token_id, width)
         val = pack_blocks(enc(lines[:n_val]), tok.eos_token_id, width) or train[:1]
-        return fit_causal_lm(model, train, val, tok.pad_token_id, trainer_cfg=ctx.trainer_cfg, batch_size=16,
-                             lr=self.finetune["lr"], max_epochs=-1, max_steps=self.pretrain_steps, patience=0,
-                             seed=ctx.seed)
+        return fit_causal_lm(
+            model,
+            train,
+            val,
+            tok.pad_token_id,
+            trainer_cfg=ctx.trainer_cfg,
+            batch_size=16,
+            lr=self.finetune["lr"],
+            max_epochs=-1,
+            max_steps=self.pretrain_steps,
+            patience=0,
+            seed=ctx.seed,
+        )
 
     def training_rows(self, tok: Any, ctx: GenContext, max_len: int = 1024) -> list[tuple[list[int], int]]:
         """Each seed post as (prefix + post + EOS token ids, prefix length): loss on the post only."""
@@ -192,9 +270,12 @@ class LabelLMGenerator:
             if s.keyword_conditioning:
                 terms, _ = class_keywords(ctx.guidance, name, s.keyword_pool)
                 keywords = keywords_in_text(text, terms, s.n_keywords)
-            exemplars = [t for t, _ in sample_exemplars(rng, class_exemplars(ctx.guidance, name), s.n_exemplars, idx)]
-            prefix = tok(conditioning_prefix(name, keywords, exemplars, s.max_exemplar_words),
-                         add_special_tokens=False)["input_ids"]
+            exemplars = [
+                t for t, _ in sample_exemplars(rng, class_exemplars(ctx.guidance, name), s.n_exemplars, idx)
+            ]
+            prefix = tok(
+                conditioning_prefix(name, keywords, exemplars, s.max_exemplar_words), add_special_tokens=False
+            )["input_ids"]
             body = tok(text, add_special_tokens=False)["input_ids"]
             ids = (prefix + body + [tok.eos_token_id])[:max_len]
             rows.append((ids, len(prefix)))
@@ -224,19 +305,32 @@ class LabelLMGenerator:
         """EOS, padding and our own markers: a post ends where any of them appears."""
         return self._stop
 
-    def run_batch(self, ctx: GenContext, requests: Sequence[Request], seeds: Sequence[int]) -> tuple[list[list[str]], int]:
+    def run_batch(
+        self, ctx: GenContext, requests: Sequence[Request], seeds: Sequence[int]
+    ) -> tuple[list[list[str]], int]:
         """Generate for a batch of requests of one class, one seed each; returns cleaned posts per request
         and the new-token count."""
         params = self.sampling
-        limit = getattr(self.config, "n_positions", None) or getattr(self.config, "max_position_embeddings", None)
+        limit = getattr(self.config, "n_positions", None) or getattr(
+            self.config, "max_position_embeddings", None
+        )
         longest = max(len(r.prompt_ids) for r in requests)
         if limit and longest + params.max_new_tokens > limit:  # stay inside the position embeddings
             if longest >= limit - 4:
-                raise ValueError(f"conditioning prefix of {longest} tokens leaves no room in the model's {limit} "
-                                 "positions; lower guidance.n_exemplars or guidance.max_exemplar_words")
+                raise ValueError(
+                    f"conditioning prefix of {longest} tokens leaves no room in the model's {limit} "
+                    "positions; lower guidance.n_exemplars or guidance.max_exemplar_words"
+                )
             params = dataclasses.replace(params, max_new_tokens=limit - longest)
-        rows = self.backend.sample([r.prompt_ids for r in requests], params, seeds, self.tokenizer.pad_token_id,
-                                   self.stop_ids(), self.bias_ids(ctx, requests[0].label), ctx.strategy.bias)
+        rows = self.backend.sample(
+            [r.prompt_ids for r in requests],
+            params,
+            seeds,
+            self.tokenizer.pad_token_id,
+            self.stop_ids(),
+            self.bias_ids(ctx, requests[0].label),
+            ctx.strategy.bias,
+        )
         texts = [clean_text(self.tokenizer.decode(r, skip_special_tokens=True)) for r in rows]
         return [[t] if t else [] for t in texts], sum(len(r) for r in rows)
 
@@ -259,7 +353,9 @@ class TinyGenerator(LabelLMGenerator):
         from sentisynth.generation.tiny import TinyConfig, cache_key, pretrain_tiny
 
         if not self.corpus:
-            raise FileNotFoundError("tiny generator: generator.corpus is not set (path to the unlabelled corpus)")
+            raise FileNotFoundError(
+                "tiny generator: generator.corpus is not set (path to the unlabelled corpus)"
+            )
         cfg = TinyConfig(**self.pretrain)
         path = pretrain_tiny(cfg, self.corpus, ctx.cache_dir, ctx.trainer_cfg)
         return str(path), {"name": "tiny", "revision": cache_key(cfg, file_fingerprint(self.corpus))}

@@ -31,7 +31,12 @@ from sentisynth.tracking import stage_logger
 log = logging.getLogger(__name__)
 
 # CPU defaults when the config has no `trainer` group (another issue adds conf/trainer/*.yaml).
-DEFAULT_TRAINER: dict[str, Any] = {"accelerator": "auto", "devices": 1, "precision": "32-true", "gradient_clip_val": 1.0}
+DEFAULT_TRAINER: dict[str, Any] = {
+    "accelerator": "auto",
+    "devices": 1,
+    "precision": "32-true",
+    "gradient_clip_val": 1.0,
+}
 
 
 class TokenRows(Dataset):
@@ -73,9 +78,15 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 class CausalLMModule(pl.LightningModule):
     """Wraps any transformers causal LM; logs token-weighted validation perplexity (`val_ppl`)."""
 
-    def __init__(self, model: torch.nn.Module, lr: float = 5e-4, weight_decay: float = 0.01,
-                 warmup_steps: int = 0, total_steps: int | None = None,
-                 data: tuple[Sequence, Sequence, int, int, int] = ((), (), 0, 16, 0)) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        lr: float = 5e-4,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 0,
+        total_steps: int | None = None,
+        data: tuple[Sequence, Sequence, int, int, int] = ((), (), 0, 16, 0),
+    ) -> None:
         super().__init__()
         self.model = model
         self.train_rows, self.val_rows, pad_id, self.batch_size, self.seed = data
@@ -99,8 +110,9 @@ class CausalLMModule(pl.LightningModule):
         self._val_n += n
 
     def on_validation_epoch_end(self) -> None:
-        total = self.trainer.strategy.reduce(torch.tensor([self._val_sum, float(self._val_n)], device=self.device),
-                                             reduce_op="sum")  # DDP: every rank's share of val, each row once
+        total = self.trainer.strategy.reduce(
+            torch.tensor([self._val_sum, float(self._val_n)], device=self.device), reduce_op="sum"
+        )  # DDP: every rank's share of val, each row once
         ppl = math.exp(float(total[0]) / max(float(total[1]), 1.0))
         self._val_sum, self._val_n = 0.0, 0
         self.log("val_ppl", ppl, prog_bar=True)
@@ -156,8 +168,9 @@ class StepLogger(pl.Callback):
 
         self.t0, self.start_step = time.perf_counter(), trainer.global_step
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         import time
 
         step = trainer.global_step
@@ -179,7 +192,7 @@ def freeze_blocks(model: torch.nn.Module, train_blocks: int | None) -> int:
         blocks = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers)
         for p in model.parameters():
             p.requires_grad_(False)
-        for block in list(blocks)[len(blocks) - train_blocks:] if train_blocks else []:
+        for block in list(blocks)[len(blocks) - train_blocks :] if train_blocks else []:
             for p in block.parameters():
                 p.requires_grad_(True)
         model.get_input_embeddings().weight.requires_grad_(True)
@@ -190,61 +203,120 @@ def freeze_blocks(model: torch.nn.Module, train_blocks: int | None) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def build_trainer(trainer_cfg: Any, *, max_epochs: int = -1, max_steps: int = -1, callbacks: list | None = None,
-                  root_dir: str | None = None, val_check_interval: Any = None,
-                  checkpointing: bool = False, log_as: str = "generator") -> pl.Trainer:
+def build_trainer(
+    trainer_cfg: Any,
+    *,
+    max_epochs: int = -1,
+    max_steps: int = -1,
+    callbacks: list | None = None,
+    root_dir: str | None = None,
+    val_check_interval: Any = None,
+    checkpointing: bool = False,
+    log_as: str = "generator",
+) -> pl.Trainer:
     """A Trainer from `cfg.trainer` (if the config has one) with this stage's own limits on top."""
     settings = trainer_settings(trainer_cfg, DEFAULT_TRAINER)
-    settings.update(max_epochs=max_epochs, max_steps=max_steps, callbacks=callbacks or [],
-                    logger=stage_logger(log_as, settings),  # False under a spawning strategy; a no-op on DDP ranks > 0
-                    enable_checkpointing=checkpointing, enable_model_summary=False, num_sanity_val_steps=0,
-                    default_root_dir=root_dir, use_distributed_sampler=False)  # the module shards its batches
+    settings.update(
+        max_epochs=max_epochs,
+        max_steps=max_steps,
+        callbacks=callbacks or [],
+        logger=stage_logger(log_as, settings),  # False under a spawning strategy; a no-op on DDP ranks > 0
+        enable_checkpointing=checkpointing,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=root_dir,
+        use_distributed_sampler=False,
+    )  # the module shards its batches
     if val_check_interval is not None:
         settings["val_check_interval"] = val_check_interval
     return pl.Trainer(**settings)
 
 
-def fit_causal_lm(model: torch.nn.Module, train_rows: Sequence[tuple[list[int], int]],
-                  val_rows: Sequence[tuple[list[int], int]], pad_id: int, *, trainer_cfg: Any = None,
-                  batch_size: int = 16, lr: float = 5e-4, weight_decay: float = 0.01, max_epochs: int = 10,
-                  max_steps: int = -1, patience: int = 2, warmup_steps: int = 0, seed: int = 0,
-                  val_check_interval: Any = None, ckpt_dir: str | None = None, ckpt_every: int = 100,
-                  log_every: int = 0, log_as: str = "generator") -> dict[str, Any]:
+def _callbacks(
+    patience: int, log_every: int, ckpt_dir: str | None, ckpt_every: int
+) -> tuple[list, str | None]:
+    """Early stopping, step logging and resumable checkpoints; returns (callbacks, checkpoint to resume)."""
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    callbacks: list = [EarlyStopping(monitor="val_ppl", mode="min", patience=patience)] if patience else []
+    if log_every:
+        callbacks.append(StepLogger(log_every))
+    if not ckpt_dir:
+        return callbacks, None
+    callbacks.append(
+        ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=ckpt_every)
+    )
+    last = os.path.join(ckpt_dir, "last.ckpt")
+    resume = last if os.path.isfile(last) else None
+    if resume:
+        log.info("resuming training from %s", resume)
+    return callbacks, resume
+
+
+def fit_causal_lm(
+    model: torch.nn.Module,
+    train_rows: Sequence[tuple[list[int], int]],
+    val_rows: Sequence[tuple[list[int], int]],
+    pad_id: int,
+    *,
+    trainer_cfg: Any = None,
+    batch_size: int = 16,
+    lr: float = 5e-4,
+    weight_decay: float = 0.01,
+    max_epochs: int = 10,
+    max_steps: int = -1,
+    patience: int = 2,
+    warmup_steps: int = 0,
+    seed: int = 0,
+    val_check_interval: Any = None,
+    ckpt_dir: str | None = None,
+    ckpt_every: int = 100,
+    log_every: int = 0,
+    log_as: str = "generator",
+) -> dict[str, Any]:
     """Fit with early stopping on validation perplexity; restores the best weights. Returns a summary.
 
     With `ckpt_dir`, a `last.ckpt` is saved every `ckpt_every` steps and a re-run resumes from it (long
     pretraining survives interruption; the data order after a resume is not bit-identical).
     """
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-
     pl.seed_everything(seed, workers=True, verbose=False)
     model.train()  # from_pretrained returns eval mode; dropout belongs in training
     per_epoch = math.ceil(len(train_rows) / batch_size)
     steps = max_steps if max_steps and max_steps > 0 else max_epochs * per_epoch
     if val_check_interval is None and max_steps and 0 < max_steps < per_epoch:
-        val_check_interval = int(max_steps)  # a step cap shorter than an epoch: still validate (early stopping)
-    module = CausalLMModule(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, total_steps=steps,
-                            data=(train_rows, val_rows, pad_id, batch_size, seed))
-    callbacks: list = [EarlyStopping(monitor="val_ppl", mode="min", patience=patience)] if patience else []
-    if log_every:
-        callbacks.append(StepLogger(log_every))
-    resume = None
-    if ckpt_dir:
-        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=ckpt_every))
-        last = os.path.join(ckpt_dir, "last.ckpt")
-        resume = last if os.path.isfile(last) else None
-        if resume:
-            log.info("resuming training from %s", resume)
-    trainer = build_trainer(trainer_cfg, max_epochs=max_epochs, max_steps=max_steps, callbacks=callbacks,
-                            val_check_interval=val_check_interval, checkpointing=bool(ckpt_dir), log_as=log_as)
+        val_check_interval = int(max_steps)  # a step cap shorter than an epoch: still validate
+    module = CausalLMModule(
+        model,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        total_steps=steps,
+        data=(train_rows, val_rows, pad_id, batch_size, seed),
+    )
+    callbacks, resume = _callbacks(patience, log_every, ckpt_dir, ckpt_every)
+    trainer = build_trainer(
+        trainer_cfg,
+        max_epochs=max_epochs,
+        max_steps=max_steps,
+        callbacks=callbacks,
+        val_check_interval=val_check_interval,
+        checkpointing=bool(ckpt_dir),
+        log_as=log_as,
+    )
     trainer.fit(module, ckpt_path=resume)
     module.restore_best()
     model.eval()
-    return {"best_val_ppl": module.best_ppl, "val_ppl_history": module.history, "steps": int(trainer.global_step)}
+    return {
+        "best_val_ppl": module.best_ppl,
+        "val_ppl_history": module.history,
+        "steps": int(trainer.global_step),
+    }
 
 
 @torch.no_grad()
-def perplexity(model: torch.nn.Module, rows: Sequence[tuple[list[int], int]], pad_id: int, batch_size: int = 64) -> float:
+def perplexity(
+    model: torch.nn.Module, rows: Sequence[tuple[list[int], int]], pad_id: int, batch_size: int = 64
+) -> float:
     """Token-weighted perplexity of `rows` (prefix tokens excluded)."""
     model.eval()
     total, n = 0.0, 0

@@ -82,14 +82,18 @@ def norm_key(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def accepted(batches: dict[str, list[dict]], n_classes: int, limits: Sequence[int] | None = None) -> list[list[dict]]:
+def accepted(
+    batches: dict[str, list[dict]], n_classes: int, limits: Sequence[int] | None = None
+) -> list[list[dict]]:
     """Distinct samples per class in request order, from requests below `limits[c]` (all when None); a
     text seen under two labels is dropped from both."""
     by_class: list[list[dict]] = [[] for _ in range(n_classes)]
     for bid in sorted(batches, key=parse_chunk):
         c, k0, _ = parse_chunk(bid)
         if limits is None or k0 < limits[c]:
-            by_class[c].extend(r for r in batches[bid] if limits is None or r["provenance"]["request"] < limits[c])
+            by_class[c].extend(
+                r for r in batches[bid] if limits is None or r["provenance"]["request"] < limits[c]
+            )
     owners: dict[str, set[int]] = {}
     for c, rows in enumerate(by_class):
         for r in rows:
@@ -108,7 +112,9 @@ def accepted(batches: dict[str, list[dict]], n_classes: int, limits: Sequence[in
     return out
 
 
-def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: GuidanceStrategy, cache_dir: Path) -> dict | None:
+def load_guidance_dict(
+    cfg: DictConfig, data: LowResourceData, strategy: GuidanceStrategy, cache_dir: Path
+) -> dict | None:
     """The guidance dict (keywords + exemplars) when the strategy uses it: from `guidance.path`, the cache,
     or built now with `sentisynth.guidance.build_guidance` on a classifier fitted to the seed."""
     if not strategy.needs_guidance:
@@ -117,8 +123,14 @@ def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: Guidanc
     if path:
         return read_json_input(path, "guidance.path")
     keyword_cfg = to_plain(cfg.get("keywords")) or {}
-    key = content_key({"classifier": to_plain(cfg.classifier), "keywords": keyword_cfg, "seed": data.seed.fingerprint(),
-                       "labels": data.label_names})
+    key = content_key(
+        {
+            "classifier": to_plain(cfg.classifier),
+            "keywords": keyword_cfg,
+            "seed": data.seed.fingerprint(),
+            "labels": data.label_names,
+        }
+    )
     cached = cache_dir / "guidance" / key
     hit = read_entry_json(cached, "guidance.json", "guidance")
     if hit is not None:
@@ -126,8 +138,10 @@ def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: Guidanc
     try:
         from sentisynth.guidance import build_guidance
     except ImportError as e:
-        raise RuntimeError(f"guidance={strategy.name} needs sentisynth.guidance.build_guidance ({e}); "
-                           "or pass guidance.path=<guidance.json>") from e
+        raise RuntimeError(
+            f"guidance={strategy.name} needs sentisynth.guidance.build_guidance ({e}); "
+            "or pass guidance.path=<guidance.json>"
+        ) from e
     clf = build(cfg.classifier, n_classes=data.n_classes)
     clf.fit(data.seed.texts, data.seed.labels)
     guidance = build_guidance(clf, data.seed, list(data.label_names), **keyword_cfg).to_dict()
@@ -135,9 +149,14 @@ def load_guidance_dict(cfg: DictConfig, data: LowResourceData, strategy: Guidanc
     return guidance
 
 
-def generate_until(gen: Any, ctx: GenContext, batches: dict[str, list[dict]], targets: list[int],
-                   run: Callable[[list[Chunk]], Iterable[tuple[str, list[dict], int, float]]],
-                   max_requests: int) -> tuple[list[list[dict]], dict[str, float]]:
+def generate_until(
+    gen: Any,
+    ctx: GenContext,
+    batches: dict[str, list[dict]],
+    targets: list[int],
+    run: Callable[[list[Chunk]], Iterable[tuple[str, list[dict], int, float]]],
+    max_requests: int,
+) -> tuple[list[list[dict]], dict[str, float]]:
     """Grow each class's request prefix until it holds `targets[c]` distinct samples (or `max_requests`).
 
     Each wave asks for what is still missing; `run` generates the wave's missing chunks (in this process
@@ -151,8 +170,10 @@ def generate_until(gen: Any, ctx: GenContext, batches: dict[str, list[dict]], ta
     bar = tqdm(total=0, desc="generating", unit="request")
     while True:
         acc = accepted(batches, n, limits)
-        grown = [min(max_requests, k + -(-(t - len(a)) // ppr)) if len(a) < t else k
-                 for k, a, t in zip(limits, acc, targets)]
+        grown = [
+            min(max_requests, k + -(-(t - len(a)) // ppr)) if len(a) < t else k
+            for k, a, t in zip(limits, acc, targets)
+        ]
         if grown == limits:
             break
         chunks = missing_chunks(done_requests(batches, n), limits, grown, gen.batch_size)
@@ -170,19 +191,31 @@ def generate_until(gen: Any, ctx: GenContext, batches: dict[str, list[dict]], ta
     stats["wall"] = time.perf_counter() - t_wall
     for c, (a, t) in enumerate(zip(acc, targets)):
         if len(a) < t:
-            log.warning("class %s: stopped after %d requests with %d/%d distinct samples",
-                        ctx.label_names[c], limits[c], len(a), t)
+            log.warning(
+                "class %s: stopped after %d requests with %d/%d distinct samples",
+                ctx.label_names[c],
+                limits[c],
+                len(a),
+                t,
+            )
     return acc, stats
 
 
-def memo_filter_context(data: LowResourceData, gen: Generator, filters_cfg: dict, cache_dir: Path, seed: int,
-                        budget: dict[str, int]) -> Any:
+def memo_filter_context(
+    data: LowResourceData,
+    gen: Generator,
+    filters_cfg: dict,
+    cache_dir: Path,
+    seed: int,
+    budget: dict[str, int],
+) -> Any:
     """The filters' context for every top-up round, with the teacher and the generator's perplexity
     scorer memoised per text: a round re-filters all candidates so far, but scores only the new ones."""
     from sentisynth.filters import FilterContext, MemoScorer, teacher_for
 
-    ctx = FilterContext(data=data, cache_dir=cache_dir, seed=seed, budget_per_class=budget,
-                        label_names=list(data.label_names))
+    ctx = FilterContext(
+        data=data, cache_dir=cache_dir, seed=seed, budget_per_class=budget, label_names=list(data.label_names)
+    )
     ctx.lm_scorer = MemoScorer(lambda: gen.lm_scorer, method=None)
     teacher_model = (filters_cfg.get("teacher") or {}).get("model")
     if teacher_model is not None:
@@ -214,20 +247,44 @@ def plan_generation(cfg: DictConfig, data: LowResourceData, gen: Generator, ctx:
     strategy = dataclasses.asdict(ctx.strategy)
     if not gen.reads_instruction:  # label LMs never see the instruction text
         strategy.pop("instruction")
-    raw_key = content_key({"version": STORE_VERSION, "generator": identity, "guidance": strategy,
-                           "guidance_content": ctx.guidance_fingerprint, "sampling": gen.sampling.to_dict(),
-                           "seed": int(cfg.seed), "seed_data": ctx.seed_fingerprint, "labels": names})
+    raw_key = content_key(
+        {
+            "version": STORE_VERSION,
+            "generator": identity,
+            "guidance": strategy,
+            "guidance_content": ctx.guidance_fingerprint,
+            "sampling": gen.sampling.to_dict(),
+            "seed": int(cfg.seed),
+            "seed_data": ctx.seed_fingerprint,
+            "labels": names,
+        }
+    )
     need = plan_budget(gen.budget, data.seed.class_counts(len(names)))
     filters_cfg = to_plain(cfg.get("filters")) or {}
     max_rounds = int(gen.budget.get("max_rounds", 4))
     max_requests = int(gen.budget.get("max_requests_per_class", 100_000))
-    final_key = content_key({"raw": raw_key, "need": need, "filters": filters_cfg, "max_rounds": max_rounds,
-                             "max_requests": max_requests})
+    final_key = content_key(
+        {
+            "raw": raw_key,
+            "need": need,
+            "filters": filters_cfg,
+            "max_rounds": max_rounds,
+            "max_requests": max_requests,
+        }
+    )
     cache_dir = Path(cfg.paths.cache_dir)
-    return Plan(need, raw_key, final_key, filters_cfg, max_rounds, max_requests,
-                {"generator": identity, "guidance": ctx.strategy.name, "sampling": gen.sampling.to_dict()},
-                strategy, cache_dir / "generation" / "raw" / raw_key,
-                cache_dir / "generation" / "final" / final_key / "synthetic.jsonl")
+    return Plan(
+        need,
+        raw_key,
+        final_key,
+        filters_cfg,
+        max_rounds,
+        max_requests,
+        {"generator": identity, "guidance": ctx.strategy.name, "sampling": gen.sampling.to_dict()},
+        strategy,
+        cache_dir / "generation" / "raw" / raw_key,
+        cache_dir / "generation" / "final" / final_key / "synthetic.jsonl",
+    )
 
 
 def next_targets(targets: list[int], need: list[int], n_kept: np.ndarray) -> list[int]:
@@ -240,8 +297,15 @@ def next_targets(targets: list[int], need: list[int], n_kept: np.ndarray) -> lis
     return out
 
 
-def generate_filter_rounds(gen: Generator, ctx: GenContext, batches: dict[str, list[dict]], run: Callable, plan: Plan,
-                           data: LowResourceData, filter_cache: Path) -> tuple[list[dict], Any, dict[str, float]]:
+def generate_filter_rounds(
+    gen: Generator,
+    ctx: GenContext,
+    batches: dict[str, list[dict]],
+    run: Callable,
+    plan: Plan,
+    data: LowResourceData,
+    filter_cache: Path,
+) -> tuple[list[dict], Any, dict[str, float]]:
     """Generate until every class has its targets, filter, and top short classes up, for at most
     `max_rounds` rounds. Returns (kept samples, the last filter result or None, generation stats)."""
     from sentisynth.filters import build_filter_chain
@@ -255,8 +319,9 @@ def generate_filter_rounds(gen: Generator, ctx: GenContext, batches: dict[str, l
             stats[k] += s[k]
         candidates = [r for c, rows in enumerate(acc) for r in rows[: targets[c]]]
         if filter_ctx is None:  # one context for all rounds: texts already scored are not scored again
-            filter_ctx = memo_filter_context(data, gen, plan.filters_cfg, filter_cache, ctx.seed,
-                                             {n: need[c] for c, n in enumerate(names)})
+            filter_ctx = memo_filter_context(
+                data, gen, plan.filters_cfg, filter_cache, ctx.seed, {n: need[c] for c, n in enumerate(names)}
+            )
         report = build_filter_chain(plan.filters_cfg, filter_ctx).apply(candidates)
         kept = report.kept
         n_kept = np.bincount([int(r["label"]) for r in kept], minlength=len(names))
@@ -264,31 +329,54 @@ def generate_filter_rounds(gen: Generator, ctx: GenContext, batches: dict[str, l
         if not short:
             break
         targets = next_targets(targets, need, n_kept)
-        log.info("round %d: classes short of budget after filtering (kept/needed): %s; new targets %s",
-                 round_, {names[c]: f"{int(n_kept[c])}/{int(need[c])}" for c in short}, targets)
+        log.info(
+            "round %d: classes short of budget after filtering (kept/needed): %s; new targets %s",
+            round_,
+            {names[c]: f"{int(n_kept[c])}/{int(need[c])}" for c in short},
+            targets,
+        )
     return kept, report, stats
 
 
-def cache_final(plan: Plan, kept: list[dict], report: Any, ctx: GenContext, data: LowResourceData) -> tuple[list[dict], bool]:
+def cache_final(
+    plan: Plan, kept: list[dict], report: Any, ctx: GenContext, data: LowResourceData
+) -> tuple[list[dict], bool]:
     """The first `need[c]` kept samples of each class, cached with a manifest (and the filter report).
     Cached even when short: the key holds max_rounds/max_requests, so asking for more rounds resumes from the
     raw store instead of reusing the short result."""
     by_class: list[list[dict]] = [[] for _ in plan.need]
     for r in kept:
         by_class[int(r["label"])].append(r)
-    final = [{k: v for k, v in r.items() if k not in ("batch", "batch_n", "crc")}
-             for c, rows in enumerate(by_class) for r in rows[: plan.need[c]]]
+    final = [
+        {k: v for k, v in r.items() if k not in ("batch", "batch_n", "crc")}
+        for c, rows in enumerate(by_class)
+        for r in rows[: plan.need[c]]
+    ]
     met = all(len(rows) >= plan.need[c] for c, rows in enumerate(by_class))
-    save_final(plan.final_path.parent, final, report, {
-        "raw_key": plan.raw_key, "final_key": plan.final_key, "need": plan.need, "filters": plan.filters_cfg,
-        "budget_met": met, "kept": [len(rows[: plan.need[c]]) for c, rows in enumerate(by_class)],
-        "generator": plan.provenance["generator"], "guidance": plan.strategy, "seed": ctx.seed,
-        "seed_data": ctx.seed_fingerprint, "data": data.summary()})
+    save_final(
+        plan.final_path.parent,
+        final,
+        report,
+        {
+            "raw_key": plan.raw_key,
+            "final_key": plan.final_key,
+            "need": plan.need,
+            "filters": plan.filters_cfg,
+            "budget_met": met,
+            "kept": [len(rows[: plan.need[c]]) for c, rows in enumerate(by_class)],
+            "generator": plan.provenance["generator"],
+            "guidance": plan.strategy,
+            "seed": ctx.seed,
+            "seed_data": ctx.seed_fingerprint,
+            "data": data.summary(),
+        },
+    )
     return final, met
 
 
-def final_set(gen: Generator, ctx: GenContext, plan: Plan, data: LowResourceData, cache_dir: Path,
-              gen_cfg: dict) -> tuple[list[dict], Any, dict[str, float], bool]:
+def final_set(
+    gen: Generator, ctx: GenContext, plan: Plan, data: LowResourceData, cache_dir: Path, gen_cfg: dict
+) -> tuple[list[dict], Any, dict[str, float], bool]:
     """The finished set: from the cache, or generated, filtered and cached now (resuming the raw store's
     shards; with `generator.workers` > 1 on worker processes started only when something is missing)."""
     stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0, "wall": 0.0}
@@ -299,12 +387,16 @@ def final_set(gen: Generator, ctx: GenContext, plan: Plan, data: LowResourceData
             log.info("cache hit: %s", plan.final_path)
             met = bool(read_json(plan.final_path.parent / "manifest.json").get("budget_met", True))
             return read_jsonl(plan.final_path), None, stats, met
-        kept, report, stats = generate_filter_rounds(gen, ctx, batches, run, plan, data, cache_dir / "filters")
+        kept, report, stats = generate_filter_rounds(
+            gen, ctx, batches, run, plan, data, cache_dir / "filters"
+        )
         final, met = cache_final(plan, kept, report, ctx, data)
         return final, report, stats, met
 
 
-def write_outputs(out: Path, final: list[dict], report: Any, plan: Plan, names: list[str], met: bool) -> dict[str, float]:
+def write_outputs(
+    out: Path, final: list[dict], report: Any, plan: Plan, names: list[str], met: bool
+) -> dict[str, float]:
     """synthetic.jsonl, the filter report (this run's, or on a cache hit the one of the run that made the
     set) and metrics.json; returns the metrics."""
     if not met:
@@ -319,11 +411,16 @@ def write_outputs(out: Path, final: list[dict], report: Any, plan: Plan, names: 
         write_filter_report(report, out)
     else:
         for name in ("filter_report.json", "rejected.jsonl"):
-            if (plan.final_path.parent / "filter_report.json").is_file() and (plan.final_path.parent / name).is_file():
+            if (plan.final_path.parent / "filter_report.json").is_file() and (
+                plan.final_path.parent / name
+            ).is_file():
                 shutil.copyfile(plan.final_path.parent / name, out / name)
     counts = np.bincount([int(r["label"]) for r in final], minlength=len(names))
-    metrics: dict[str, float] = {"generate/n_samples": int(len(final)), "generate/budget_met": int(met),
-                                 "generate/n_target": int(sum(plan.need))}
+    metrics: dict[str, float] = {
+        "generate/n_samples": int(len(final)),
+        "generate/budget_met": int(met),
+        "generate/n_target": int(sum(plan.need)),
+    }
     metrics.update({f"generate/n/{n}": int(counts[c]) for c, n in enumerate(names)})
     if report is not None:
         metrics["generate/n_filtered_out"] = len(report.rejected)
@@ -331,22 +428,41 @@ def write_outputs(out: Path, final: list[dict], report: Any, plan: Plan, names: 
     return metrics
 
 
-def prepare_generator(cfg: DictConfig, data: LowResourceData, out: Path) -> tuple[Generator, GenContext, float]:
+def prepare_generator(
+    cfg: DictConfig, data: LowResourceData, out: Path
+) -> tuple[Generator, GenContext, float]:
     """Guidance (written to the run dir when the strategy uses it), then the generator, prepared (fine-tuned);
     the seconds `prepare` took."""
     cache_dir = Path(cfg.paths.cache_dir)
-    strategy = GuidanceStrategy(**{k: v for k, v in to_plain(cfg.guidance).items()
-                                   if k in {f.name for f in dataclasses.fields(GuidanceStrategy)}})
+    strategy = GuidanceStrategy(
+        **{
+            k: v
+            for k, v in to_plain(cfg.guidance).items()
+            if k in {f.name for f in dataclasses.fields(GuidanceStrategy)}
+        }
+    )
     guidance = load_guidance_dict(cfg, data, strategy, cache_dir)
     if guidance is not None:
         write_json(out / "guidance.json", guidance)
     gen: Generator = build(cfg.generator)
-    ctx = GenContext(data.seed.texts, data.seed.labels, data.seed.index, list(data.label_names), strategy, guidance,
-                     cache_dir, cfg.get("trainer"), int(cfg.seed), data.seed.fingerprint(),
-                     content_key(guidance) if guidance else "")
+    ctx = GenContext(
+        data.seed.texts,
+        data.seed.labels,
+        data.seed.index,
+        list(data.label_names),
+        strategy,
+        guidance,
+        cache_dir,
+        cfg.get("trainer"),
+        int(cfg.seed),
+        data.seed.fingerprint(),
+        content_key(guidance) if guidance else "",
+    )
     t0 = time.perf_counter()
     gen.prepare(ctx)
     return gen, ctx, time.perf_counter() - t0
+
+
 def save_final(final_dir: Path, final: list[dict], report: Any, manifest: dict) -> None:
     """The finished set, its manifest and filter report as one sealed cache entry (published by one rename)."""
     tmp = final_dir.parent / f".{final_dir.name}.tmp-{os.getpid()}"
@@ -360,7 +476,9 @@ def save_final(final_dir: Path, final: list[dict], report: Any, manifest: dict) 
     publish(tmp, final_dir, {"samples": len(final)})
 
 
-def export_run(cfg: DictConfig, out: Path, data: LowResourceData, final: list[dict], info: dict[str, Any]) -> None:
+def export_run(
+    cfg: DictConfig, out: Path, data: LowResourceData, final: list[dict], info: dict[str, Any]
+) -> None:
     """Beside synthetic.jsonl: the HF dataset, Parquet and card; `models.json` naming the filter teacher."""
     from sentisynth.filters.teacher import saved_teacher
     from sentisynth.generation.dataset import (
@@ -374,8 +492,14 @@ def export_run(cfg: DictConfig, out: Path, data: LowResourceData, final: list[di
     write_json(out / "models.json", {"teacher": str(teacher) if teacher else None})
     report = read_json(out / "filter_report.json") if (out / "filter_report.json").is_file() else None
     names = list(data.label_names)
-    card = dataset_card({**info, "data": data.summary(), "report": report,
-                         "linguistic": linguistic_lines(data.seed.texts, data.seed.labels, final, names, cache_dir)})
+    card = dataset_card(
+        {
+            **info,
+            "data": data.summary(),
+            "report": report,
+            "linguistic": linguistic_lines(data.seed.texts, data.seed.labels, final, names, cache_dir),
+        }
+    )
     write_synthetic_set(out, final, names, card)
 
 
@@ -387,9 +511,17 @@ def log_generation(tracker: Tracker, out: Path, rows: list[dict], limit: int = 1
     if (out / "filter_report.json").is_file():
         log_filter_report(tracker, read_json(out / "filter_report.json"))
     columns = ["id", "label", "text", "guidance", "keywords", "teacher_confidence"]
-    table = [[r.get("id"), r.get("label_name"), r.get("text"), (r.get("provenance") or {}).get("guidance"),
-              ", ".join(map(str, (r.get("provenance") or {}).get("keywords") or [])),
-              (r.get("teacher") or {}).get("confidence")] for r in rows[:limit]]
+    table = [
+        [
+            r.get("id"),
+            r.get("label_name"),
+            r.get("text"),
+            (r.get("provenance") or {}).get("guidance"),
+            ", ".join(map(str, (r.get("provenance") or {}).get("keywords") or [])),
+            (r.get("teacher") or {}).get("confidence"),
+        ]
+        for r in rows[:limit]
+    ]
     tracker.log_table("generate/samples", columns, table)
     tracker.log_artifact(out / "synthetic.jsonl", name="synthetic", kind="dataset")
 
@@ -408,25 +540,52 @@ def generate_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
     names = list(data.label_names)
     gen, ctx, t_prepare = prepare_generator(cfg, data, out)
     plan = plan_generation(cfg, data, gen, ctx)
-    final, report, stats, met = final_set(gen, ctx, plan, data, Path(cfg.paths.cache_dir), to_plain(cfg.generator))
+    final, report, stats, met = final_set(
+        gen, ctx, plan, data, Path(cfg.paths.cache_dir), to_plain(cfg.generator)
+    )
     metrics = write_outputs(out, final, report, plan, names, met)
-    export_run(cfg, out, data, final, {"generator": plan.provenance["generator"], "guidance_name": ctx.strategy.name,
-                                       "guidance": ctx.guidance, "filters": list(plan.filters_cfg),
-                                       "counts": {n: metrics[f"generate/n/{n}"] for n in names}, "budget_met": met})
+    export_run(
+        cfg,
+        out,
+        data,
+        final,
+        {
+            "generator": plan.provenance["generator"],
+            "guidance_name": ctx.strategy.name,
+            "guidance": ctx.guidance,
+            "filters": list(plan.filters_cfg),
+            "counts": {n: metrics[f"generate/n/{n}"] for n in names},
+            "budget_met": met,
+        },
+    )
     secs = stats["seconds"]
     # generate_s: summed over chunks (per process); generate_wall_s: wall clock, worker/engine start-up included
-    timings = {"prepare_s": t_prepare, "generate_s": secs, "generate_wall_s": stats["wall"], "workers": gen.workers,
-               "backend": gen.backend.name, "total_s": time.perf_counter() - t_start,
-               "new_tokens": stats["tokens"], "new_samples": stats["samples"], "batches": stats["batches"],
-               "tokens_per_s": stats["tokens"] / secs if secs else None,
-               "samples_per_s": stats["samples"] / secs if secs else None,
-               "raw_key": plan.raw_key, "final_key": plan.final_key}
+    timings = {
+        "prepare_s": t_prepare,
+        "generate_s": secs,
+        "generate_wall_s": stats["wall"],
+        "workers": gen.workers,
+        "backend": gen.backend.name,
+        "total_s": time.perf_counter() - t_start,
+        "new_tokens": stats["tokens"],
+        "new_samples": stats["samples"],
+        "batches": stats["batches"],
+        "tokens_per_s": stats["tokens"] / secs if secs else None,
+        "samples_per_s": stats["samples"] / secs if secs else None,
+        "raw_key": plan.raw_key,
+        "final_key": plan.final_key,
+    }
     write_json(out / "timings.json", timings)
     log_generation(tracker, out, final)
-    tracker.log_metrics({**metrics, **{f"timing/{k}": v for k, v in timings.items() if isinstance(v, (int, float))}})
+    tracker.log_metrics(
+        {**metrics, **{f"timing/{k}": v for k, v in timings.items() if isinstance(v, (int, float))}}
+    )
     counts = ", ".join(f"{n} {metrics[f'generate/n/{n}']}" for n in names)
-    speed = (f"; {timings['samples_per_s']:.1f} samples/s, {timings['tokens_per_s']:.0f} tokens/s" if secs
-             else " (all from cache)")
+    speed = (
+        f"; {timings['samples_per_s']:.1f} samples/s, {timings['tokens_per_s']:.0f} tokens/s"
+        if secs
+        else " (all from cache)"
+    )
     print(f"{len(final)} synthetic samples ({counts}) -> {out / 'synthetic.jsonl'}{speed}", flush=True)
     if cfg.get("push_to_hub"):  # last: a failed upload loses nothing of the run
         from sentisynth.generation.dataset import push_synthetic

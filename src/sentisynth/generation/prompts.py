@@ -24,11 +24,11 @@ class GuidanceStrategy:
     """How a class is described to the generator (the `guidance` config group)."""
 
     name: str = "naive"
-    n_exemplars: int = 0          # exemplar posts per prompt / prefix
-    n_keywords: int = 0           # SHAP keywords per prompt / prefix
-    keyword_pool: int = 20        # keywords are drawn from the class's top `keyword_pool`
-    bias: float = 0.0             # shap_bias: logit bonus for keyword tokens
-    bias_keywords: int = 20       # shap_bias: how many top keywords get the bonus
+    n_exemplars: int = 0  # exemplar posts per prompt / prefix
+    n_keywords: int = 0  # SHAP keywords per prompt / prefix
+    keyword_pool: int = 20  # keywords are drawn from the class's top `keyword_pool`
+    bias: float = 0.0  # shap_bias: logit bonus for keyword tokens
+    bias_keywords: int = 20  # shap_bias: how many top keywords get the bonus
     max_exemplar_words: int = 30  # exemplars are cut to keep prefixes inside small context windows
     instruction: str = DEFAULT_INSTRUCTION
 
@@ -46,8 +46,12 @@ class GuidanceStrategy:
 
     def finetune_format(self) -> dict[str, Any]:
         """The parts that change how seed posts are formatted for fine-tuning (cache key of the model)."""
-        return {"n_exemplars": self.n_exemplars, "n_keywords": self.n_keywords, "keyword_pool": self.keyword_pool,
-                "max_exemplar_words": self.max_exemplar_words}
+        return {
+            "n_exemplars": self.n_exemplars,
+            "n_keywords": self.n_keywords,
+            "keyword_pool": self.keyword_pool,
+            "max_exemplar_words": self.max_exemplar_words,
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,7 +73,10 @@ def class_keywords(guidance: dict | None, label_name: str, top: int) -> tuple[li
 def class_exemplars(guidance: dict | None, label_name: str) -> list[tuple[str, int]]:
     if not guidance:
         return []
-    return [(str(e["text"]), int(e["index"])) for e in guidance.get("classes", {}).get(label_name, {}).get("exemplars", [])]
+    return [
+        (str(e["text"]), int(e["index"]))
+        for e in guidance.get("classes", {}).get(label_name, {}).get("exemplars", [])
+    ]
 
 
 def sample_keywords(rng: np.random.Generator, terms: Sequence[str], weights: np.ndarray, k: int) -> list[str]:
@@ -81,8 +88,9 @@ def sample_keywords(rng: np.random.Generator, terms: Sequence[str], weights: np.
     return [terms[i] for i in sorted(picked)]
 
 
-def sample_exemplars(rng: np.random.Generator, exemplars: Sequence[tuple[str, int]], k: int,
-                     exclude_index: int | None = None) -> list[tuple[str, int]]:
+def sample_exemplars(
+    rng: np.random.Generator, exemplars: Sequence[tuple[str, int]], k: int, exclude_index: int | None = None
+) -> list[tuple[str, int]]:
     pool = [e for e in exemplars if e[1] != exclude_index]
     if k <= 0 or not pool:
         return []
@@ -115,8 +123,12 @@ def shorten(text: str, max_words: int) -> str:
     return " ".join(words[:max_words])
 
 
-def conditioning_prefix(label_name: str, keywords: Sequence[str] | None = None,
-                        exemplars: Sequence[str] = (), max_exemplar_words: int = 30) -> str:
+def conditioning_prefix(
+    label_name: str,
+    keywords: Sequence[str] | None = None,
+    exemplars: Sequence[str] = (),
+    max_exemplar_words: int = 30,
+) -> str:
     """`<anger> <kw> furious hate <ex> first example <text>`: the post follows `<text>`.
 
     `keywords=None` means the strategy has no keyword slot; an empty list is an (informative) empty slot.
@@ -135,8 +147,9 @@ def conditioning_prefix(label_name: str, keywords: Sequence[str] | None = None,
 # ---------------------------------------------------------------------------------------------
 
 
-def render_instruction(template: str, label_name: str, n: int, keywords: Sequence[str] = (),
-                       exemplars: Sequence[str] = ()) -> str:
+def render_instruction(
+    template: str, label_name: str, n: int, keywords: Sequence[str] = (), exemplars: Sequence[str] = ()
+) -> str:
     ex_block = ""
     if exemplars:
         ex_block = "Examples of such posts:\n" + "\n".join(f"- {e}" for e in exemplars) + "\n"
@@ -159,7 +172,11 @@ def parse_posts(completion: str, n: int) -> list[str]:
     posts: list[str] = []
     for line in completion.replace("\r", "\n").split("\n"):
         line = line.strip()
-        if not line or _PREAMBLE.match(line) or (line.endswith(":") and len(line.split()) < 12 and not _NUMBERED.match(line)):
+        if (
+            not line
+            or _PREAMBLE.match(line)
+            or (line.endswith(":") and len(line.split()) < 12 and not _NUMBERED.match(line))
+        ):
             continue
         line = _NUMBERED.sub("", line).strip()
         if len(line) >= 2 and line[0] in _QUOTES and line[-1] in _QUOTES:

@@ -52,7 +52,9 @@ def keyword_token_ids(tokenizer, keywords: Sequence[str]) -> list[int]:
             if not toks or toks[0] in special or toks[0] in ids:
                 continue
             piece = tokenizer.decode([toks[0]])
-            if not piece.strip() or (not any(ch.isalnum() for ch in piece) and any(ch.isalnum() for ch in word)):
+            if not piece.strip() or (
+                not any(ch.isalnum() for ch in piece) and any(ch.isalnum() for ch in word)
+            ):
                 continue  # a bare punctuation/space piece would push every word, not this one
             ids.append(toks[0])
     return ids
@@ -88,8 +90,8 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tenso
     ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
     for r, p in enumerate(prompts):
-        ids[r, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
-        mask[r, width - len(p):] = 1
+        ids[r, width - len(p) :] = torch.tensor(list(p), dtype=torch.long)
+        mask[r, width - len(p) :] = 1
     return ids, mask
 
 
@@ -110,13 +112,19 @@ class RowSeededSampler(LogitsProcessor):
         self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        u = torch.stack([torch.rand(scores.shape[-1], generator=g, device=scores.device, dtype=torch.float32)
-                         for g in self.generators])
+        u = torch.stack(
+            [
+                torch.rand(scores.shape[-1], generator=g, device=scores.device, dtype=torch.float32)
+                for g in self.generators
+            ]
+        )
         gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))
         return scores.float() + gumbel
 
 
-def sampling_processors(params: SamplingParams, seeds: Sequence[int], device: torch.device) -> list[LogitsProcessor]:
+def sampling_processors(
+    params: SamplingParams, seeds: Sequence[int], device: torch.device
+) -> list[LogitsProcessor]:
     """HF's own warpers (temperature, top-k, top-p) then the per-row sampler; none for greedy decoding."""
     if not params.do_sample:
         return []
@@ -131,8 +139,15 @@ def sampling_processors(params: SamplingParams, seeds: Sequence[int], device: to
 
 
 @torch.no_grad()
-def generate_batch(model, prompts: Sequence[Sequence[int]], params: SamplingParams, seed: int | Sequence[int],
-                   pad_id: int, stop_ids: Sequence[int], processors: Sequence[LogitsProcessor] = ()) -> list[list[int]]:
+def generate_batch(
+    model,
+    prompts: Sequence[Sequence[int]],
+    params: SamplingParams,
+    seed: int | Sequence[int],
+    pad_id: int,
+    stop_ids: Sequence[int],
+    processors: Sequence[LogitsProcessor] = (),
+) -> list[list[int]]:
     """Sample continuations for a batch of prompts (token ids) in one `generate` call.
 
     `seed` is one seed per prompt (or one batch seed rows derive theirs from): a prompt with the same
@@ -142,11 +157,18 @@ def generate_batch(model, prompts: Sequence[Sequence[int]], params: SamplingPara
     device = next(model.parameters()).device
     ids, mask = left_pad(prompts, pad_id)
     sampler = sampling_processors(params, row_seeds(seed, len(prompts)), device)
-    out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), pad_token_id=pad_id,
-                         eos_token_id=list(stop_ids), use_cache=True, do_sample=False,
-                         max_new_tokens=params.max_new_tokens, repetition_penalty=params.repetition_penalty,
-                         logits_processor=LogitsProcessorList([*processors, *sampler]))
-    return cut_at_stop(out[:, ids.shape[1]:].tolist(), stop_ids)
+    out = model.generate(
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        pad_token_id=pad_id,
+        eos_token_id=list(stop_ids),
+        use_cache=True,
+        do_sample=False,
+        max_new_tokens=params.max_new_tokens,
+        repetition_penalty=params.repetition_penalty,
+        logits_processor=LogitsProcessorList([*processors, *sampler]),
+    )
+    return cut_at_stop(out[:, ids.shape[1] :].tolist(), stop_ids)
 
 
 def cut_at_stop(rows: Sequence[Sequence[int]], stop_ids: Sequence[int]) -> list[list[int]]:

@@ -57,7 +57,12 @@ def load_shards(raw_dir: Path) -> dict[str, list[dict]]:
     for path in sorted(raw_dir.glob("batches*.jsonl")):
         store = BatchStore(path)
         if store.n_recovered:
-            log.info("resuming: %d samples from %d batches already in %s", store.n_recovered, len(store.batches), path)
+            log.info(
+                "resuming: %d samples from %d batches already in %s",
+                store.n_recovered,
+                len(store.batches),
+                path,
+            )
         batches.update(store.batches)
     return batches
 
@@ -87,7 +92,9 @@ def missing_chunks(done: list[set[int]], start: list[int], end: list[int], size:
     return out
 
 
-def run_chunk(gen: Any, ctx: GenContext, chunk: Chunk, raw_key: str, provenance: dict) -> tuple[list[dict], int, float]:
+def run_chunk(
+    gen: Any, ctx: GenContext, chunk: Chunk, raw_key: str, provenance: dict
+) -> tuple[list[dict], int, float]:
     """Generate one chunk; returns its rows (with provenance), new tokens and seconds."""
     c, k0, k1 = chunk
     seeds = [request_seed(ctx.seed, c, k) for k in range(k0, k1)]
@@ -98,21 +105,38 @@ def run_chunk(gen: Any, ctx: GenContext, chunk: Chunk, raw_key: str, provenance:
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     extra = {}
     if ctx.strategy.bias:  # shap_bias: which keywords were pushed, and by how much
-        extra = {"bias": ctx.strategy.bias, "bias_keywords": class_keywords(
-            ctx.guidance, ctx.label_names[c], ctx.strategy.bias_keywords)[0]}
+        extra = {
+            "bias": ctx.strategy.bias,
+            "bias_keywords": class_keywords(ctx.guidance, ctx.label_names[c], ctx.strategy.bias_keywords)[0],
+        }
     rows = []
     for k, seed, req, texts in zip(range(k0, k1), seeds, requests, posts):
         for j, text in enumerate(texts):
-            rows.append({
-                "id": f"{raw_key}-{c}-{k}-{j}", "text": text, "label": c, "label_name": req.label_name,
-                "provenance": {**provenance, "prompt": req.prompt, "keywords": req.keywords,
-                               "exemplar_indices": req.exemplar_indices, "seed": seed, "request": k,
-                               "batch": chunk_id(chunk), "time": now, **extra}})
+            rows.append(
+                {
+                    "id": f"{raw_key}-{c}-{k}-{j}",
+                    "text": text,
+                    "label": c,
+                    "label_name": req.label_name,
+                    "provenance": {
+                        **provenance,
+                        "prompt": req.prompt,
+                        "keywords": req.keywords,
+                        "exemplar_indices": req.exemplar_indices,
+                        "seed": seed,
+                        "request": k,
+                        "batch": chunk_id(chunk),
+                        "time": now,
+                        **extra,
+                    },
+                }
+            )
     return rows, n_tokens, dt
 
 
-def run_local(gen: Any, ctx: GenContext, store: BatchStore, chunks: Iterable[Chunk], raw_key: str,
-              provenance: dict) -> Iterable[tuple[str, list[dict], int, float]]:
+def run_local(
+    gen: Any, ctx: GenContext, store: BatchStore, chunks: Iterable[Chunk], raw_key: str, provenance: dict
+) -> Iterable[tuple[str, list[dict], int, float]]:
     """Chunks in this process, each appended to `store` as soon as it is done."""
     for chunk in chunks:
         rows, n_tokens, dt = run_chunk(gen, ctx, chunk, raw_key, provenance)
@@ -128,14 +152,26 @@ def _visible_devices(worker: int, per_worker: int) -> str | None:
         return None
     ids = os.environ.get("CUDA_VISIBLE_DEVICES")
     devices = ids.split(",") if ids else [str(i) for i in range(torch.cuda.device_count())]
-    mine = devices[worker * per_worker:(worker + 1) * per_worker]
+    mine = devices[worker * per_worker : (worker + 1) * per_worker]
     if len(mine) < per_worker:
-        raise RuntimeError(f"generator.workers: worker {worker} needs {per_worker} GPU(s), only {len(devices)} visible")
+        raise RuntimeError(
+            f"generator.workers: worker {worker} needs {per_worker} GPU(s), only {len(devices)} visible"
+        )
     return ",".join(mine)
 
 
-def _worker_main(worker: int, n_workers: int, gen_cfg: dict, ctx: GenContext, raw_dir: str, raw_key: str,
-                 provenance: dict, tasks: Any, results: Any, gpus: str | None) -> None:
+def _worker_main(
+    worker: int,
+    n_workers: int,
+    gen_cfg: dict,
+    ctx: GenContext,
+    raw_dir: str,
+    raw_key: str,
+    provenance: dict,
+    tasks: Any,
+    results: Any,
+    gpus: str | None,
+) -> None:
     """A worker process: load the (already prepared, cached) generator once, then run chunk lists."""
     try:
         if gpus is not None:
@@ -158,14 +194,38 @@ def _worker_main(worker: int, n_workers: int, gen_cfg: dict, ctx: GenContext, ra
 class WorkerPool:
     """N spawned generator processes, each with its own task queue and store shard."""
 
-    def __init__(self, n: int, gen_cfg: dict, ctx: GenContext, raw_dir: Path, raw_key: str, provenance: dict,
-                 gpus_per_worker: int = 1) -> None:
+    def __init__(
+        self,
+        n: int,
+        gen_cfg: dict,
+        ctx: GenContext,
+        raw_dir: Path,
+        raw_key: str,
+        provenance: dict,
+        gpus_per_worker: int = 1,
+    ) -> None:
         spawn = mp.get_context("spawn")
         self.results = spawn.Queue()
         self.tasks = [spawn.Queue() for _ in range(n)]
-        self.procs = [spawn.Process(target=_worker_main, daemon=False, args=(
-            i, n, gen_cfg, ctx, str(raw_dir), raw_key, provenance, self.tasks[i], self.results,
-            _visible_devices(i, gpus_per_worker))) for i in range(n)]
+        self.procs = [
+            spawn.Process(
+                target=_worker_main,
+                daemon=False,
+                args=(
+                    i,
+                    n,
+                    gen_cfg,
+                    ctx,
+                    str(raw_dir),
+                    raw_key,
+                    provenance,
+                    self.tasks[i],
+                    self.results,
+                    _visible_devices(i, gpus_per_worker),
+                ),
+            )
+            for i in range(n)
+        ]
         for p in self.procs:
             p.start()
         for _ in range(n):
@@ -179,8 +239,10 @@ class WorkerPool:
             except queue.Empty:
                 dead = [i for i, p in enumerate(self.procs) if not p.is_alive()]
                 if dead:
-                    raise RuntimeError(f"generation worker(s) {dead} died (exit codes "
-                                       f"{[self.procs[i].exitcode for i in dead]})") from None
+                    raise RuntimeError(
+                        f"generation worker(s) {dead} died (exit codes "
+                        f"{[self.procs[i].exitcode for i in dead]})"
+                    ) from None
                 continue
             if got == "error":
                 raise RuntimeError(f"generation worker {worker} failed:\n{payload}")
@@ -205,8 +267,9 @@ class WorkerPool:
 
 
 @contextmanager
-def chunk_runner(gen: Any, ctx: GenContext, gen_cfg: dict, raw_dir: Path, raw_key: str,
-                 provenance: dict) -> Iterator[Callable[[list[Chunk]], Iterable[tuple[str, list[dict], int, float]]]]:
+def chunk_runner(
+    gen: Any, ctx: GenContext, gen_cfg: dict, raw_dir: Path, raw_key: str, provenance: dict
+) -> Iterator[Callable[[list[Chunk]], Iterable[tuple[str, list[dict], int, float]]]]:
     """What runs a wave's chunks: this process (`workers=1`) or a pool of `generator.workers` processes,
     started on the first wave (a cache hit starts none) and stopped on exit."""
     if int(getattr(gen, "workers", 1)) <= 1:
@@ -220,8 +283,11 @@ def chunk_runner(gen: Any, ctx: GenContext, gen_cfg: dict, raw_dir: Path, raw_ke
         yield local
         return
     pool: list[WorkerPool] = []
-    per_worker = int((getattr(gen.backend, "vllm_opts", {}) or {}).get("tensor_parallel_size", 1) or 1) \
-        if gen.backend.name == "vllm" else 1
+    per_worker = (
+        int((getattr(gen.backend, "vllm_opts", {}) or {}).get("tensor_parallel_size", 1) or 1)
+        if gen.backend.name == "vllm"
+        else 1
+    )
 
     def parallel(chunks: list[Chunk]) -> Iterable[tuple[str, list[dict], int, float]]:
         if not pool:

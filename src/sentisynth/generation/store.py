@@ -33,7 +33,11 @@ def parse_line(raw: bytes) -> dict | None:
         row = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if not isinstance(row, dict) or not isinstance(row.get("batch"), str) or not isinstance(row.get("batch_n"), int):
+    if (
+        not isinstance(row, dict)
+        or not isinstance(row.get("batch"), str)
+        or not isinstance(row.get("batch_n"), int)
+    ):
         return None
     if row.get("crc") != row_checksum(row):  # rows written before checksums existed have none: not trusted
         return None
@@ -66,10 +70,18 @@ class BatchStore:
             groups.setdefault(row["batch"], []).append(row)
             sizes[row["batch"]] = row["batch_n"]
         complete = {b: rows for b, rows in groups.items() if len(rows) == max(sizes[b], 1)}
-        if (bad_lines or len(complete) != len(groups)) and is_rank_zero():  # elsewhere rank 0 may be mid-append
+        if (
+            bad_lines or len(complete) != len(groups)
+        ) and is_rank_zero():  # elsewhere rank 0 may be mid-append
             lost = sum(len(rows) for b, rows in groups.items() if b not in complete)
-            log.warning("%s: %d torn or damaged line(s); dropping %d incomplete batch(es) (%d more line(s)), "
-                        "regenerated on demand", self.path, bad_lines, len(groups) - len(complete), lost)
+            log.warning(
+                "%s: %d torn or damaged line(s); dropping %d incomplete batch(es) (%d more line(s)), "
+                "regenerated on demand",
+                self.path,
+                bad_lines,
+                len(groups) - len(complete),
+                lost,
+            )
             write_jsonl(self.path, (r for rows in complete.values() for r in rows))
         self.batches = {b: [r for r in rows if not r.get("empty_batch")] for b, rows in complete.items()}
         self.n_recovered = sum(len(v) for v in self.batches.values())
@@ -79,8 +91,12 @@ class BatchStore:
 
     def append(self, batch_id: str, rows: list[dict]) -> None:
         n = len(rows)
-        lines = [dict(r, batch=batch_id, batch_n=n) for r in rows] or [{"batch": batch_id, "batch_n": 0, "empty_batch": True}]
-        lines = [json.loads(jsonl_text([r])) for r in lines]  # plain JSON values: the checksum a reader recomputes
+        lines = [dict(r, batch=batch_id, batch_n=n) for r in rows] or [
+            {"batch": batch_id, "batch_n": 0, "empty_batch": True}
+        ]
+        lines = [
+            json.loads(jsonl_text([r])) for r in lines
+        ]  # plain JSON values: the checksum a reader recomputes
         lines = [dict(r, crc=row_checksum(r)) for r in lines]
         text = jsonl_text(lines)
         self.batches[batch_id] = [r for r in lines if not r.get("empty_batch")]

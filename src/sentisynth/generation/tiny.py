@@ -83,8 +83,9 @@ def save_model(model: Any, tok: Any, meta: dict, final: Path) -> None:
         shutil.rmtree(final.parent / f".{final.name}.work", ignore_errors=True)
 
 
-def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | os.PathLike,
-                  trainer_cfg: Any = None) -> Path:
+def pretrain_tiny(
+    cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | os.PathLike, trainer_cfg: Any = None
+) -> Path:
     """Return the cached pretrained model directory, training it first if it is not cached yet."""
     corpus_fp = file_fingerprint(corpus)
     key = cache_key(cfg, corpus_fp)
@@ -97,10 +98,58 @@ def pretrain_tiny(cfg: TinyConfig, corpus: str | os.PathLike, cache_dir: str | o
     return final
 
 
-def _pretrain(cfg: TinyConfig, corpus: str | os.PathLike, corpus_fp: str, final: Path, trainer_cfg: Any) -> None:
-    """Train the BPE tokenizer and the model from scratch; publish them under `final`."""
+def _new_model(cfg: TinyConfig, tok: Any) -> Any:
+    """A randomly initialised GPT-2 of the config's shape over the trained tokenizer (seeded)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    torch.manual_seed(cfg.seed)
+    shape = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=cfg.n_positions,
+        n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    return GPT2LMHeadModel(shape)
+
+
+def _meta(
+    cfg: TinyConfig,
+    corpus: Any,
+    corpus_fp: str,
+    key: str,
+    n_params: int,
+    summary: dict,
+    resumed_from: int,
+    train_s: float,
+) -> dict[str, Any]:
+    """What the cache entry records about its training (meta.json)."""
+    tokens_per_step = cfg.batch_size * cfg.seq_len
+    return {
+        "config": asdict(cfg),
+        "corpus": str(corpus),
+        "corpus_fingerprint": corpus_fp,
+        "key": key,
+        "n_params": n_params,
+        "tokens_seen": summary["steps"] * tokens_per_step,
+        "steps": summary["steps"],
+        "val_ppl_history": summary["val_ppl_history"],
+        "train_s": train_s,
+        # a resumed run trained only the steps after its checkpoint: throughput and time cover those
+        "resumed_from_step": resumed_from,
+        "tokens_per_s": (summary["steps"] - resumed_from) * tokens_per_step / max(train_s, 1e-9),
+        "torch_threads": torch.get_num_threads(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _pretrain(
+    cfg: TinyConfig, corpus: str | os.PathLike, corpus_fp: str, final: Path, trainer_cfg: Any
+) -> None:
+    """Train the BPE tokenizer and the model from scratch; publish them under `final`."""
     from sentisynth.generation.lm_finetune import fit_causal_lm, perplexity
     from sentisynth.generation.tokenizer import train_bpe_tokenizer
 
@@ -113,33 +162,42 @@ def _pretrain(cfg: TinyConfig, corpus: str | os.PathLike, corpus_fp: str, final:
     train_rows = pack_blocks(enc(train_lines), tok.eos_token_id, cfg.seq_len)
     val_rows = pack_blocks(enc(val_lines), tok.eos_token_id, cfg.seq_len)
     n_corpus_tokens = len(train_rows) * cfg.seq_len
-    torch.manual_seed(cfg.seed)
-    model = GPT2LMHeadModel(GPT2Config(
-        vocab_size=len(tok), n_positions=cfg.n_positions, n_embd=cfg.n_embd, n_layer=cfg.n_layer, n_head=cfg.n_head,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    model = _new_model(cfg, tok)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("tiny generator: pretraining %.2fM params on %d blocks of %d tokens (%d steps) -> %s",
-             n_params / 1e6, len(train_rows), cfg.seq_len, cfg.max_steps, final)
+    msg = "tiny generator: pretraining %.2fM params on %d blocks of %d tokens (%d steps) -> %s"
+    log.info(msg, n_params / 1e6, len(train_rows), cfg.seq_len, cfg.max_steps, final)
     resumed_from = _checkpoint_step(final.parent / f".{key}.work" / "last.ckpt")
     t1 = time.perf_counter()
-    summary = fit_causal_lm(model, train_rows, val_rows, tok.pad_token_id, trainer_cfg=trainer_cfg,
-                            batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=-1,
-                            max_steps=cfg.max_steps, patience=0, warmup_steps=cfg.warmup_steps, seed=cfg.seed,
-                            val_check_interval=min(cfg.val_every, cfg.max_steps),
-                            ckpt_dir=str(final.parent / f".{key}.work"), ckpt_every=50, log_every=25,
-                            log_as="generator_pretrain")
+    summary = fit_causal_lm(
+        model,
+        train_rows,
+        val_rows,
+        tok.pad_token_id,
+        trainer_cfg=trainer_cfg,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        max_epochs=-1,
+        max_steps=cfg.max_steps,
+        patience=0,
+        warmup_steps=cfg.warmup_steps,
+        seed=cfg.seed,
+        val_check_interval=min(cfg.val_every, cfg.max_steps),
+        ckpt_dir=str(final.parent / f".{key}.work"),
+        ckpt_every=50,
+        log_every=25,
+        log_as="generator_pretrain",
+    )
     train_s = time.perf_counter() - t1
     val_ppl = perplexity(model, val_rows, tok.pad_token_id)
     meta = {
-        "config": asdict(cfg), "corpus": str(corpus), "corpus_fingerprint": corpus_fp, "key": key,
-        "n_params": n_params, "n_train_lines": len(train_lines), "n_val_lines": len(val_lines),
-        "corpus_train_tokens": n_corpus_tokens, "tokens_seen": summary["steps"] * cfg.batch_size * cfg.seq_len,
-        "steps": summary["steps"], "val_ppl": val_ppl, "val_ppl_history": summary["val_ppl_history"],
-        "tokenizer_s": t_tok, "train_s": train_s, "total_s": time.perf_counter() - t0,
-        # a resumed run trained only the steps after its checkpoint: throughput and time cover those
-        "resumed_from_step": resumed_from,
-        "tokens_per_s": (summary["steps"] - resumed_from) * cfg.batch_size * cfg.seq_len / max(train_s, 1e-9),
-        "torch_threads": torch.get_num_threads(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **_meta(cfg, corpus, corpus_fp, key, n_params, summary, resumed_from, train_s),
+        "n_train_lines": len(train_lines),
+        "n_val_lines": len(val_lines),
+        "corpus_train_tokens": n_corpus_tokens,
+        "val_ppl": val_ppl,
+        "tokenizer_s": t_tok,
+        "total_s": time.perf_counter() - t0,
     }
     save_model(model, tok, meta, final)
     log.info("tiny generator: pretrained in %.0fs, val perplexity %.1f", meta["total_s"], val_ppl)
@@ -154,8 +212,12 @@ def _checkpoint_step(path: Path) -> int:
     try:
         return int(torch.load(path, map_location="cpu", weights_only=True).get("global_step", 0))
     except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is restarted, never trusted
-        log.warning("damaged cache: pretraining checkpoint %s (%s: %s); restarting pretraining",
-                    path, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        log.warning(
+            "damaged cache: pretraining checkpoint %s (%s: %s); restarting pretraining",
+            path,
+            type(e).__name__,
+            str(e).splitlines()[0] if str(e) else "",
+        )
         path.unlink()
         return 0
 
@@ -171,8 +233,11 @@ def main() -> None:
         k, v = kv.split("=", 1)
         setattr(cfg, k, type(getattr(cfg, k) if getattr(cfg, k) is not None else 0)(v))
     path = pretrain_tiny(cfg, corpus, cache_dir)
-    print(json.dumps({k: v for k, v in json.loads((path / "meta.json").read_text()).items()
-                      if k != "config"}, indent=1))
+    print(
+        json.dumps(
+            {k: v for k, v in json.loads((path / "meta.json").read_text()).items() if k != "config"}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ EOS = "<|endoftext|>"
 PAD = "<pad>"
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2) -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(
+    texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2
+) -> PreTrainedTokenizerFast:
     """Train a GPT-2-style byte-level BPE (any byte sequence encodes, no unknown tokens) on `texts`.
 
     BPE training is deterministic for the same texts and settings, so the tokenizer is reproducible.

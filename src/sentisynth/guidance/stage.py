@@ -98,9 +98,15 @@ def guidance_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
     metrics.update(timings)
 
     tracker.log_metrics(metrics)
-    tracker.log_table("guidance/keywords", ["class", "rank", "term", "shap", "tfidf_diff", "score"],
-                      [[n, i + 1, k.term, k.shap, k.tfidf_diff, k.score]
-                       for n, g in guidance.classes.items() for i, k in enumerate(g.keywords)])
+    tracker.log_table(
+        "guidance/keywords",
+        ["class", "rank", "term", "shap", "tfidf_diff", "score"],
+        [
+            [n, i + 1, k.term, k.shap, k.tfidf_diff, k.score]
+            for n, g in guidance.classes.items()
+            for i, k in enumerate(g.keywords)
+        ],
+    )
     tracker.log_image("guidance/keywords_plot", plot)
     tracker.log_artifact(out / "guidance.json", name="guidance", kind="guidance")
 
