@@ -24,6 +24,22 @@ EMOTION_WORDS = {
 NAMES = ["anger", "joy", "optimism", "sadness"]
 
 
+# A miniature `tiny` generator (seconds to pretrain and fine-tune) for generation tests: generator overrides only.
+MINI_TINY = [
+    "generator.pretrain.max_steps=8",
+    "generator.pretrain.max_lines=1500",
+    "generator.pretrain.vocab_size=350",
+    "generator.pretrain.n_embd=32",
+    "generator.pretrain.n_layer=1",
+    "generator.pretrain.n_head=2",
+    "generator.pretrain.val_every=4",
+    "generator.pretrain.batch_size=8",
+    "generator.finetune.epochs=1",
+    "generator.sampling.max_new_tokens=12",
+    "generator.batch_size=4",
+]
+
+
 def make_posts(n_per_class: int, seed: int = 0) -> list[tuple[str, int]]:
     """Separable toy posts: class words mixed with shared filler, shuffled deterministically."""
     import random

@@ -11,6 +11,7 @@ import pytest
 
 from sentisynth.cache import is_sound, problem, seal, write_entry
 from sentisynth.generation.store import BatchStore
+from tests.conftest import MINI_TINY
 
 DATA = os.environ.get("SENTISYNTH_DATA_DIR")
 
@@ -130,17 +131,7 @@ def test_checkpoint_step_never_unpickles_code(tmp_path: Path) -> None:
 
 
 TINY = [
-    "generator.pretrain.max_steps=8",
-    "generator.pretrain.max_lines=1500",
-    "generator.pretrain.vocab_size=350",
-    "generator.pretrain.n_embd=32",
-    "generator.pretrain.n_layer=1",
-    "generator.pretrain.n_head=2",
-    "generator.pretrain.val_every=4",
-    "generator.pretrain.batch_size=8",
-    "generator.finetune.epochs=1",
-    "generator.sampling.max_new_tokens=12",
-    "generator.batch_size=4",
+    *MINI_TINY,
     "generator.budget.n_per_class=5",
     "data.seed_size=40",
     "guidance=naive",

@@ -13,22 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import MINI_TINY, ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_data")]  # subprocess runs on the real data
 
 TINY = [
-    "generator.pretrain.max_steps=8",
-    "generator.pretrain.max_lines=1500",
-    "generator.pretrain.vocab_size=350",
-    "generator.pretrain.n_embd=32",
-    "generator.pretrain.n_layer=1",
-    "generator.pretrain.n_head=2",
-    "generator.pretrain.val_every=4",
-    "generator.pretrain.batch_size=8",
-    "generator.finetune.epochs=1",
-    "generator.sampling.max_new_tokens=12",
-    "generator.batch_size=4",
+    *MINI_TINY,
     "generator.budget.n_per_class=15",
 ]
 LABELS = ["anger", "joy", "optimism", "sadness"]
