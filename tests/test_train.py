@@ -276,3 +276,42 @@ def test_submitit_local_launcher(tmp_path: Path, tiny_data_dir: Path) -> None:
     metrics = json.loads((sweep / "0" / "metrics.json").read_text())
     assert metrics["train/n_seed"] == 12
     assert len(aggregate(sweep)) == 1
+
+
+def test_rank_check_does_not_import_torch() -> None:
+    """The TF-IDF job's startup skips torch (2.3 s): `is_rank_zero` reads the launchers' variables unless
+    torch.distributed is already imported (benchmarks/bench_startup.py)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; from sentisynth.utils import is_rank_zero, barrier; a = is_rank_zero(); barrier(); "
+        "os.environ['LOCAL_RANK'] = '1'; b = is_rank_zero(); print(a, b, 'torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False", "False"]
+
+
+def test_wandb_launch_inputs_applied_only_when_staged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skipping W&B Launch's import (1.1 s of startup) must not skip inputs that were staged: with the
+    module imported, the original method runs."""
+    import sys
+
+    from sentisynth.tracking import LAUNCH_INPUTS, skip_unstaged_launch_inputs
+
+    calls = []
+
+    class Run:
+        def _detect_and_apply_job_inputs(self) -> None:
+            calls.append(self)
+
+    skip_unstaged_launch_inputs(Run)
+    skip_unstaged_launch_inputs(Run)  # idempotent: wrapped once
+    monkeypatch.delitem(sys.modules, LAUNCH_INPUTS, raising=False)
+    Run()._detect_and_apply_job_inputs()
+    assert calls == []
+    monkeypatch.setitem(sys.modules, LAUNCH_INPUTS, object())
+    run = Run()
+    run._detect_and_apply_job_inputs()
+    assert calls == [run]

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -154,20 +155,21 @@ def is_rank_zero() -> bool:
     """False on DDP ranks 1..N-1 (launched by Lightning, torchrun or srun): they train but never write files.
 
     Read from torch.distributed once it is up, else from the launchers' environment variables, so the answer
-    is right before the first `Trainer.fit` too (a launched rank starts with LOCAL_RANK set).
+    is right before the first `Trainer.fit` too (a launched rank starts with LOCAL_RANK set). torch is not
+    imported for this: a process group can only be up if torch already is, and importing it costs 2.3 s of
+    the TF-IDF job's startup (benchmarks/bench_startup.py).
     """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank() == 0
+    if "torch.distributed" in sys.modules:
+        dist = sys.modules["torch.distributed"]
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank() == 0
     return all(int(os.environ.get(v) or 0) == 0 for v in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
 def barrier() -> None:
     """Wait for every DDP rank (no-op in one process): rank 0 has published what the others read next."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    dist = sys.modules.get("torch.distributed")  # no process group without torch imported (is_rank_zero)
+    if dist is not None and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.barrier()
 
 
