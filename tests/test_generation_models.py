@@ -16,7 +16,7 @@ from sentisynth.generation.label_lm import LabelLMGenerator
 from sentisynth.generation.pipeline import generate_until
 from sentisynth.generation.prompts import GuidanceStrategy
 from sentisynth.generation.sampling import SamplingParams, generate_batch
-from sentisynth.generation.shards import run_local
+from sentisynth.generation.shards import run_chunk, run_local
 from sentisynth.generation.store import BatchStore
 from sentisynth.generation.tokenizer import train_bpe_tokenizer
 
@@ -266,3 +266,36 @@ def test_finetune_step_cap_shorter_than_an_epoch_still_validates(gpt2_dir: Path)
         patience=2,
     )  # 9 steps per epoch, capped at 3
     assert out["steps"] == 3 and len(out["val_ppl_history"]) >= 1 and math.isfinite(out["best_val_ppl"])
+
+
+def test_seed_anchored_posts_open_with_a_seed_post_of_the_class(gpt2_dir: Path, tmp_path: Path) -> None:
+    """`anchor_words`: each post starts with the first words (at most half) of a seed post of the intended
+    class, recorded in provenance; the same seed gives the same posts; anchoring off leaves requests as
+    they were (same rng draws, same prompts)."""
+    strategy = GuidanceStrategy(name="naive")
+    ctx = ctx_for(strategy, tmp_path / "cache")
+    gen = LabelLMGenerator(
+        name=str(gpt2_dir), finetune={**FAST, "max_steps": 2}, anchor_words=3, sampling={"max_new_tokens": 6}
+    )
+    gen.prepare(ctx)
+    assert gen.identity()["anchor_words"] == 3
+    plain = LabelLMGenerator(name=str(gpt2_dir), finetune={**FAST, "max_steps": 2})
+    plain.prepare(ctx)
+    assert "anchor_words" not in plain.identity()
+    for label in (0, 1):
+        reqs = gen.make_requests(ctx, label, 6, np.random.default_rng(label))
+        base = plain.make_requests(ctx, label, 6, np.random.default_rng(label))
+        assert [r.prompt for r in base] == [r.prompt.split(" <text> ")[0] + " <text>" for r in reqs]
+        for r in reqs:
+            seed_post = TEXTS[r.anchor_index]
+            opening = r.prompt.split("<text> ", 1)[1]
+            assert ctx.seed_labels[r.anchor_index] == label and seed_post.startswith(opening)
+            assert 1 <= len(opening.split()) <= min(3, len(seed_post.split()) // 2) and r.n_anchor > 0
+        posts, _ = gen.run_batch(ctx, reqs, list(range(6)))
+        again, _ = gen.run_batch(ctx, reqs, list(range(6)))
+        assert posts == again and sum(map(len, posts)) >= 3
+        for r, texts in zip(reqs, posts):
+            for t in texts:  # the opening, then what the model wrote
+                assert t.startswith(r.prompt.split("<text> ", 1)[1]) and len(t) > len(r.prompt.split("<text> ")[1])
+    rows, _, _ = run_chunk(gen, ctx, (0, 0, 2), "k", {})
+    assert all(isinstance(r["provenance"]["anchor_index"], int) for r in rows)

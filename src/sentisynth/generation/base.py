@@ -46,6 +46,8 @@ class Request:
     keywords: list[str] = field(default_factory=list)
     exemplar_indices: list[int] = field(default_factory=list)
     n_posts: int = 1
+    n_anchor: int = 0  # seed-anchored: the last n_anchor prompt ids open the post (a seed post's first words)
+    anchor_index: int | None = None  # which seed post they come from (provenance)
 
 
 class Generator(Protocol):

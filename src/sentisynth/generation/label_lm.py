@@ -69,9 +69,11 @@ class LabelLMGenerator:
         backend: str = "hf",
         vllm: dict | None = None,
         workers: int = 1,
+        anchor_words: int = 0,
         **extra: Any,
     ) -> None:
         self.name, self.revision = str(name), revision
+        self.anchor_words = int(anchor_words or 0)  # seed-anchored generation (see `anchor`); 0: off
         self.train_blocks = train_blocks
         self.finetune = {**DEFAULT_FINETUNE, **(dict(finetune) if finetune else {})}
         self.pretrain_corpus, self.pretrain_steps = pretrain_corpus, pretrain_steps
@@ -99,6 +101,7 @@ class LabelLMGenerator:
             **self.info.get("base", {"name": self.name, "revision": self.revision}),
             "finetuned": self.info.get("key"),
             "backend": self.backend.name,
+            **({"anchor_words": self.anchor_words} if self.anchor_words else {}),
         }
 
     @property
@@ -294,8 +297,29 @@ class LabelLMGenerator:
             exs = sample_exemplars(rng, exemplars, s.n_exemplars)
             prompt = conditioning_prefix(name, kws, [t for t, _ in exs], s.max_exemplar_words)
             ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            out.append(Request(label, name, prompt, ids, list(kws or []), [i for _, i in exs]))
+            req = Request(label, name, prompt, ids, list(kws or []), [i for _, i in exs])
+            out.append(self.anchor(req, ctx, rng) if self.anchor_words else req)
         return out
+
+    def anchor(self, req: Request, ctx: GenContext, rng: np.random.Generator) -> Request:
+        """Seed-anchored generation: the post opens with the first `anchor_words` words (at most half) of a
+        random seed post of the class and the model writes the rest. A 3.4M-parameter LM follows its label
+        token weakly; a real opening carries the class (and real phrasing) into the continuation. The dedup
+        filter (bigram Jaccard against the seed) drops continuations that echo the anchoring post."""
+        pool = np.flatnonzero(np.asarray(ctx.seed_labels) == req.label)
+        if pool.size == 0:
+            return req
+        j = int(pool[rng.integers(pool.size)])
+        words = ctx.seed_texts[j].split()
+        opening = " ".join(words[: min(self.anchor_words, max(1, len(words) // 2))])
+        body = self.tokenizer(opening, add_special_tokens=False)["input_ids"]
+        return dataclasses.replace(
+            req,
+            prompt=f"{req.prompt} {opening}",
+            prompt_ids=req.prompt_ids + body,
+            n_anchor=len(body),
+            anchor_index=int(ctx.seed_index[j]),
+        )
 
     def bias_ids(self, ctx: GenContext, label: int) -> list[int]:
         """`shap_bias`: first tokens of the class's top keywords (the backend adds `guidance.bias` to them)."""
@@ -331,8 +355,17 @@ class LabelLMGenerator:
             self.bias_ids(ctx, requests[0].label),
             ctx.strategy.bias,
         )
-        texts = [clean_text(self.tokenizer.decode(r, skip_special_tokens=True)) for r in rows]
+        texts = [self.decode(req, row) for req, row in zip(requests, rows)]
         return [[t] if t else [] for t in texts], sum(len(r) for r in rows)
+
+    def decode(self, req: Request, row: Sequence[int]) -> str:
+        """The post: new tokens, after the anchoring opening when there is one (decoded together, so a
+        continuation that starts mid-word joins it). An anchored request that wrote nothing gives no post."""
+        new = clean_text(self.tokenizer.decode(row, skip_special_tokens=True))
+        if not req.n_anchor or not new:
+            return new
+        opening = list(req.prompt_ids[-req.n_anchor :])
+        return clean_text(self.tokenizer.decode(opening + list(row), skip_special_tokens=True))
 
     def lm_scorer(self, texts: Sequence[str]) -> np.ndarray:
         return per_text_perplexity(self.model, self.tokenizer, list(texts))

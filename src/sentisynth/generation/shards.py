@@ -123,6 +123,7 @@ def run_chunk(
                         "prompt": req.prompt,
                         "keywords": req.keywords,
                         "exemplar_indices": req.exemplar_indices,
+                        **({"anchor_index": req.anchor_index} if req.n_anchor else {}),
                         "seed": seed,
                         "request": k,
                         "batch": chunk_id(chunk),
