@@ -296,6 +296,8 @@ def test_seed_anchored_posts_open_with_a_seed_post_of_the_class(gpt2_dir: Path, 
         assert posts == again and sum(map(len, posts)) >= 3
         for r, texts in zip(reqs, posts):
             for t in texts:  # the opening, then what the model wrote
-                assert t.startswith(r.prompt.split("<text> ", 1)[1]) and len(t) > len(r.prompt.split("<text> ")[1])
+                assert t.startswith(r.prompt.split("<text> ", 1)[1]) and len(t) > len(
+                    r.prompt.split("<text> ")[1]
+                )
     rows, _, _ = run_chunk(gen, ctx, (0, 0, 2), "k", {})
     assert all(isinstance(r["provenance"]["anchor_index"], int) for r in rows)

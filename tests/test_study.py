@@ -19,7 +19,7 @@ from sentisynth.utils import to_plain
 from tests.conftest import CONF, run_cli
 
 register_resolvers()
-STUDIES = ["offline_tweeteval", "paper_tweeteval", "sentisynth_sst2"]
+STUDIES = ["offline_tweeteval", "paper_tweeteval", "sentisynth_sst2", "generator_routes"]
 
 
 @pytest.mark.slow  # > 5 s: composes every cell of a study
@@ -52,6 +52,25 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
                     assert {c.seed for c in here if c.classifier == "tfidf_xgb"} == seeds
                     assert len([c for c in here if c.classifier == "transformer"]) >= 1
         assert all("save_predictions=true" in c.overrides for c in cells)
+
+
+def test_classifier_spec_limits_an_expensive_classifier_to_a_slice() -> None:
+    """`{seeds, seed_sizes, augment_n}` in a classifier's spec: the transformer runs on seed 0, seed size 1000
+    and +1000 only (its seed-only cell too: `none` adds nothing, so it has no augment.n), LR everywhere."""
+    study = {
+        "seeds": [0, 1],
+        "seed_sizes": [500, 1000],
+        "augment_n": [200, 1000],
+        "arms": {"none": ["augment=none"], "real": ["augment=real"]},
+        "classifiers": {
+            "tfidf_lr": {"seeds": "all"},
+            "transformer": {"seeds": [0], "seed_sizes": [1000], "augment_n": [1000]},
+        },
+    }
+    cells = plan_cells(study)
+    assert len([c for c in cells if c.classifier == "tfidf_lr"]) == 2 * 2 * 3
+    minilm = sorted((c.seed, c.seed_size, c.arm, c.augment_n) for c in cells if c.classifier == "transformer")
+    assert minilm == [(0, 1000, "none", None), (0, 1000, "real", 1000)]
 
 
 def test_small_augment_n_draws_from_the_large_generated_set(tmp_path: Path) -> None:

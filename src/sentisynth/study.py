@@ -71,11 +71,13 @@ def _cell(
     clf: str,
     spec: Any,
 ) -> Cell | None:
-    """One cell's overrides (None when the classifier does not run on this seed)."""
+    """One cell's overrides (None when the classifier does not run on this seed, seed size or augment.n:
+    `{seeds: [0], seed_sizes: [1000], augment_n: [1000]}` limits an expensive classifier to a slice)."""
     spec = spec if isinstance(spec, dict) else {"seeds": spec}
-    seeds = spec.get("seeds", "all")
-    if seeds != "all" and seed not in [int(s) for s in seeds]:
-        return None
+    for key, value in (("seeds", seed), ("seed_sizes", size), ("augment_n", n)):
+        wanted = spec.get(key, "all")
+        if wanted != "all" and value is not None and str(value) not in [str(v) for v in wanted]:
+            return None
     overrides = (
         *[str(o) for o in study.get("overrides") or []],
         f"data.seed_size={size}",

@@ -52,7 +52,8 @@ from sentisynth.utils import (
 log = logging.getLogger(__name__)
 
 # Bump when a code change alters generated samples, so caches made by older code are not reused.
-STORE_VERSION = 3  # 3: one seed per request (prompt and sampling noise), request-indexed store
+STORE_VERSION = 4  # 3: one seed per request (prompt and sampling noise), request-indexed store;
+# 4: top-k sampling draws from the k best logits (RowSeededTopKSampler): same distribution, new streams
 
 
 def plan_budget(budget: dict, seed_counts: np.ndarray) -> list[int]:

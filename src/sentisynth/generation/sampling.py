@@ -17,7 +17,6 @@ from transformers import (
     LogitsProcessor,
     LogitsProcessorList,
     TemperatureLogitsWarper,
-    TopKLogitsWarper,
     TopPLogitsWarper,
 )
 
@@ -122,17 +121,47 @@ class RowSeededSampler(LogitsProcessor):
         return scores.float() + gumbel
 
 
+class RowSeededTopKSampler(LogitsProcessor):
+    """Temperature, top-k, top-p and the per-row Gumbel-max draw on the k best logits only.
+
+    The same distribution as HF's warpers followed by `RowSeededSampler`, without their full-vocabulary work:
+    HF's top-p sorts all 8,000 logits of every row at every step after top-k has already masked all but 50,
+    and the sampler drew 8,000 uniforms per row. Profiled on the tiny generator (batch 128, 48 new tokens,
+    2 CPU cores) the vocabulary sort, mask and noise were over half of the step time; here each row sorts
+    nothing (`topk` returns its k best in order) and draws k uniforms. Returns logits that are 0 at the
+    drawn token and -inf elsewhere, so `generate`'s greedy step picks it.
+    """
+
+    def __init__(self, params: SamplingParams, seeds: Sequence[int], device: torch.device) -> None:
+        self.k, self.top_p = int(params.top_k), params.top_p
+        self.temperature = params.temperature or 1.0
+        self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        k = min(self.k, scores.shape[-1])
+        top, idx = (scores.float() / self.temperature).topk(k, dim=-1)  # sorted, best first
+        if self.top_p is not None and self.top_p < 1.0:
+            probs = top.softmax(dim=-1)
+            before = probs.cumsum(dim=-1) - probs  # mass of the better tokens: keep while < top_p
+            top = top.masked_fill(before >= self.top_p, float("-inf"))  # the best token always stays
+        u = torch.stack([torch.rand(k, generator=g, device=scores.device) for g in self.generators])
+        choice = (top - torch.log(-torch.log(u.clamp_min(1e-20)))).argmax(dim=-1, keepdim=True)
+        out = torch.full_like(scores, float("-inf"), dtype=torch.float32)
+        return out.scatter_(-1, idx.gather(-1, choice), 0.0)
+
+
 def sampling_processors(
     params: SamplingParams, seeds: Sequence[int], device: torch.device
 ) -> list[LogitsProcessor]:
-    """HF's own warpers (temperature, top-k, top-p) then the per-row sampler; none for greedy decoding."""
+    """The per-row sampler with its warping (top-k set: `RowSeededTopKSampler`; otherwise HF's warpers then
+    `RowSeededSampler` over the whole vocabulary); none for greedy decoding."""
     if not params.do_sample:
         return []
+    if params.top_k:
+        return [RowSeededTopKSampler(params, seeds, device)]
     warpers: list[LogitsProcessor] = []
     if params.temperature and params.temperature != 1.0:
         warpers.append(TemperatureLogitsWarper(params.temperature))
-    if params.top_k:
-        warpers.append(TopKLogitsWarper(params.top_k))
     if params.top_p is not None and params.top_p < 1.0:
         warpers.append(TopPLogitsWarper(params.top_p))
     return [*warpers, RowSeededSampler(seeds, device)]
