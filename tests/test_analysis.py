@@ -44,6 +44,24 @@ def test_distinct_and_self_bleu() -> None:
     assert self_bleu(varied) < 0.2
 
 
+def test_self_bleu_equals_sacrebleu_sentence_bleu() -> None:
+    """The fast self-BLEU gives sacrebleu's number: repeated words, shared n-grams, ties in length."""
+    import random
+
+    import numpy as np
+    import sacrebleu
+
+    rng = random.Random(3)
+    vocab = "i love hate this so much the day is great sad angry why @user #happy !! :) not today".split()
+    texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 14))) for _ in range(60)]
+    texts += ["the day is great", "the day is great", "so so so much"]  # exact copies, a repeated word
+    picked = random.Random(0).sample(texts, 50)
+    expected = np.mean(
+        [sacrebleu.sentence_bleu(h, picked[:i] + picked[i + 1 :], tokenize="13a").score for i, h in enumerate(picked)]
+    )
+    assert self_bleu(texts, sample=50, seed=0) == pytest.approx(expected / 100, abs=1e-12)
+
+
 def test_mtld_is_length_robust() -> None:
     import random
 

@@ -123,6 +123,25 @@ def test_dedup_leak_near_and_within(data) -> None:
     assert dropped[1]["duplicate_of"]["jaccard"] >= 0.7
 
 
+def test_dedup_reuses_its_reference_index_across_rounds(data) -> None:
+    """Top-up rounds re-filter with one context: the reference LSH is built once, and a second round that
+    re-filters the first round's samples plus new ones decides the old ones exactly as before."""
+    ctx = FilterContext(data=data)
+    f = DedupFilter(against=["seed", "pool", "val"])
+    first = [sample(0, "having the best time with my cousins at the lake house"), sample(1, TEST[1][0])]
+    kept1, dropped1 = f.apply([dict(s) for s in first], ctx)
+    index = ctx._memo[("dedup_refs", f.against, f.ngram, f.num_perm, f.threshold)][3]
+    more = first + [sample(2, "having the best time with my cousins at the lake cabin")]
+    kept2, dropped2 = f.apply([dict(s) for s in more], ctx)
+    assert ctx._memo[("dedup_refs", f.against, f.ngram, f.num_perm, f.threshold)][3] is index
+    assert [s["id"] for s in kept1] == [s["id"] for s in kept2] == ["s0"]
+    assert {s["id"]: s["reject_reason"] for s in dropped2} == {
+        "s1": "exact_duplicate:test",
+        "s2": "near_duplicate:synthetic",
+    }
+    assert [s["id"] for s in dropped1] == ["s1"]
+
+
 def test_leaked_test_post_never_survives_any_chain(data) -> None:
     """With no dedup filter at all (filters=none), the chain's leak guard still drops test copies."""
     samples = [sample(0, TEST[0][0], 0), sample(1, "a brand new post about a happy morning walk")]

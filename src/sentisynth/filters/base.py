@@ -38,6 +38,9 @@ class FilterContext:
     label_names: list[str] | None = None
     progress: bool = True
     _teachers: dict[str, Any] = field(default_factory=dict, repr=False)  # by cache key: see filters.teacher
+    # per-context memo of work that depends only on the real data or on one text (dedup's reference LSH and
+    # MinHashes): generation's top-up rounds re-filter every candidate so far with the same context
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.label_names is None and self.data is not None:

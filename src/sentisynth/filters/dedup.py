@@ -81,22 +81,42 @@ class DedupFilter:
             raise ValueError(f"dedup.threshold must be in (0, 1], got {threshold}")
         self.threshold, self.ngram, self.num_perm, self.within = threshold, ngram, num_perm, within
 
+    def _references(self, ctx: FilterContext) -> tuple[list, dict[str, int], list[set[str]], MinHashLSH]:
+        """The real splits' texts, exact keys, shingles and LSH index; built once per context (each top-up
+        round re-filters with the same context: 5,000 reference MinHashes and inserts were 3 s a round)."""
+        key = ("dedup_refs", self.against, self.ngram, self.num_perm, self.threshold)
+        if key not in ctx._memo:
+            refs = reference_texts(ctx, self.against)
+            ref_norm = [normalize(t) for _, _, t in refs]
+            exact: dict[str, int] = {}
+            for j, k in enumerate(ref_norm):
+                exact.setdefault(k, j)
+            ref_sh = [shingles(k, self.ngram) for k in ref_norm]
+            # LSH at a lower threshold than the verified one: fewer missed pairs, candidates checked exactly
+            lsh = MinHashLSH(threshold=self._lsh_threshold, num_perm=self.num_perm)
+            for j, m in enumerate(_minhashes(ref_sh, self.num_perm)):
+                if ref_sh[j]:
+                    lsh.insert(f"r{j}", m, check_duplication=False)
+            ctx._memo[key] = (refs, exact, ref_sh, lsh)
+        return ctx._memo[key]
+
+    @property
+    def _lsh_threshold(self) -> float:
+        return max(0.3, self.threshold - 0.2)
+
+    def _syn_minhashes(self, norms: list[str], sh: list[set[str]], ctx: FilterContext) -> list[MinHash]:
+        """MinHashes of the samples, each distinct normalised text hashed once per context."""
+        memo = ctx._memo.setdefault(("dedup_minhash", self.ngram, self.num_perm), {})
+        new = {k: s for k, s in zip(norms, sh) if k not in memo}
+        memo.update(zip(new, _minhashes(list(new.values()), self.num_perm)))
+        return [memo[k] for k in norms]
+
     def apply(self, samples: list[Sample], ctx: FilterContext) -> tuple[list[Sample], list[Sample]]:
-        refs = reference_texts(ctx, self.against)
-        ref_norm = [normalize(t) for _, _, t in refs]
-        exact: dict[str, int] = {}
-        for j, key in enumerate(ref_norm):
-            exact.setdefault(key, j)
-        ref_sh = [shingles(k, self.ngram) for k in ref_norm]
+        refs, exact, ref_sh, ref_lsh = self._references(ctx)
         syn_norm = [normalize(str(s["text"])) for s in samples]
         syn_sh = [shingles(k, self.ngram) for k in syn_norm]
-
-        # LSH at a lower threshold than the verified one: fewer missed pairs, candidates checked exactly
-        lsh = MinHashLSH(threshold=max(0.3, self.threshold - 0.2), num_perm=self.num_perm)
-        for j, m in enumerate(_minhashes(ref_sh, self.num_perm)):
-            if ref_sh[j]:
-                lsh.insert(f"r{j}", m, check_duplication=False)
-        syn_mh = _minhashes(syn_sh, self.num_perm)
+        syn_mh = self._syn_minhashes(syn_norm, syn_sh, ctx)
+        lsh = MinHashLSH(threshold=self._lsh_threshold, num_perm=self.num_perm)  # this call's samples only
 
         kept, dropped = [], []
         seen: dict[str, str] = {}  # normalised text -> id of the first synthetic sample with it
@@ -123,7 +143,7 @@ class DedupFilter:
                     )
                 )
                 continue
-            match = self._near(lsh, syn_mh[i], syn_sh[i], refs, ref_sh, syn_sh, samples)
+            match = self._near((ref_lsh, lsh), syn_mh[i], syn_sh[i], refs, ref_sh, syn_sh, samples)
             if match is not None:
                 where, ident, jac = match
                 detail = f"Jaccard {jac:.2f} with {where} " + (
@@ -144,7 +164,7 @@ class DedupFilter:
 
     def _near(
         self,
-        lsh: MinHashLSH,
+        lshs: tuple[MinHashLSH, MinHashLSH],
         m: MinHash,
         sh: set[str],
         refs: list[tuple[str, int, str]],
@@ -156,7 +176,7 @@ class DedupFilter:
         if not sh:
             return None
         best: tuple[int, float, str, object] | None = None
-        for cand in lsh.query(m):
+        for cand in sorted(c for lsh in lshs for c in lsh.query(m)):  # sorted: ties resolve the same every run
             j = int(cand[1:])
             if cand[0] == "r":
                 jac, where, ident = jaccard(sh, ref_sh[j]), refs[j][0], refs[j][1]
