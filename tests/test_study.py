@@ -39,6 +39,9 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
             assert cfg.classifier._target_ and cfg.augment._target_
             if cell.arm in ("naive", "shap"):
                 assert cfg.augment.generate.guidance.name == cell.arm
+                if experiment == "offline_tweeteval":  # each classifier's synthetic-row weight, chosen on val
+                    weight = {"tfidf_lr": 0.25, "tfidf_xgb": 0.5, "transformer": 1.0}[cell.classifier]
+                    assert cfg.augment.weight == weight
     if experiment == "offline_tweeteval":  # the spec: 5 arms x 2 sizes x augment.n 200/1000, 3 seeds
         assert {c.arm for c in cells} == {"none", "real", "pseudo", "naive", "shap"}
         assert {c.seed_size for c in cells} == {500, 1000}
@@ -72,6 +75,25 @@ def test_classifier_spec_limits_an_expensive_classifier_to_a_slice() -> None:
     assert len([c for c in cells if c.classifier == "tfidf_lr"]) == 2 * 2 * 3
     minilm = sorted((c.seed, c.seed_size, c.arm, c.augment_n) for c in cells if c.classifier == "transformer")
     assert minilm == [(0, 1000, "none", None), (0, 1000, "real", 1000)]
+
+
+def test_classifier_generation_overrides_reach_only_its_generating_cells() -> None:
+    """A classifier's `generation_overrides` (its synthetic-row weight) go to its generating-arm cells, after
+    the study's; the real arm and other classifiers never see them."""
+    study = {
+        "seeds": [0],
+        "seed_sizes": [1000],
+        "arms": {"real": ["augment=real"], "naive": ["augment=synthetic_naive"]},
+        "generation_overrides": ["augment.weight=1.0"],
+        "classifiers": {
+            "tfidf_lr": {"seeds": "all", "generation_overrides": ["augment.weight=0.25"]},
+            "tfidf_xgb": {"seeds": "all"},
+        },
+    }
+    cells = {(c.arm, c.classifier): list(c.overrides) for c in plan_cells(study)}
+    assert cells[("naive", "tfidf_lr")][-2:] == ["augment.weight=1.0", "augment.weight=0.25"]  # the last wins
+    assert cells[("naive", "tfidf_xgb")][-1] == "augment.weight=1.0"
+    assert not any("augment.weight" in o for o in cells[("real", "tfidf_lr")] + cells[("real", "tfidf_xgb")])
 
 
 def test_small_augment_n_draws_from_the_large_generated_set(tmp_path: Path) -> None:

@@ -44,7 +44,9 @@ def plan_cells(study: dict[str, Any]) -> list[Cell]:
     """Cells in the order that fills the caches first: per seed and seed size, arms in config order.
 
     `study.classifiers` maps a classifier config to `{seeds: all | [seeds], overrides: [...]}` (overrides that
-    only make sense for that classifier, e.g. `classifier.epochs=3`).
+    only make sense for that classifier, e.g. `classifier.epochs=3`) and optionally `generation_overrides`,
+    applied to that classifier's generating-arm cells only (e.g. the loss weight of synthetic rows it was
+    tuned with on validation, `augment.weight=0.25`).
     """
     cells = []
     for seed in study["seeds"]:
@@ -90,8 +92,12 @@ def _cell(
         overrides = (*overrides, f"augment.n={n}")
     if any(
         o.startswith("augment=synthetic") for o in arm_overrides
-    ):  # generator/filter choices of generating arms
-        overrides = (*overrides, *[str(o) for o in study.get("generation_overrides") or []])
+    ):  # generator/filter choices of generating arms; then the classifier's own (e.g. its augment.weight)
+        overrides = (
+            *overrides,
+            *[str(o) for o in study.get("generation_overrides") or []],
+            *[str(o) for o in spec.get("generation_overrides") or []],
+        )
     name = f"{size}_{arm}" + (f"_n{n}" if n is not None else "") + f"_{clf}_seed{seed}"
     return Cell(name, overrides, arm, clf, size, seed, n)
 
