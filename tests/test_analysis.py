@@ -57,7 +57,10 @@ def test_self_bleu_equals_sacrebleu_sentence_bleu() -> None:
     texts += ["the day is great", "the day is great", "so so so much"]  # exact copies, a repeated word
     picked = random.Random(0).sample(texts, 50)
     expected = np.mean(
-        [sacrebleu.sentence_bleu(h, picked[:i] + picked[i + 1 :], tokenize="13a").score for i, h in enumerate(picked)]
+        [
+            sacrebleu.sentence_bleu(h, picked[:i] + picked[i + 1 :], tokenize="13a").score
+            for i, h in enumerate(picked)
+        ]
     )
     assert self_bleu(texts, sample=50, seed=0) == pytest.approx(expected / 100, abs=1e-12)
 

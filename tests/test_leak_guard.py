@@ -96,6 +96,25 @@ def test_guard_drops_exact_and_near_copies_from_every_source(
         guard_training_set(train, sources, data, "error", threshold=0.5)
 
 
+def test_guard_context_is_shared_across_cells_and_still_catches_new_copies(tiny_data_dir: Path) -> None:
+    """Cells of one process share the guard's index (same val/test): a later training set with new rows is
+    still checked in full, and a second draw of the same seed (new objects, same val/test) reuses it."""
+    from sentisynth.filters import leak
+
+    data = load_data("tweet_eval", seed_size=20, seed=0, task="emotion", data_dir=str(tiny_data_dir))
+    clean = Split(["brand new words here only"], np.array([1]), np.arange(1))
+    keep, _ = guard_training_set(Split.concat(data.seed, clean), ["seed"] * 21, data)
+    contexts = dict(leak._CONTEXTS)
+    copy = Split([data.test.texts[2], "another fresh post about lunch"], np.array([0, 1]), np.arange(2))
+    again = load_data("tweet_eval", seed_size=20, seed=0, task="emotion", data_dir=str(tiny_data_dir))
+    keep2, counts = guard_training_set(
+        Split.concat(again.seed, copy), ["seed"] * 20 + ["synthetic"] * 2, again
+    )
+    assert len(leak._CONTEXTS) == len(contexts)  # the same context objects, no new one
+    assert all(leak._CONTEXTS[k] is ctx for k, ctx in contexts.items())
+    assert counts["leak/dropped/synthetic"] == 1 and len(keep2) == len(keep) == 21
+
+
 def test_seed_rows_copying_test_are_dropped_and_weights_stay_aligned(tiny_data_dir: Path) -> None:
     """A real data set can repeat test posts in train: the guard covers the seed too, and per-row weights
     and soft labels of the augmentation follow the rows that survive."""

@@ -176,7 +176,9 @@ class DedupFilter:
         if not sh:
             return None
         best: tuple[int, float, str, object] | None = None
-        for cand in sorted(c for lsh in lshs for c in lsh.query(m)):  # sorted: ties resolve the same every run
+        for cand in sorted(
+            c for lsh in lshs for c in lsh.query(m)
+        ):  # sorted: ties resolve the same every run
             j = int(cand[1:])
             if cand[0] == "r":
                 jac, where, ident = jaccard(sh, ref_sh[j]), refs[j][0], refs[j][1]
