@@ -10,11 +10,6 @@ from pathlib import Path
 
 import pytest
 
-# Under pytest-xdist (`-n 2`: the README's test command) each worker gets one of the two cores: one torch/OpenMP
-# thread per worker, inherited by the CLI processes the slow tests start (sentisynth reads OMP_NUM_THREADS).
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SHARED = Path(os.environ.get("SENTISYNTH_DATA_DIR", ROOT.parent / "shared" / "data"))
