@@ -107,6 +107,27 @@ def test_copy_of_none_is_not_different_and_a_better_arm_is(
     assert (root / "report" / "forest.png").stat().st_size > 1000
 
 
+def test_share_of_real_gain_is_undefined_when_real_does_not_differ(
+    tmp_path: Path, gold: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`real` identical to `none`: no gain to share, so the share and its interval are NaN, not a ratio of
+    noise (a MiniLM study row once read -32 on a real gain of -0.001)."""
+    monkeypatch.setattr("sentisynth.report.N_BOOT", 300)
+    monkeypatch.setattr("sentisynth.report.N_PERM", 199)
+    root = tmp_path / "study"
+    for seed in range(2):
+        none = _noisy(gold, 0.5, seed)
+        _job(root, f"none{seed}", "none", seed, gold, none)
+        _job(root, f"real{seed}", "real", seed, gold, none.copy())
+        _job(root, f"arm{seed}", "arm", seed, gold, _noisy(gold, 0.6, 20 + seed))
+    build_report(root)
+    comp = pd.read_csv(root / "report" / "comparisons.csv")
+    share = comp[comp.baseline == "share_of_real_gain"].set_index("arm").loc["arm"]
+    assert np.isnan(share["diff"]) and np.isnan(share.ci_low) and np.isnan(share.ci_high)
+    arm = comp[(comp.arm == "arm") & (comp.baseline == "none") & (comp.metric == "macro_f1")].iloc[0]
+    assert arm["diff"] > 0 and arm.significant  # the arm's own comparison is untouched
+
+
 def test_aggregate_interval_from_predictions(tmp_path: Path, gold: np.ndarray) -> None:
     from sentisynth.aggregate import aggregate
 

@@ -153,15 +153,19 @@ def _compare(
             )
     if arm not in ("none", "real") and {"none", "real"} <= set(systems):
         i, j, r = names.index(arm), names.index("none"), names.index("real")
-        share = stats.ratio_samples(samples[:, i, k] - samples[:, j, k], samples[:, r, k] - samples[:, j, k])
-        lo, hi = stats.percentile_interval(share)
+        real_gain = samples[:, r, k] - samples[:, j, k]
+        g_lo, g_hi = stats.percentile_interval(real_gain)
+        # a share of a gain whose interval holds 0 is undefined (it swung to -32 on a real gain of -0.001)
+        defined = bool(g_lo > 0 or g_hi < 0)
+        share = stats.ratio_samples(samples[:, i, k] - samples[:, j, k], real_gain)
+        lo, hi = stats.percentile_interval(share) if defined else (np.nan, np.nan)
         gain = observed[r, k] - observed[j, k]
         rows.append(
             {
                 "arm": arm,
                 "baseline": "share_of_real_gain",
                 "metric": "macro_f1",
-                "diff": (observed[i, k] - observed[j, k]) / gain if gain else np.nan,
+                "diff": (observed[i, k] - observed[j, k]) / gain if gain and defined else np.nan,
                 "ci_low": lo,
                 "ci_high": hi,
                 "p": np.nan,
