@@ -66,6 +66,15 @@ def _noisy(gold: np.ndarray, accuracy: float, seed: int) -> np.ndarray:
     return pred
 
 
+def _study(root: Path, gold: np.ndarray, n_seeds: int, **arms) -> None:
+    """A study of `none` (50% accurate) and each arm, whose predictions are `arms[name](seed, none_pred)`."""
+    for seed in range(n_seeds):
+        none = _noisy(gold, 0.5, seed)
+        _job(root, f"none{seed}", "none", seed, gold, none)
+        for arm, predict in arms.items():
+            _job(root, f"{arm}{seed}", arm, seed, gold, predict(seed, none))
+
+
 @pytest.fixture
 def gold() -> np.ndarray:
     return np.random.default_rng(0).choice(len(NAMES), size=800, p=[0.4, 0.3, 0.1, 0.2])
@@ -79,11 +88,9 @@ def test_copy_of_none_is_not_different_and_a_better_arm_is(
     )  # fewer replicates: the answers here are far from 0.05
     monkeypatch.setattr("sentisynth.report.N_PERM", 999)
     root = tmp_path / "study"
-    for seed in range(3):
-        none = _noisy(gold, 0.5, seed)
-        _job(root, f"none{seed}", "none", seed, gold, none)
-        _job(root, f"copy{seed}", "copy", seed, gold, none.copy())
-        _job(root, f"real{seed}", "real", seed, gold, _noisy(gold, 0.7, 10 + seed))
+    _study(
+        root, gold, 3, copy=lambda seed, none: none.copy(), real=lambda seed, _: _noisy(gold, 0.7, 10 + seed)
+    )
     text = build_report(root).read_text()
     comp = pd.read_csv(root / "report" / "comparisons.csv")
     macro = comp[comp.metric == "macro_f1"].set_index(["arm", "baseline"])
@@ -115,11 +122,9 @@ def test_share_of_real_gain_is_undefined_when_real_does_not_differ(
     monkeypatch.setattr("sentisynth.report.N_BOOT", 300)
     monkeypatch.setattr("sentisynth.report.N_PERM", 199)
     root = tmp_path / "study"
-    for seed in range(2):
-        none = _noisy(gold, 0.5, seed)
-        _job(root, f"none{seed}", "none", seed, gold, none)
-        _job(root, f"real{seed}", "real", seed, gold, none.copy())
-        _job(root, f"arm{seed}", "arm", seed, gold, _noisy(gold, 0.6, 20 + seed))
+    _study(
+        root, gold, 2, real=lambda seed, none: none.copy(), arm=lambda seed, _: _noisy(gold, 0.6, 20 + seed)
+    )
     build_report(root)
     comp = pd.read_csv(root / "report" / "comparisons.csv")
     share = comp[comp.baseline == "share_of_real_gain"].set_index("arm").loc["arm"]

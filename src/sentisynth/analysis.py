@@ -237,7 +237,7 @@ def self_bleu(texts: Sequence[str], sample: int = 100, seed: int = 0) -> float:
     The same number as `sacrebleu.sentence_bleu(hyp, others, tokenize="13a")` (exp smoothing, effective
     order) averaged over the sample, but each text is tokenised and its n-grams counted once, and each
     hypothesis reads the best other count per n-gram from a top-two table instead of merging 99 references:
-    100 texts took 2.3 s through sentence_bleu and take 0.03 s here (`tests/test_analysis.py` checks equality).
+    49x faster on 100 tweets (`benchmarks/bench_filter_rounds.py`); `tests/test_analysis.py` checks equality.
     """
     from sacrebleu.metrics.bleu import BLEU
     from sacrebleu.metrics.helpers import extract_all_word_ngrams

@@ -176,9 +176,10 @@ class DedupFilter:
         if not sh:
             return None
         best: tuple[int, float, str, object] | None = None
-        for cand in sorted(
+        candidates = sorted(
             c for lsh in lshs for c in lsh.query(m)
-        ):  # sorted: ties resolve the same every run
+        )  # sorted: ties resolve the same every run
+        for cand in candidates:
             j = int(cand[1:])
             if cand[0] == "r":
                 jac, where, ident = jaccard(sh, ref_sh[j]), refs[j][0], refs[j][1]
