@@ -171,6 +171,7 @@ def test_real_data_1000_real_posts_at_seed_500_is_significant_a_rerun_of_none_is
     done = run_cli(
         "train.py",
         "experiment=offline_tweeteval",
+        "hydra/launcher=basic",
         "study.seeds=[0]",
         "study.seed_sizes=[500]",
         "study.augment_n=[1000]",

@@ -14,7 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from sentisynth.cli import register_resolvers
-from sentisynth.study import plan_cells
+from sentisynth.study import phase_one, plan_cells, prepare_jobs
 from sentisynth.utils import to_plain
 from tests.conftest import CONF, run_cli
 
@@ -134,6 +134,7 @@ def test_small_study_runs_resumes_and_reports(tmp_path: Path, tiny_data_dir: Pat
     study_dir = tmp_path / "study"
     args = [
         "experiment=offline_tweeteval",
+        "hydra/launcher=basic",  # in this process (the experiment's default is 2 joblib workers)
         "study.seeds=[0,1]",
         "study.seed_sizes=[16,24]",
         "study.augment_n=[200]",
@@ -176,3 +177,30 @@ def test_small_study_runs_resumes_and_reports(tmp_path: Path, tiny_data_dir: Pat
     one = runs[(runs.strategy == "real") & (runs.seed_size == 24) & (runs.seed == 1)].iloc[0]
     metrics = json.loads((study_dir / "24_real_n200_tfidf_lr_seed1" / "metrics.json").read_text())
     assert one["test/macro_f1"] == pytest.approx(metrics["test/macro_f1"])
+
+
+def test_launcher_phase_one_is_one_job_per_seed_set_and_arm_ordered_to_keep_workers_busy() -> None:
+    """Phase 1 of a launcher study: one cache-filling job per (seed, seed size, arm), whatever the augment.n
+    (the +200 cells draw from the +1000 set); the first generating job leads (it builds the generator's
+    pretraining), then the teacher-only jobs, then the cells that read no cache, then the other generating jobs."""
+    study = {
+        "seeds": [0, 1],
+        "seed_sizes": [500],
+        "augment_n": [200, 1000],
+        "arms": {
+            "none": ["augment=none"],
+            "real": ["augment=real"],
+            "pseudo": ["augment=pseudo"],
+            "naive": ["augment=synthetic_naive"],
+        },
+        "classifiers": {"tfidf_lr": {"seeds": "all"}, "tfidf_xgb": {"seeds": "all"}},
+    }
+    cells = plan_cells(study)
+    jobs = phase_one(cells, ["logger=none"])
+    names = [name for name, _ in jobs]
+    assert names[:3] == [".prepare/500_naive_seed0", ".prepare/500_pseudo_seed0", ".prepare/500_pseudo_seed1"]
+    free = [c.name for c in cells if c.arm in ("none", "real")]
+    assert names[3 : 3 + len(free)] == free and len(free) == 2 * 2 * (1 + 2)
+    assert names[3 + len(free) :] == [".prepare/500_naive_seed1"]
+    assert all(ov[-1] == "logger=none" for _, ov in jobs)  # the user's overrides reach every job
+    assert len(prepare_jobs(cells, [])) == 4  # 2 seeds x (pseudo, naive), not x augment.n x classifier

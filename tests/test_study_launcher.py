@@ -54,7 +54,7 @@ def test_study_through_joblib_matches_in_process_and_resumes(tmp_path: Path, tin
     corpus.write_text("\n".join(t for t, _ in make_posts(20, seed=7)) + "\n")
     bert = make_tiny_bert(tmp_path / "bert", n_classes=4)
 
-    here = run_cli("train.py", *study_args(tmp_path, tiny_data_dir, bert, "inproc"))
+    here = run_cli("train.py", *study_args(tmp_path, tiny_data_dir, bert, "inproc"), "hydra/launcher=basic")
     assert here.returncode == 0, here.stderr[-3000:]
     pool = study_args(tmp_path, tiny_data_dir, bert, "pool") + [
         "hydra/launcher=joblib",

@@ -297,53 +297,85 @@ def launcher_name() -> str | None:
     return None if choice in (None, "basic") else str(choice)
 
 
+PREPARE = ".prepare"  # phase-1 jobs that fill a seed set's caches land in <study>/.prepare/<job>/
+
+
+def fills_cache(cell: Cell) -> bool:
+    """Whether the cell's arm builds a cache (teacher, pseudo corpus, generated set) that other cells read."""
+    return any(o.startswith(("augment=pseudo", "augment=synthetic")) for o in cell.overrides)
+
+
 def prepare_jobs(todo: list[Cell], extra: list[str]) -> list[tuple[str, list[str]]]:
-    """One job per (seed, seed size, arm) whose augmentation fills a cache (teacher, pseudo corpus, generated
-    set): run first, so the classifier cells that follow only read. Cells that share work share a job."""
+    """One job per (seed, seed size, arm) whose augmentation fills a cache. The cells of an arm at every
+    `augment.n` share it: the +200 cells draw from the +1000 set (`augment.generate_n`), the pseudo arm's
+    corpus does not depend on n. (One job per augment.n made the second one wait on the first's lock.)"""
     jobs: dict[str, list[str]] = {}
     for cell in todo:
-        if any(o.startswith(("augment=pseudo", "augment=synthetic")) for o in cell.overrides):
-            n = "" if cell.augment_n is None else f"_n{cell.augment_n}"
-            jobs.setdefault(f"{cell.seed_size}_{cell.arm}{n}_seed{cell.seed}", [*cell.overrides, *extra])
+        if fills_cache(cell):
+            jobs.setdefault(
+                f"{PREPARE}/{cell.seed_size}_{cell.arm}_seed{cell.seed}", [*cell.overrides, *extra]
+            )
     return list(jobs.items())
 
 
-def prepare_task(cfg: DictConfig) -> None:
-    """Launcher job of the first phase: the arm's augmentation only (its caches), no classifier."""
-    from sentisynth.cli import register_resolvers
-    from sentisynth.train import augmented_data, run_dir_of
+def phase_one(todo: list[Cell], extra: list[str]) -> list[tuple[str, list[str]]]:
+    """The first phase, as a work queue for the launcher's workers, in the order that keeps them busy: one
+    generating job first (it also builds the generator's one-time pretraining, the longest single step: 13
+    min for `tiny` on 2 cores), then the teacher-only jobs (pseudo arms: the teachers the generating jobs
+    filter with), then the cells that read no cache (`none`, `real`), then the other generating jobs, which
+    wait on the pretraining's lock only if the other workers ran out of work before it ended."""
+    prep = prepare_jobs(todo, extra)
+    generating = [j for j in prep if any(o.startswith("augment=synthetic") for o in j[1])]
+    others = [j for j in prep if j not in generating]
+    free = [(c.name, [*c.overrides, *extra]) for c in todo if not fills_cache(c)]
+    return generating[:1] + others + free + generating[1:]
+
+
+def study_task(cfg: DictConfig) -> dict[str, float] | None:
+    """A launcher job: a phase-1 job under `.prepare/` builds the arm's augmentation only (its caches, no
+    classifier); any other job is one cell, written like a multirun job (metrics.json, .hydra/)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from sentisynth.cli import register_resolvers, run_dir_of
+    from sentisynth.train import augmented_data, run
 
     register_resolvers()
-    augmented_data(cfg, run_dir_of(cfg))
-
-
-def cell_task(cfg: DictConfig) -> dict[str, float]:
-    """Launcher job of the second phase: one cell, written like any multirun job (metrics.json, .hydra/)."""
-    from sentisynth.cli import register_resolvers
-    from sentisynth.train import run
-
-    register_resolvers()
+    if str(HydraConfig.get().sweep.subdir).startswith(f"{PREPARE}/"):
+        augmented_data(cfg, run_dir_of(cfg))
+        return None
     return run(cfg)
 
 
 def run_with_launcher(
     root: Path, todo: list[Cell], extra: list[str], status: dict[str, Any], status_path: Path
 ) -> list[str]:
-    """Both phases through the chosen launcher; a failed job is recorded and retried by the next pass."""
-    prep = prepare_jobs(todo, extra)
-    if prep:
-        log.info("study: %d per-seed-set jobs (teachers, pseudo corpora, generated sets)", len(prep))
-        for (name, _), ret in zip(prep, launch(prepare_task, prep, root / ".prepare")):
-            if ret is not None:
-                status.setdefault("prepare", {})[name] = ret
-        write_json(status_path, status)
+    """Two launches through the chosen launcher: the caches (and the cells that need none), then the cells that
+    read the caches. A failed job is recorded and retried by the next pass."""
     for cell in todo:
         write_cell_json(root / cell.name, cell)
-    results = launch(cell_task, [(c.name, [*c.overrides, *extra]) for c in todo], root)
+    first = phase_one(todo, extra)
+    n_prep = sum(name.startswith(f"{PREPARE}/") for name, _ in first)
+    log.info(
+        "study: phase 1, %d per-seed-set jobs (teachers, pseudo corpora, generated sets) and %d cells "
+        "that need none of them",
+        n_prep,
+        len(first) - n_prep,
+    )
+    errors: dict[str, Any] = {}
+    for (name, _), ret in zip(first, launch(study_task, first, root)):
+        if ret is not None and name.startswith(f"{PREPARE}/"):
+            status.setdefault("prepare", {})[name.removeprefix(f"{PREPARE}/")] = ret
+        errors[name] = ret
+    write_json(status_path, status)
+    second = [c for c in todo if fills_cache(c)]
+    jobs = [(c.name, [*c.overrides, *extra]) for c in second]
+    errors.update(zip([c.name for c in second], launch(study_task, jobs, root) if jobs else []))
     failed = []
-    for cell, ret in zip(todo, results):
+    for cell in todo:
         ok = (root / cell.name / "metrics.json").is_file()
-        status["cells"][cell.name] = {"status": "done"} if ok else {"status": "failed", **(ret or {})}
+        status["cells"][cell.name] = (
+            {"status": "done"} if ok else {"status": "failed", **(errors.get(cell.name) or {})}
+        )
         if not ok:
             failed.append(cell.name)
     write_json(status_path, status)
