@@ -234,3 +234,30 @@ def test_generation_cost_counts_a_shared_set_once(tmp_path: Path) -> None:
     assert cost.loc["shap", "s_per_kept"] == pytest.approx((160 + 40) / 1000)
     assert cost.loc["pseudo", "sets"] == 1 and cost.loc["pseudo", "posts_per_kept"] == 4.0
     assert "none" not in cost.index
+
+
+def test_generation_cost_times_a_set_made_by_a_launcher_prepare_job(tmp_path: Path) -> None:
+    """Through a launcher, a study's phase-1 job (`.prepare/<job>/`) makes the set and every cell hits the
+    cache: the cost still has the making job's seconds."""
+    from sentisynth.comparisons import generation_cost
+
+    made = {"n_in": 3000, "n_kept": 1000, "filters": [{"name": "teacher", "time_s": 40.0}]}
+    for where, timings in ((".prepare/500_shap_seed0", 160.0), ("500_shap_n200_lr_seed0", 0.0)):
+        gen = tmp_path / where / "generation"
+        gen.mkdir(parents=True)
+        (gen / "filter_report.json").write_text(json.dumps(made))
+        (gen / "timings.json").write_text(json.dumps({"generate_s": timings, "final_key": "k1"}))
+    runs = pd.DataFrame(
+        [
+            {
+                "job": str(tmp_path / "500_shap_n200_lr_seed0"),
+                "data": "d",
+                "strategy": "shap",
+                "seed_size": "500",
+                "seed": 0,
+            }
+        ]
+    )
+    cost = generation_cost(runs).set_index("strategy")
+    assert cost.loc["shap", "sets"] == 1 and cost.loc["shap", "timed"] == 1
+    assert cost.loc["shap", "s_per_kept"] == pytest.approx((160 + 40) / 1000)

@@ -238,6 +238,20 @@ def _cost_row(job: Path) -> dict | None:
     return None
 
 
+def made_by_launcher_jobs(rows: list[dict], roots: set[Path]) -> list[dict]:
+    """Cost rows of the sets that a study's launcher made in its phase-1 jobs (`<study>/.prepare/<job>/
+    generation/`): there every cell reads the set from the cache, so without these no run has its time."""
+    arm_of = {r["set"]: (r["strategy"], r["seed_size"]) for r in rows}
+    out = []
+    for root in sorted(roots):
+        for gen in sorted(root.glob(".prepare/*/generation")):
+            row = _cost_row(gen.parent)
+            if row is not None and not row["cache_hit"] and row["set"] in arm_of:
+                strategy, seed_size = arm_of[row["set"]]
+                out.append({"strategy": strategy, "seed_size": seed_size, **row})
+    return out
+
+
 def generation_cost(runs: pd.DataFrame) -> pd.DataFrame:
     """Per arm and seed size: posts made (generated, or corpus candidates for pseudo) per post kept by the
     filters, and seconds (generation + filtering) per kept post. A set shared by several runs (classifiers,
@@ -251,6 +265,7 @@ def generation_cost(runs: pd.DataFrame) -> pd.DataFrame:
             rows.append({"strategy": r["strategy"], "seed_size": r["seed_size"], **row})
     if not rows:
         return pd.DataFrame()
+    rows += made_by_launcher_jobs(rows, {Path(j).parent for j in runs["job"]})
     sets = pd.DataFrame(rows).sort_values("cache_hit").drop_duplicates("set")  # the making run first
     out = (
         sets.groupby(["strategy", "seed_size"], sort=False)
