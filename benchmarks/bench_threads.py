@@ -31,6 +31,9 @@ def _work(what: str, threads: int, reps: int, out: mp.Queue) -> None:
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # keep the table readable (padding and new-head notices)
     if what.startswith("tiny"):
         from transformers import GPT2Config, GPT2LMHeadModel
 
