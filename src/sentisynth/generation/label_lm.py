@@ -392,3 +392,40 @@ class TinyGenerator(LabelLMGenerator):
         cfg = TinyConfig(**self.pretrain)
         path = pretrain_tiny(cfg, self.corpus, ctx.cache_dir, ctx.trainer_cfg)
         return str(path), {"name": "tiny", "revision": cache_key(cfg, file_fingerprint(self.corpus))}
+
+
+class MiniLMDecoderGenerator(LabelLMGenerator):
+    """`minilm_decoder`: the offline MiniLM-L6 encoder warm-started as a causal decoder, trained on the corpus
+    (cached by config + corpus + source weights; `generation.bert_decoder`), then label-tuned like `tiny`."""
+
+    kind = "minilm_decoder"
+
+    def __init__(
+        self, corpus: str | None = None, decoder: dict | None = None, pretrain: None = None, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("name", "minilm_decoder")
+        if pretrain:
+            raise ValueError(
+                "generator=minilm_decoder is configured under generator.decoder, not generator.pretrain"
+            )
+        if kwargs.get("backend", "hf") == "vllm":
+            raise ValueError(
+                "generator=minilm_decoder: vLLM has no causal BERT (BertLMHeadModel) model; use generator.backend=hf"
+            )
+        super().__init__(**kwargs)
+        self.corpus = corpus
+        self.decoder = dict(decoder) if decoder else {}
+
+    def base_model(self, ctx: GenContext) -> tuple[str, dict]:
+        from sentisynth.generation.bert_decoder import DecoderConfig, cache_key, pretrain_decoder
+
+        if not self.corpus:
+            raise FileNotFoundError(
+                "minilm_decoder generator: generator.corpus is not set (path to the unlabelled corpus)"
+            )
+        cfg = DecoderConfig(**self.decoder)
+        path = pretrain_decoder(cfg, self.corpus, ctx.cache_dir, ctx.trainer_cfg)
+        return str(path), {
+            "name": "minilm_decoder",
+            "revision": cache_key(cfg, file_fingerprint(self.corpus)),
+        }

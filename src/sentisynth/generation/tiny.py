@@ -150,22 +150,53 @@ def _pretrain(
     cfg: TinyConfig, corpus: str | os.PathLike, corpus_fp: str, final: Path, trainer_cfg: Any
 ) -> None:
     """Train the BPE tokenizer and the model from scratch; publish them under `final`."""
-    from sentisynth.generation.lm_finetune import fit_causal_lm, perplexity
     from sentisynth.generation.tokenizer import train_bpe_tokenizer
 
-    key = final.name
     t0 = time.perf_counter()
     train_lines, val_lines = split_corpus(read_corpus(corpus, cfg.max_lines), cfg.val_fraction, cfg.seed)
     tok = train_bpe_tokenizer(train_lines, vocab_size=cfg.vocab_size)
-    t_tok = time.perf_counter() - t0
+    extra = {"tokenizer_s": time.perf_counter() - t0}
+    pretrain_causal(
+        _new_model(cfg, tok),
+        tok,
+        train_lines,
+        val_lines,
+        cfg,
+        corpus,
+        corpus_fp,
+        final,
+        trainer_cfg,
+        extra,
+        t0,
+    )
+
+
+def pretrain_causal(
+    model: Any,
+    tok: Any,
+    train_lines: list[str],
+    val_lines: list[str],
+    cfg: Any,
+    corpus: str | os.PathLike,
+    corpus_fp: str,
+    final: Path,
+    trainer_cfg: Any,
+    extra: dict[str, Any],
+    t0: float,
+) -> None:
+    """Train `model` causally on the corpus lines packed into `cfg.seq_len` blocks (resumable from the work
+    dir's checkpoint), then publish model, tokenizer and meta.json under `final`. `cfg` is a `TinyConfig` or
+    any dataclass with its training fields (`bert_decoder.DecoderConfig`)."""
+    from sentisynth.generation.lm_finetune import fit_causal_lm, perplexity
+
+    key = final.name
     enc = lambda xs: tok(xs, add_special_tokens=False)["input_ids"]  # noqa: E731
     train_rows = pack_blocks(enc(train_lines), tok.eos_token_id, cfg.seq_len)
     val_rows = pack_blocks(enc(val_lines), tok.eos_token_id, cfg.seq_len)
     n_corpus_tokens = len(train_rows) * cfg.seq_len
-    model = _new_model(cfg, tok)
     n_params = sum(p.numel() for p in model.parameters())
-    msg = "tiny generator: pretraining %.2fM params on %d blocks of %d tokens (%d steps) -> %s"
-    log.info(msg, n_params / 1e6, len(train_rows), cfg.seq_len, cfg.max_steps, final)
+    msg = "%s: pretraining %.2fM params on %d blocks of %d tokens (%d steps) -> %s"
+    log.info(msg, final.parent.name, n_params / 1e6, len(train_rows), cfg.seq_len, cfg.max_steps, final)
     resumed_from = _checkpoint_step(final.parent / f".{key}.work" / "last.ckpt")
     t1 = time.perf_counter()
     summary = fit_causal_lm(
@@ -192,15 +223,45 @@ def _pretrain(
     val_ppl = perplexity(model, val_rows, tok.pad_token_id)
     meta = {
         **_meta(cfg, corpus, corpus_fp, key, n_params, summary, resumed_from, train_s),
+        **extra,
         "n_train_lines": len(train_lines),
         "n_val_lines": len(val_lines),
         "corpus_train_tokens": n_corpus_tokens,
         "val_ppl": val_ppl,
-        "tokenizer_s": t_tok,
+        # per whitespace word: comparable across tokenizers (BPE vs WordPiece), unlike per-token perplexity
+        "val_word_ppl": word_perplexity(model, tok, val_lines),
         "total_s": time.perf_counter() - t0,
     }
     save_model(model, tok, meta, final)
-    log.info("tiny generator: pretrained in %.0fs, val perplexity %.1f", meta["total_s"], val_ppl)
+    log.info("%s: pretrained in %.0fs, val perplexity %.1f", final.parent.name, meta["total_s"], val_ppl)
+
+
+@torch.no_grad()
+def word_perplexity(model: Any, tok: Any, lines: list[str], batch_size: int = 64) -> float:
+    """exp(total NLL of the lines' tokens and their end-of-post token / number of words + posts): a
+    per-word perplexity, so models with different tokenizers can be compared on the same held-out posts.
+    Each line is scored on its own after an end-of-post token (as it follows one in the packed rows)."""
+    from torch.utils.data import DataLoader
+
+    from sentisynth.generation.lm_finetune import TokenRows, make_collate
+
+    model.eval()
+    eos = tok.eos_token_id
+    rows = [([eos] + ids[:126] + [eos], 1) for ids in tok(lines, add_special_tokens=False)["input_ids"]]
+    total = 0.0
+    device = next(model.parameters()).device
+    for batch in DataLoader(
+        TokenRows(rows), batch_size=batch_size, collate_fn=make_collate(tok.pad_token_id)
+    ):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        labels = batch["labels"][:, 1:]
+        nll = torch.nn.functional.cross_entropy(
+            logits[:, :-1].transpose(1, 2), labels, reduction="sum", ignore_index=-100
+        )
+        total += float(nll)
+    n_words = sum(len(s.split()) + 1 for s in lines)
+    return float(torch.exp(torch.tensor(total / max(n_words, 1))))
 
 
 def _checkpoint_step(path: Path) -> int:
