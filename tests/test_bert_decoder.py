@@ -14,6 +14,7 @@ import torch
 from sentisynth.generation.bert_decoder import (
     DecoderConfig,
     cut_tokenizer,
+    detokenize,
     kept_token_ids,
     pretrain_decoder,
     warm_decoder,
@@ -162,3 +163,18 @@ def test_minilm_decoder_refuses_vllm_and_tiny_shaped_settings() -> None:
         MiniLMDecoderGenerator(corpus="c.txt", backend="vllm")
     with pytest.raises(ValueError, match="generator.decoder"):
         MiniLMDecoderGenerator(corpus="c.txt", pretrain={"n_layer": 2})
+
+
+@pytest.mark.parametrize(
+    ("decoded", "post"),
+    [
+        ("@ user @ user hell ' s fuming and i ' m not.", "@user @user hell's fuming and i'm not."),
+        ("doesn ' t even care # depression ! !", "doesn't even care #depression!!"),
+        ("she said ' hi ' , then left", "she said ' hi ', then left"),  # quotes are not clitics
+    ],
+)
+def test_detokenize_gives_the_tweet_tokenizer_real_hashtags_mentions_and_contractions(decoded, post) -> None:
+    from sentisynth.text import tweet_tokenize
+
+    assert detokenize(decoded) == post
+    assert tweet_tokenize(detokenize("# sad @ user can ' t")) == ["#sad", "@user", "can't"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,18 @@ class DecoderConfig:
     max_lines: int | None = None  # use only the first N corpus lines (tests)
     val_every: int = 250
     seed: int = 0
+
+
+_HANDLE = re.compile(r"(^|\s)([@#]) (?=\w)")
+_CLITIC = re.compile(r"(\w) ' (?=(?:s|m|t|re|ve|ll|d)\b)")
+_PUNCT = re.compile(r" ([.,!?;:])")
+
+
+def detokenize(text: str) -> str:
+    """Undo WordPiece's spacing in decoded text: `@ user` -> `@user`, `# sad` -> `#sad`, `i ' m` -> `i'm`,
+    `yes !` -> `yes!`. Without it the tweet tokenizer (TF-IDF, keywords, text measures) would read the
+    decoder's hashtags as plain words and its mentions as the word `user`, unlike every real post."""
+    return _PUNCT.sub(r"\1", _CLITIC.sub(r"\1'", _HANDLE.sub(r"\1\2", text)))
 
 
 def source_id(source: str) -> dict[str, Any]:
@@ -109,10 +122,9 @@ def warm_decoder(cfg: DecoderConfig, keep: list[int]) -> Any:
     """`BertLMHeadModel(is_decoder=True)` from the source weights, cut to `num_layers` layers and to the
     kept vocabulary rows; the output projection is tied to the (cut) input embeddings."""
     from transformers import BertLMHeadModel
+    from transformers.utils import logging as hf_logging
 
     from sentisynth.classifiers.transformer import resolve_model_path
-
-    from transformers.utils import logging as hf_logging
 
     torch.manual_seed(cfg.seed)  # the MLM-head transform is newly initialised
     level = hf_logging.get_verbosity()
