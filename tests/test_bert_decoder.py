@@ -4,6 +4,7 @@ loaded back through `from_pretrained`, label-fine-tuned and sampled like `tiny`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -31,6 +32,7 @@ CORPUS = [
     "miss you so much, crying tonight",
     "what a game!! the refs were awful",
     "sunday afternoon walking through venice in the sun",
+    "@user #sad can't stop crying",
 ] * 40
 MINI = {
     "num_layers": 1,
@@ -150,8 +152,11 @@ def test_minilm_decoder_generator_label_tunes_anchors_and_samples_reproducibly(d
     assert (
         ident["kind"] == "minilm_decoder" and ident["name"] == "minilm_decoder" and ident["anchor_words"] == 3
     )
+    assert ident["detokenizer"]  # a change to the post-processing must change the generated sets' cache keys
     reqs = gen.make_requests(ctx, 1, 4, np.random.default_rng(0))
     assert all(TEXTS[r.anchor_index].startswith(r.prompt.split("<text> ", 1)[1]) for r in reqs)
+    row = gen.tokenizer("# sad @ user can't stop", add_special_tokens=False)["input_ids"]
+    assert gen.decode(dataclasses.replace(reqs[0], n_anchor=0), row) == "#sad @user can't stop"
     posts, n_new = gen.run_batch(ctx, reqs, [0, 1, 2, 3])
     again, _ = gen.run_batch(ctx, reqs, [0, 1, 2, 3])
     assert posts == again and n_new > 0 and any(posts)

@@ -429,3 +429,12 @@ class MiniLMDecoderGenerator(LabelLMGenerator):
             "name": "minilm_decoder",
             "revision": cache_key(cfg, file_fingerprint(self.corpus)),
         }
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "detokenizer": "wordpiece_tweet_v1"}
+
+    def decode(self, req: Request, row: Sequence[int]) -> str:
+        """The post as `tiny` decodes it, with WordPiece's spacing undone (`bert_decoder.detokenize`)."""
+        from sentisynth.generation.bert_decoder import detokenize
+
+        return detokenize(super().decode(req, row))
