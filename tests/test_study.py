@@ -42,6 +42,8 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
                 if experiment == "offline_tweeteval":  # each classifier's synthetic-row weight, chosen on val
                     weight = {"tfidf_lr": 0.25, "tfidf_xgb": 0.5, "transformer": 1.0}[cell.classifier]
                     assert cfg.augment.weight == weight
+                    # pinned to tiny_anchored (1,000 pretraining steps) for its 60-minute budget
+                    assert cfg.augment.generate.generator.pretrain.max_steps == 1000
     if experiment == "offline_tweeteval":  # the spec: 5 arms x 2 sizes x augment.n 200/1000, 3 seeds
         assert {c.arm for c in cells} == {"none", "real", "pseudo", "naive", "shap"}
         assert {c.seed_size for c in cells} == {500, 1000}
