@@ -187,7 +187,7 @@ def pretrain_causal(
     """Train `model` causally on the corpus lines packed into `cfg.seq_len` blocks (resumable from the work
     dir's checkpoint), then publish model, tokenizer and meta.json under `final`. `cfg` is a `TinyConfig` or
     any dataclass with its training fields (`bert_decoder.DecoderConfig`)."""
-    from sentisynth.generation.lm_finetune import fit_causal_lm, perplexity
+    from sentisynth.generation.lm_finetune import perplexity
 
     key = final.name
     enc = lambda xs: tok(xs, add_special_tokens=False)["input_ids"]  # noqa: E731
@@ -199,26 +199,7 @@ def pretrain_causal(
     log.info(msg, final.parent.name, n_params / 1e6, len(train_rows), cfg.seq_len, cfg.max_steps, final)
     resumed_from = _checkpoint_step(final.parent / f".{key}.work" / "last.ckpt")
     t1 = time.perf_counter()
-    summary = fit_causal_lm(
-        model,
-        train_rows,
-        val_rows,
-        tok.pad_token_id,
-        trainer_cfg=trainer_cfg,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        max_epochs=-1,
-        max_steps=cfg.max_steps,
-        patience=0,
-        warmup_steps=cfg.warmup_steps,
-        seed=cfg.seed,
-        val_check_interval=min(cfg.val_every, cfg.max_steps),
-        ckpt_dir=str(final.parent / f".{key}.work"),
-        ckpt_every=50,
-        log_every=25,
-        log_as="generator_pretrain",
-    )
+    summary = _fit_pretraining(model, tok, train_rows, val_rows, cfg, final, trainer_cfg)
     train_s = time.perf_counter() - t1
     val_ppl = perplexity(model, val_rows, tok.pad_token_id)
     meta = {
@@ -234,6 +215,34 @@ def pretrain_causal(
     }
     save_model(model, tok, meta, final)
     log.info("%s: pretrained in %.0fs, val perplexity %.1f", final.parent.name, meta["total_s"], val_ppl)
+
+
+def _fit_pretraining(
+    model: Any, tok: Any, train_rows: list, val_rows: list, cfg: Any, final: Path, trainer_cfg: Any
+) -> dict[str, Any]:
+    """The pretraining run: a fixed step budget, no early stopping, a resumable checkpoint every 50 steps."""
+    from sentisynth.generation.lm_finetune import fit_causal_lm
+
+    return fit_causal_lm(
+        model,
+        train_rows,
+        val_rows,
+        tok.pad_token_id,
+        trainer_cfg=trainer_cfg,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        max_epochs=-1,
+        max_steps=cfg.max_steps,
+        patience=0,
+        warmup_steps=cfg.warmup_steps,
+        seed=cfg.seed,
+        val_check_interval=min(cfg.val_every, cfg.max_steps),
+        ckpt_dir=str(final.parent / f".{final.name}.work"),
+        ckpt_every=50,
+        log_every=25,
+        log_as="generator_pretrain",
+    )
 
 
 @torch.no_grad()
