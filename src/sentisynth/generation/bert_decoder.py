@@ -27,10 +27,9 @@ from typing import Any
 
 import torch
 
-from sentisynth.cache import is_sound
 from sentisynth.data import read_corpus
-from sentisynth.generation.tiny import pretrain_causal, split_corpus
-from sentisynth.utils import content_key, entry_lock, file_fingerprint
+from sentisynth.generation.tiny import cached_pretraining, pretrain_causal, split_corpus
+from sentisynth.utils import content_key, file_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -155,28 +154,27 @@ def pretrain_decoder(
 ) -> Path:
     """Return the cached decoder directory, building and training it first if it is not cached yet."""
     corpus_fp = file_fingerprint(corpus)
-    key = cache_key(cfg, corpus_fp)
-    final = Path(cache_dir) / "minilm_decoder" / key
-    with entry_lock(final):  # parallel jobs: one trains, the others wait and reuse it
-        if is_sound(final, "minilm_decoder generator"):
-            log.info("minilm_decoder: reusing %s", final)
-            return final
-        from transformers import AutoTokenizer
+    return cached_pretraining(
+        "minilm_decoder",
+        cache_key(cfg, corpus_fp),
+        cache_dir,
+        lambda final: _build(cfg, corpus, corpus_fp, final, trainer_cfg),
+    )
 
-        from sentisynth.classifiers.transformer import resolve_model_path
 
-        t0 = time.perf_counter()
-        train_lines, val_lines = split_corpus(read_corpus(corpus, cfg.max_lines), cfg.val_fraction, cfg.seed)
-        source_tok = AutoTokenizer.from_pretrained(resolve_model_path(cfg.source))
-        keep = kept_token_ids(source_tok, train_lines, cfg.vocab_size)
-        tok = cut_tokenizer(source_tok, keep)
-        model = warm_decoder(cfg, keep)
-        extra = {
-            "source": source_id(cfg.source),
-            "kept_tokens": len(keep),
-            "vocab_s": time.perf_counter() - t0,
-        }
-        pretrain_causal(
-            model, tok, train_lines, val_lines, cfg, corpus, corpus_fp, final, trainer_cfg, extra, t0
-        )
-    return final
+def _build(
+    cfg: DecoderConfig, corpus: str | os.PathLike, corpus_fp: str, final: Path, trainer_cfg: Any
+) -> None:
+    """Cut the vocabulary, warm-start the decoder from the source weights, train it causally; publish."""
+    from transformers import AutoTokenizer
+
+    from sentisynth.classifiers.transformer import resolve_model_path
+
+    t0 = time.perf_counter()
+    train_lines, val_lines = split_corpus(read_corpus(corpus, cfg.max_lines), cfg.val_fraction, cfg.seed)
+    source_tok = AutoTokenizer.from_pretrained(resolve_model_path(cfg.source))
+    keep = kept_token_ids(source_tok, train_lines, cfg.vocab_size)
+    tok = cut_tokenizer(source_tok, keep)
+    model = warm_decoder(cfg, keep)
+    extra = {"source": source_id(cfg.source), "kept_tokens": len(keep), "vocab_s": time.perf_counter() - t0}
+    pretrain_causal(model, tok, train_lines, val_lines, cfg, corpus, corpus_fp, final, trainer_cfg, extra, t0)

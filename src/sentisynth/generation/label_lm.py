@@ -371,30 +371,48 @@ class LabelLMGenerator:
         return per_text_perplexity(self.model, self.tokenizer, list(texts))
 
 
-class TinyGenerator(LabelLMGenerator):
+class CorpusModelGenerator(LabelLMGenerator):
+    """A base model pretrained here on the unlabelled corpus (cached under `cache_dir/<kind>/<key>`), then
+    label-tuned like a Hub model. Subclasses say how to pretrain it (`pretrained`)."""
+
+    kind = "corpus_model"
+
+    def __init__(self, corpus: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("name", self.kind)
+        super().__init__(**kwargs)
+        self.corpus = corpus
+
+    def pretrained(self, ctx: GenContext) -> tuple[Path, str]:
+        """(the pretrained model's directory, its cache key as the base model's revision)."""
+        raise NotImplementedError
+
+    def base_model(self, ctx: GenContext) -> tuple[str, dict]:
+        if not self.corpus:
+            raise FileNotFoundError(
+                f"{self.kind} generator: generator.corpus is not set (path to the unlabelled corpus)"
+            )
+        path, revision = self.pretrained(ctx)
+        return str(path), {"name": self.kind, "revision": revision}
+
+
+class TinyGenerator(CorpusModelGenerator):
     """`tiny`: the base model is pretrained here (cached by config + corpus fingerprint), then label-tuned."""
 
     kind = "tiny"
 
     def __init__(self, corpus: str | None = None, pretrain: dict | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("name", "tiny")
-        super().__init__(**kwargs)
-        self.corpus = corpus
+        super().__init__(corpus=corpus, **kwargs)
         self.pretrain = dict(pretrain) if pretrain else {}
 
-    def base_model(self, ctx: GenContext) -> tuple[str, dict]:
+    def pretrained(self, ctx: GenContext) -> tuple[Path, str]:
         from sentisynth.generation.tiny import TinyConfig, cache_key, pretrain_tiny
 
-        if not self.corpus:
-            raise FileNotFoundError(
-                "tiny generator: generator.corpus is not set (path to the unlabelled corpus)"
-            )
         cfg = TinyConfig(**self.pretrain)
         path = pretrain_tiny(cfg, self.corpus, ctx.cache_dir, ctx.trainer_cfg)
-        return str(path), {"name": "tiny", "revision": cache_key(cfg, file_fingerprint(self.corpus))}
+        return path, cache_key(cfg, file_fingerprint(self.corpus))
 
 
-class MiniLMDecoderGenerator(LabelLMGenerator):
+class MiniLMDecoderGenerator(CorpusModelGenerator):
     """`minilm_decoder`: the offline MiniLM-L6 encoder warm-started as a causal decoder, trained on the corpus
     (cached by config + corpus + source weights; `generation.bert_decoder`), then label-tuned like `tiny`."""
 
@@ -403,7 +421,6 @@ class MiniLMDecoderGenerator(LabelLMGenerator):
     def __init__(
         self, corpus: str | None = None, decoder: dict | None = None, pretrain: None = None, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("name", "minilm_decoder")
         if pretrain:
             raise ValueError(
                 "generator=minilm_decoder is configured under generator.decoder, not generator.pretrain"
@@ -412,23 +429,15 @@ class MiniLMDecoderGenerator(LabelLMGenerator):
             raise ValueError(
                 "generator=minilm_decoder: vLLM has no causal BERT (BertLMHeadModel) model; use generator.backend=hf"
             )
-        super().__init__(**kwargs)
-        self.corpus = corpus
+        super().__init__(corpus=corpus, **kwargs)
         self.decoder = dict(decoder) if decoder else {}
 
-    def base_model(self, ctx: GenContext) -> tuple[str, dict]:
+    def pretrained(self, ctx: GenContext) -> tuple[Path, str]:
         from sentisynth.generation.bert_decoder import DecoderConfig, cache_key, pretrain_decoder
 
-        if not self.corpus:
-            raise FileNotFoundError(
-                "minilm_decoder generator: generator.corpus is not set (path to the unlabelled corpus)"
-            )
         cfg = DecoderConfig(**self.decoder)
         path = pretrain_decoder(cfg, self.corpus, ctx.cache_dir, ctx.trainer_cfg)
-        return str(path), {
-            "name": "minilm_decoder",
-            "revision": cache_key(cfg, file_fingerprint(self.corpus)),
-        }
+        return path, cache_key(cfg, file_fingerprint(self.corpus))
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "detokenizer": "wordpiece_tweet_v1"}

@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -88,13 +89,25 @@ def pretrain_tiny(
 ) -> Path:
     """Return the cached pretrained model directory, training it first if it is not cached yet."""
     corpus_fp = file_fingerprint(corpus)
-    key = cache_key(cfg, corpus_fp)
-    final = Path(cache_dir) / "tiny" / key
-    with entry_lock(final):  # parallel jobs: one pretrains, the others wait and reuse it
-        if is_sound(final, "tiny generator"):
-            log.info("tiny generator: reusing pretrained model %s", final)
+    return cached_pretraining(
+        "tiny",
+        cache_key(cfg, corpus_fp),
+        cache_dir,
+        lambda final: _pretrain(cfg, corpus, corpus_fp, final, trainer_cfg),
+    )
+
+
+def cached_pretraining(
+    kind: str, key: str, cache_dir: str | os.PathLike, build: Callable[[Path], None]
+) -> Path:
+    """`cache_dir/<kind>/<key>`, built by `build(final)` unless a sound entry is there. Every model pretrained
+    here (tiny, minilm_decoder) shares this: parallel jobs wait on the lock and reuse what the first built."""
+    final = Path(cache_dir) / kind / key
+    with entry_lock(final):
+        if is_sound(final, f"{kind} generator"):
+            log.info("%s generator: reusing pretrained model %s", kind, final)
         else:
-            _pretrain(cfg, corpus, corpus_fp, final, trainer_cfg)
+            build(final)
     return final
 
 
