@@ -382,8 +382,8 @@ class CorpusModelGenerator(LabelLMGenerator):
         super().__init__(**kwargs)
         self.corpus = corpus
 
-    def pretrained(self, ctx: GenContext) -> tuple[Path, str]:
-        """(the pretrained model's directory, its cache key as the base model's revision)."""
+    def pretrained(self, ctx: GenContext) -> Path:
+        """The pretrained model's directory, `cache_dir/<kind>/<key>`: its name is the base model's revision."""
         raise NotImplementedError
 
     def base_model(self, ctx: GenContext) -> tuple[str, dict]:
@@ -391,8 +391,8 @@ class CorpusModelGenerator(LabelLMGenerator):
             raise FileNotFoundError(
                 f"{self.kind} generator: generator.corpus is not set (path to the unlabelled corpus)"
             )
-        path, revision = self.pretrained(ctx)
-        return str(path), {"name": self.kind, "revision": revision}
+        path = self.pretrained(ctx)
+        return str(path), {"name": self.kind, "revision": path.name}
 
 
 class TinyGenerator(CorpusModelGenerator):
@@ -404,12 +404,10 @@ class TinyGenerator(CorpusModelGenerator):
         super().__init__(corpus=corpus, **kwargs)
         self.pretrain = dict(pretrain) if pretrain else {}
 
-    def pretrained(self, ctx: GenContext) -> tuple[Path, str]:
-        from sentisynth.generation.tiny import TinyConfig, cache_key, pretrain_tiny
+    def pretrained(self, ctx: GenContext) -> Path:
+        from sentisynth.generation.tiny import TinyConfig, pretrain_tiny
 
-        cfg = TinyConfig(**self.pretrain)
-        path = pretrain_tiny(cfg, self.corpus, ctx.cache_dir, ctx.trainer_cfg)
-        return path, cache_key(cfg, file_fingerprint(self.corpus))
+        return pretrain_tiny(TinyConfig(**self.pretrain), self.corpus, ctx.cache_dir, ctx.trainer_cfg)
 
 
 class MiniLMDecoderGenerator(CorpusModelGenerator):
@@ -432,12 +430,10 @@ class MiniLMDecoderGenerator(CorpusModelGenerator):
         super().__init__(corpus=corpus, **kwargs)
         self.decoder = dict(decoder) if decoder else {}
 
-    def pretrained(self, ctx: GenContext) -> tuple[Path, str]:
-        from sentisynth.generation.bert_decoder import DecoderConfig, cache_key, pretrain_decoder
+    def pretrained(self, ctx: GenContext) -> Path:
+        from sentisynth.generation.bert_decoder import DecoderConfig, pretrain_decoder
 
-        cfg = DecoderConfig(**self.decoder)
-        path = pretrain_decoder(cfg, self.corpus, ctx.cache_dir, ctx.trainer_cfg)
-        return path, cache_key(cfg, file_fingerprint(self.corpus))
+        return pretrain_decoder(DecoderConfig(**self.decoder), self.corpus, ctx.cache_dir, ctx.trainer_cfg)
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "detokenizer": "wordpiece_tweet_v1"}
