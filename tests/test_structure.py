@@ -29,7 +29,8 @@ LAYERS = [
         "evaluation",
         "stats",
         "cli",
-    },  # stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
+        "llm",
+    },  # llm: the message-level LLM layer (OpenAI-compatible client, response cache, parsing); stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
     {"classifiers", "analysis", "distill"},
     {"generation", "guidance", "filters"},
     {"augment"},

@@ -420,7 +420,7 @@ class PseudoAugment:
             return None
         key = content_key(
             {
-                "filters": to_plain(self.filters) or {},
+                "filters": {k: v for k, v in (to_plain(self.filters) or {}).items() if v is not None},
                 "corpus": str(self.corpus),
                 "rows": rows.tolist(),
                 "splits": [s.fingerprint() for s in (data.seed, data.pool, data.val, data.test)],

@@ -22,7 +22,7 @@ from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sentisynth.errors import ConfigError, DataError
+from sentisynth.errors import ConfigError, DataError, RunStopped
 from sentisynth.tracking import NullTracker, Tracker, session
 from sentisynth.utils import is_rank_zero, to_plain
 
@@ -247,6 +247,9 @@ def run_task(
         metrics = task(cfg)
     except (DataError, FileNotFoundError, ConfigError) as e:
         fail(str(e))
+    except RunStopped as e:
+        print(f"stopped: {e}", file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)
     except OSError as e:
         message = unwritable(e)
         if message is None:

@@ -11,3 +11,10 @@ class DataError(ValueError):
 
 class ConfigError(ValueError):
     """A choice that cannot work or would be silently ignored."""
+
+
+class RunStopped(RuntimeError):
+    """A run that stopped on purpose before its end (a cost cap, a batch file waiting to be run, a server
+    that refuses the request): one line saying why and how to go on, exit code `exit_code`, nothing lost."""
+
+    exit_code = 3

@@ -109,6 +109,12 @@ def content_key(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
+def row_checksum(row: dict) -> str:
+    """Checksum of a store line's content (without its own `crc`): a flipped byte no longer passes as data."""
+    body = {k: v for k, v in row.items() if k != "crc"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
 def file_fingerprint(path: str | os.PathLike, length: int = 16) -> str:
     """Hash of a file's bytes, read in chunks (corpora can be large)."""
     h = hashlib.sha256()

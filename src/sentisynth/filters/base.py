@@ -129,6 +129,7 @@ class FilterChain:
                 s["rejected_by"] = f.name
                 s.setdefault("reject_reason", "unspecified")
             steps.append(self._step_report(f.name, current, before, labels_before, kept, dropped, elapsed))
+            steps[-1].update(getattr(f, "step_info", None) or {})  # a filter's own figures (judge: kappa)
             rejected.extend(dropped)
             current = kept
         report = self._summary(samples, intended, current, rejected, steps)

@@ -64,6 +64,29 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+STEP_KEYS = {
+    "name",
+    "in",
+    "kept",
+    "dropped",
+    "acceptance_rate",
+    "relabelled",
+    "reasons",
+    "time_s",
+    "per_class",
+}
+
+
+def step_metrics(report: dict[str, Any], prefix: str = "filters") -> dict[str, float]:
+    """A filter's own numbers beyond the counts (`filters/judge/kappa_teacher`), as flat metrics."""
+    return {
+        f"{prefix}/{step['name']}/{k}": v
+        for step in report["filters"]
+        for k, v in step.items()
+        if k not in STEP_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
 def log_filter_report(tracker: Tracker, report: dict[str, Any], prefix: str = "filters") -> None:
     """The table and the headline acceptance rates, to W&B / CSV / nothing."""
     tracker.log_table(f"{prefix}/report", COLUMNS, report_rows(report))
@@ -74,6 +97,7 @@ def log_filter_report(tracker: Tracker, report: dict[str, Any], prefix: str = "f
     }
     for step in report["filters"]:
         metrics[f"{prefix}/{step['name']}/acceptance_rate"] = step["acceptance_rate"]
+    metrics.update(step_metrics(report, prefix))
     for c, r in report["per_class"].items():
         metrics[f"{prefix}/class/{c}/acceptance_rate"] = r["acceptance_rate"]
     tracker.log_metrics(metrics)

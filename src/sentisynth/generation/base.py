@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
-from sentisynth.generation.prompts import GuidanceStrategy, class_keywords
+from sentisynth.generation.prompts import (
+    GuidanceStrategy,
+    class_exemplars,
+    class_keywords,
+    render_instruction,
+    sample_exemplars,
+    sample_keywords,
+)
 from sentisynth.generation.sampling import keyword_token_ids
 
 if TYPE_CHECKING:
@@ -56,7 +63,10 @@ class Generator(Protocol):
     `prepare` gets it ready for a context (fine-tuning, cached); `make_requests` builds a batch of prompts for
     one class; `run_batch` samples them, one seed per request, on its `backend` (hf | vllm) and returns posts
     per request and the new token count; `workers` is how many processes generate (`shards.chunk_runner`);
-    `lm_scorer` gives per-text perplexities for the perplexity filter. `identity` keys the caches.
+    `lm_scorer` gives per-text perplexities for the perplexity filter, or is None where the generator has no
+    local LM (`generator=api`: the filter then needs `filters.perplexity.model_path`, else skips with a log
+    line). `identity` keys the caches. A generator may also have `prefetch(ctx, requests, seeds)` (a whole
+    wave at once, `shards.run_local`) and `metrics()` (`generate/*` keys such as requests and cost).
     """
 
     kind: str
@@ -79,7 +89,32 @@ class Generator(Protocol):
         self, ctx: GenContext, requests: Sequence[Request], seeds: Sequence[int]
     ) -> tuple[list[list[str]], int]: ...
 
-    def lm_scorer(self, texts: Sequence[str]) -> np.ndarray: ...
+    lm_scorer: Callable[[Sequence[str]], np.ndarray] | None
+
+
+class Posts(list):
+    """A request's posts, with what its answer says about itself (API generators: model, usage, finish
+    reason), which `shards.run_chunk` adds to each sample's provenance."""
+
+    def __init__(self, posts: Sequence[str] = (), meta: dict[str, Any] | None = None) -> None:
+        super().__init__(posts)
+        self.meta = dict(meta or {})
+
+
+def guided_instruction(
+    ctx: GenContext, label: int, n_posts: int, rng: np.random.Generator
+) -> tuple[str, list[str], list[int]]:
+    """The strategy's instruction for one request of class `label` (instruction LMs and API generators):
+    keywords and exemplars sampled with `rng`; returns (instruction, keywords, exemplar indices)."""
+    s, name = ctx.strategy, ctx.label_names[label]
+    terms, weights = class_keywords(ctx.guidance, name, s.keyword_pool)
+    kws = sample_keywords(rng, terms, weights, s.n_keywords)
+    exs = sample_exemplars(rng, class_exemplars(ctx.guidance, name), s.n_exemplars)
+    return (
+        render_instruction(s.instruction, name, n_posts, kws, [t for t, _ in exs]),
+        kws,
+        [i for _, i in exs],
+    )
 
 
 def pick_device(device: str = "auto") -> torch.device:

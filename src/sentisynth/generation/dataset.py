@@ -153,9 +153,17 @@ def linguistic_lines(
     return [to_markdown(frame[frame["class"] == "all"][[c for c in cols if c in frame.columns]]).rstrip()]
 
 
+def cost_lines(cost: dict[str, Any] | None) -> list[str]:
+    """What the set cost to generate (API generators: requests, retries, tokens, USD by the server's usage)."""
+    if not cost:
+        return []
+    rows = [f"- {k.removeprefix('generate/')}: {v:.6g}" for k, v in sorted(cost.items())]
+    return ["## Generation cost (this run)", "", *rows, ""]
+
+
 def dataset_card(info: dict[str, Any]) -> str:
     """README.md for the set. `info`: data (summary), generator, guidance_name, guidance, filters, report,
-    counts, budget_met, linguistic (markdown lines)."""
+    counts, budget_met, linguistic (markdown lines), cost (optional `generate/*` figures)."""
     data, n = info["data"], sum(info["counts"].values())
     return "\n".join(
         [
@@ -194,6 +202,7 @@ def dataset_card(info: dict[str, Any]) -> str:
             "",
             *keyword_lines(info.get("guidance")),
             "",
+            *cost_lines(info.get("cost")),
             "## Filters and their acceptance",
             "",
             f"Chain: {', '.join(info['filters']) or 'none'}",

@@ -14,7 +14,7 @@ import numpy as np
 from sentisynth.cache import is_sound, publish_dir
 from sentisynth.filters.perplexity import per_text_perplexity
 from sentisynth.generation.backends import Backend
-from sentisynth.generation.base import GenContext, Request, bias_token_ids, pick_device
+from sentisynth.generation.base import GenContext, Request, bias_token_ids, guided_instruction, pick_device
 from sentisynth.generation.prompts import (
     class_exemplars,
     class_keywords,
@@ -22,7 +22,6 @@ from sentisynth.generation.prompts import (
     parse_posts,
     render_instruction,
     sample_exemplars,
-    sample_keywords,
 )
 from sentisynth.generation.sampling import SamplingParams
 from sentisynth.utils import content_key, entry_lock, read_json, write_json
@@ -210,19 +209,12 @@ class InstructGenerator:
 
     def make_requests(self, ctx: GenContext, label: int, n: int, rng: np.random.Generator) -> list[Request]:
         """Enough prompts for `n` posts (each prompt asks for `posts_per_prompt`)."""
-        s, name = ctx.strategy, ctx.label_names[label]
-        terms, weights = class_keywords(ctx.guidance, name, s.keyword_pool)
-        exemplars = class_exemplars(ctx.guidance, name)
         out = []
         for _ in range(max(1, -(-n // self.posts_per_prompt))):
-            kws = sample_keywords(rng, terms, weights, s.n_keywords)
-            exs = sample_exemplars(rng, exemplars, s.n_exemplars)
-            instruction = render_instruction(
-                s.instruction, name, self.posts_per_prompt, kws, [t for t, _ in exs]
-            )
-            text, ids = self._chat_ids(self.messages(instruction), True)
+            instruction, kws, exs = guided_instruction(ctx, label, self.posts_per_prompt, rng)
+            _, ids = self._chat_ids(self.messages(instruction), True)
             out.append(
-                Request(label, name, instruction, ids, kws, [i for _, i in exs], self.posts_per_prompt)
+                Request(label, ctx.label_names[label], instruction, ids, kws, exs, self.posts_per_prompt)
             )
         return out
 

@@ -26,10 +26,11 @@ from tqdm.auto import tqdm
 from sentisynth.cache import is_sound, publish, read_entry_json, write_entry
 from sentisynth.cli import build, tracked_job
 from sentisynth.data import LowResourceData, largest_remainder, read_json_input, water_fill
-from sentisynth.generation.base import GenContext, Generator, posts_per_request
+from sentisynth.generation.base import GenContext, Generator, Request, posts_per_request
 from sentisynth.generation.prompts import GuidanceStrategy
 from sentisynth.generation.shards import (
     Chunk,
+    chunk_requests,
     chunk_runner,
     done_requests,
     load_shards,
@@ -217,7 +218,8 @@ def memo_filter_context(
     ctx = FilterContext(
         data=data, cache_dir=cache_dir, seed=seed, budget_per_class=budget, label_names=list(data.label_names)
     )
-    ctx.lm_scorer = MemoScorer(lambda: gen.lm_scorer, method=None)
+    # generators without a local LM (the API generator) have no scorer: the perplexity filter then needs its own
+    ctx.lm_scorer = MemoScorer(lambda: gen.lm_scorer, method=None) if gen.lm_scorer is not None else None
     teacher_model = (filters_cfg.get("teacher") or {}).get("model")
     if teacher_model is not None:
         loader = FilterContext(data=data, cache_dir=cache_dir, seed=seed)
@@ -261,7 +263,8 @@ def plan_generation(cfg: DictConfig, data: LowResourceData, gen: Generator, ctx:
         }
     )
     need = plan_budget(gen.budget, data.seed.class_counts(len(names)))
-    filters_cfg = to_plain(cfg.get("filters")) or {}
+    # null entries are placeholders (`judge: null`): not in the cache key, so adding one changes nothing
+    filters_cfg = {k: v for k, v in (to_plain(cfg.get("filters")) or {}).items() if v is not None}
     max_rounds = int(gen.budget.get("max_rounds", 4))
     max_requests = int(gen.budget.get("max_requests_per_class", 100_000))
     final_key = content_key(
@@ -396,7 +399,13 @@ def final_set(
 
 
 def write_outputs(
-    out: Path, final: list[dict], report: Any, plan: Plan, names: list[str], met: bool
+    out: Path,
+    final: list[dict],
+    report: Any,
+    plan: Plan,
+    names: list[str],
+    met: bool,
+    extra: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """synthetic.jsonl, the filter report (this run's, or on a cache hit the one of the run that made the
     set) and metrics.json; returns the metrics."""
@@ -425,6 +434,10 @@ def write_outputs(
     metrics.update({f"generate/n/{n}": int(counts[c]) for c, n in enumerate(names)})
     if report is not None:
         metrics["generate/n_filtered_out"] = len(report.rejected)
+        from sentisynth.filters.report import step_metrics
+
+        metrics.update(step_metrics(report.report))
+    metrics.update(extra or {})
     write_json(out / "metrics.json", metrics)
     return metrics
 
@@ -527,6 +540,38 @@ def log_generation(tracker: Tracker, out: Path, rows: list[dict], limit: int = 1
     tracker.log_artifact(out / "synthetic.jsonl", name="synthetic", kind="dataset")
 
 
+def api_metrics(gen: Generator) -> dict[str, float]:
+    """Requests, retries, tokens and cost of a generator that pays per token (`generator=api`); else none."""
+    return gen.metrics() if hasattr(gen, "metrics") else {}
+
+
+def first_wave(gen: Generator, ctx: GenContext, plan: Plan) -> tuple[list[Request], list[int]]:
+    """The requests the first round sends: enough for each class's budget before any filtering."""
+    requests: list[Request] = []
+    seeds: list[int] = []
+    for c, need in enumerate(plan.need):
+        s, r = chunk_requests(gen, ctx, (c, 0, -(-need // posts_per_request(gen))))
+        requests += r
+        seeds += s
+    return requests, seeds
+
+
+def dry_run(gen: Generator, ctx: GenContext, plan: Plan, out: Path) -> dict[str, float]:
+    """`generator.dry_run=true`: what the first round would send and cost at most, before anything is sent
+    (top-up rounds for posts the filters drop come on top)."""
+    est = gen.estimate(ctx, *first_wave(gen, ctx, plan))
+    print(
+        f"dry run: first round {est['requests']} requests ({est.get('cached', 0)} already answered in the "
+        f"cache), at most {est['max_prompt_tokens']} prompt + {est['max_completion_tokens']} completion "
+        f"tokens, at most ${est['max_cost_usd']:.4f}; top-up rounds for filtered posts come on top. "
+        "Nothing was sent.",
+        flush=True,
+    )
+    metrics = {f"dry_run/{k}": v for k, v in est.items() if isinstance(v, (int, float))}
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
 def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     """Generate the synthetic dataset of one config; returns flat metrics (also in metrics.json).
     Tracked from the start (generator and teacher curves live); nested in a train arm (`logger: null`),
@@ -534,31 +579,10 @@ def run_generate_stage(cfg: DictConfig) -> dict[str, float]:
     return tracked_job(cfg, "generate", generate_job)
 
 
-def generate_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
-    t_start = time.perf_counter()
-    seed_everything(int(cfg.seed))
-    data: LowResourceData = build(cfg.data)
-    names = list(data.label_names)
-    gen, ctx, t_prepare = prepare_generator(cfg, data, out)
-    plan = plan_generation(cfg, data, gen, ctx)
-    final, report, stats, met = final_set(
-        gen, ctx, plan, data, Path(cfg.paths.cache_dir), to_plain(cfg.generator)
-    )
-    metrics = write_outputs(out, final, report, plan, names, met)
-    export_run(
-        cfg,
-        out,
-        data,
-        final,
-        {
-            "generator": plan.provenance["generator"],
-            "guidance_name": ctx.strategy.name,
-            "guidance": ctx.guidance,
-            "filters": list(plan.filters_cfg),
-            "counts": {n: metrics[f"generate/n/{n}"] for n in names},
-            "budget_met": met,
-        },
-    )
+def run_timings(
+    stats: dict[str, float], gen: Generator, plan: Plan, t_prepare: float, t_start: float
+) -> dict:
+    """timings.json: where the run's time went (not deterministic, so apart from metrics.json)."""
     secs = stats["seconds"]
     # generate_s: summed over chunks (per process); generate_wall_s: wall clock, worker/engine start-up included
     timings = {
@@ -576,6 +600,39 @@ def generate_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
         "raw_key": plan.raw_key,
         "final_key": plan.final_key,
     }
+    return timings
+
+
+def generate_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
+    t_start = time.perf_counter()
+    seed_everything(int(cfg.seed))
+    data: LowResourceData = build(cfg.data)
+    names = list(data.label_names)
+    gen, ctx, t_prepare = prepare_generator(cfg, data, out)
+    plan = plan_generation(cfg, data, gen, ctx)
+    if getattr(gen, "dry_run", False):
+        return dry_run(gen, ctx, plan, out)
+    final, report, stats, met = final_set(
+        gen, ctx, plan, data, Path(cfg.paths.cache_dir), to_plain(cfg.generator)
+    )
+    metrics = write_outputs(out, final, report, plan, names, met, api_metrics(gen))
+    export_run(
+        cfg,
+        out,
+        data,
+        final,
+        {
+            "generator": plan.provenance["generator"],
+            "guidance_name": ctx.strategy.name,
+            "guidance": ctx.guidance,
+            "filters": list(plan.filters_cfg),
+            "counts": {n: metrics[f"generate/n/{n}"] for n in names},
+            "budget_met": met,
+            "cost": api_metrics(gen) or None,
+        },
+    )
+    timings = run_timings(stats, gen, plan, t_prepare, t_start)
+    secs = stats["seconds"]
     write_json(out / "timings.json", timings)
     log_generation(tracker, out, final)
     tracker.log_metrics(

@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from sentisynth.llm.parsing import clean_text  # noqa: F401 - re-exported: the label LMs clean decoded text with it
+from sentisynth.llm.parsing import parse_posts as parse_llm_posts
+
 STRATEGIES = ("naive", "exemplar", "shap", "shap_bias")
 KW, EX, TEXT = "<kw>", "<ex>", "<text>"
 
@@ -159,38 +162,7 @@ def render_instruction(
     return template.format(n=n, label=label_name, exemplars=ex_block, keywords=kw_block).strip()
 
 
-_NUMBERED = re.compile(r"^\s*(?:(?:post|tweet)\s*)?(?:\d{1,3}\s*[.):\]-]|[-*\u2022])\s*", re.IGNORECASE)
-_PREAMBLE = re.compile(r"^\s*(sure|here (are|is)|okay|ok|certainly|of course)\b", re.IGNORECASE)
-_QUOTES = "\"'\u201c\u201d\u2018\u2019`"
-
-
 def parse_posts(completion: str, n: int) -> list[str]:
-    """Posts from a completion: numbered/bulleted lines, a bare line per post, or one post.
-
-    Drops chatty preambles ("Here are 5 posts:"), numbering, surrounding quotes and empty lines.
-    """
-    posts: list[str] = []
-    for line in completion.replace("\r", "\n").split("\n"):
-        line = line.strip()
-        if (
-            not line
-            or _PREAMBLE.match(line)
-            or (line.endswith(":") and len(line.split()) < 12 and not _NUMBERED.match(line))
-        ):
-            continue
-        line = _NUMBERED.sub("", line).strip()
-        if len(line) >= 2 and line[0] in _QUOTES and line[-1] in _QUOTES:
-            line = line[1:-1].strip()
-        line = clean_text(line)
-        if line:
-            posts.append(line)
-    return posts[:n]
-
-
-_LEADING_TAGS = re.compile(r"^(?:\s*<[^<>\s]{1,40}>)+\s*")
-
-
-def clean_text(text: str) -> str:
-    """Normalise white space and strip leftover prefix/special tags at the start."""
-    text = _LEADING_TAGS.sub("", text)
-    return " ".join(text.split())
+    """Posts from an instruction LM's completion (at most `n`): one parser for every LLM path,
+    `sentisynth.llm.parsing.parse_posts`, which also counts dropped posts and refusals."""
+    return parse_llm_posts(completion, n).posts

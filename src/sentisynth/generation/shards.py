@@ -92,13 +92,19 @@ def missing_chunks(done: list[set[int]], start: list[int], end: list[int], size:
     return out
 
 
+def chunk_requests(gen: Any, ctx: GenContext, chunk: Chunk) -> tuple[list[int], list[Any]]:
+    """The seeds and requests of a chunk: request `k` of class `c` is the same in any chunk or process."""
+    c, k0, k1 = chunk
+    seeds = [request_seed(ctx.seed, c, k) for k in range(k0, k1)]
+    return seeds, [gen.make_requests(ctx, c, 1, np.random.default_rng(s))[0] for s in seeds]
+
+
 def run_chunk(
     gen: Any, ctx: GenContext, chunk: Chunk, raw_key: str, provenance: dict
 ) -> tuple[list[dict], int, float]:
     """Generate one chunk; returns its rows (with provenance), new tokens and seconds."""
     c, k0, k1 = chunk
-    seeds = [request_seed(ctx.seed, c, k) for k in range(k0, k1)]
-    requests = [gen.make_requests(ctx, c, 1, np.random.default_rng(s))[0] for s in seeds]
+    seeds, requests = chunk_requests(gen, ctx, chunk)
     t0 = time.perf_counter()
     posts, n_tokens = gen.run_batch(ctx, requests, seeds)
     dt = time.perf_counter() - t0
@@ -129,6 +135,7 @@ def run_chunk(
                         "batch": chunk_id(chunk),
                         "time": now,
                         **extra,
+                        **getattr(texts, "meta", {}),  # the answer's own record (API generators)
                     },
                 }
             )
@@ -138,9 +145,17 @@ def run_chunk(
 def run_local(
     gen: Any, ctx: GenContext, store: BatchStore, chunks: Iterable[Chunk], raw_key: str, provenance: dict
 ) -> Iterable[tuple[str, list[dict], int, float]]:
-    """Chunks in this process, each appended to `store` as soon as it is done."""
+    """Chunks in this process, each appended to `store` as soon as it is done. A generator with `prefetch`
+    (the API generator) first gets the whole wave, so its requests go out concurrently across chunks."""
+    chunks, t_wave = list(chunks), 0.0
+    if hasattr(gen, "prefetch") and chunks:
+        t0 = time.perf_counter()
+        pairs = [chunk_requests(gen, ctx, chunk) for chunk in chunks]
+        gen.prefetch(ctx, [r for _, rs in pairs for r in rs], [s for ss, _ in pairs for s in ss])
+        t_wave = time.perf_counter() - t0  # the wave's requests: counted with its first chunk
     for chunk in chunks:
         rows, n_tokens, dt = run_chunk(gen, ctx, chunk, raw_key, provenance)
+        dt, t_wave = dt + t_wave, 0.0
         store.append(chunk_id(chunk), rows)
         yield chunk_id(chunk), rows, n_tokens, dt
 

@@ -8,21 +8,14 @@ are deterministic given their id, so a resumed run regenerates exactly what was 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from pathlib import Path
 
-from sentisynth.utils import is_rank_zero, jsonl_text, write_jsonl
+from sentisynth.utils import is_rank_zero, jsonl_text, row_checksum, write_jsonl
 
 log = logging.getLogger(__name__)
-
-
-def row_checksum(row: dict) -> str:
-    """Checksum of a store line's content (without its own `crc`): a flipped byte no longer passes as data."""
-    body = {k: v for k, v in row.items() if k != "crc"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 def parse_line(raw: bytes) -> dict | None:
