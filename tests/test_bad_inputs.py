@@ -302,3 +302,118 @@ def test_stage_bogus_exits_2(tmp_path: Path) -> None:
         proc.stderr.strip()
         == "error: stage='bogus' is not a stage of generate.py (known: guidance, generate)"
     )
+
+
+# ---- round 2 (issue 26): each row of the issue's table --------------------------------------------------
+
+
+def _disguise(text: str, how: str) -> str:
+    if how == "zero_width":
+        return "\u200b".join(text)
+    if how == "fullwidth":
+        return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else "\u3000" if c == " " else c for c in text)
+    cyrillic = str.maketrans("aeopcxyAEOPCXTHKM", "аеорсхуАЕОРСХТНКМ")
+    return text.translate(cyrillic)
+
+
+@pytest.mark.parametrize("how", ["zero_width", "fullwidth", "cyrillic"])
+def test_disguised_test_posts_are_dropped_by_the_leak_guard(tiny_data_dir: Path, how: str) -> None:
+    """Row 1: test posts with zero-width characters, fullwidth ASCII or Cyrillic look-alikes are still copies."""
+    import numpy as np
+
+    from sentisynth.data import Split, load_data
+    from sentisynth.filters.leak import guard_training_set
+
+    data = load_data("tweet_eval", seed_size=20, seed=0, task="emotion", data_dir=str(tiny_data_dir))
+    texts = [_disguise(t, how) for t in data.test.texts]
+    assert all(d != t for d, t in zip(texts, data.test.texts))
+    train = Split(texts, np.asarray(data.test.labels), np.arange(len(texts)))
+    keep, counts = guard_training_set(train, ["synthetic"] * len(texts), data)
+    assert len(keep) == 0 and counts["leak/dropped"] == len(texts)
+
+
+def test_dedup_folds_disguises_within_a_synthetic_set() -> None:
+    from sentisynth.filters import FilterContext
+    from sentisynth.filters.dedup import DedupFilter
+
+    text = "so happy with my new phone today"
+    samples = [
+        {"id": str(i), "text": t, "label": 0}
+        for i, t in enumerate(
+            [text, _disguise(text, "zero_width"), _disguise(text, "fullwidth"), _disguise(text, "cyrillic")]
+        )
+    ]
+    kept, dropped = DedupFilter(against=("test",)).apply(samples, FilterContext(data=None))
+    assert [s["id"] for s in kept] == ["0"] and len(dropped) == 3
+
+
+def _saved_tfidf(tmp: Path) -> Path:
+    import numpy as np
+
+    from sentisynth.classifiers.io import save_classifier
+    from sentisynth.classifiers.tfidf import TfidfClassifier
+
+    rows = make_posts(8)
+    clf = TfidfClassifier("lr", n_classes=4).fit([t for t, _ in rows], np.array([y for _, y in rows]))
+    return save_classifier(clf, tmp / "model", NAMES)
+
+
+@pytest.mark.parametrize("damage", ["flipped_bytes", "reordered_labels", "broken_index", "missing_file"])
+def test_damaged_saved_model_is_refused_naming_the_file(tmp_path: Path, damage: str) -> None:
+    """Row 2 (and the last row): a sealed model whose files changed is refused at load, naming the file."""
+    from sentisynth.classifiers.io import INDEX_FILE
+    from sentisynth.data import DataError
+    from sentisynth.predict import load_predictor
+
+    path = _saved_tfidf(tmp_path)
+    assert load_predictor(path).predict(["so happy"])  # sound: loads
+    if damage == "flipped_bytes":
+        raw = bytearray((path / "tfidf_arrays.npz").read_bytes())
+        raw[-200:-100] = bytes(b ^ 0xFF for b in raw[-200:-100])
+        (path / "tfidf_arrays.npz").write_bytes(bytes(raw))
+        name = "tfidf_arrays.npz"
+    elif damage == "reordered_labels":
+        meta = json.loads((path / INDEX_FILE).read_text())
+        meta["label_names"] = meta["label_names"][::-1]
+        (path / INDEX_FILE).write_text(json.dumps(meta, indent=2))
+        name = INDEX_FILE
+    elif damage == "broken_index":
+        (path / INDEX_FILE).write_text('{"kind": "tfidf", "label_')
+        name = INDEX_FILE
+    else:
+        (path / "tfidf.json").unlink()
+        name = "tfidf.json"
+    with pytest.raises(DataError, match=rf"model directory .*model is damaged: {re.escape(name)}"):
+        load_predictor(path)
+
+
+def test_unsealed_broken_model_file_names_the_file(tmp_path: Path) -> None:
+    from sentisynth.cache import SEAL
+    from sentisynth.data import DataError
+    from sentisynth.predict import load_predictor
+
+    path = _saved_tfidf(tmp_path)
+    (path / SEAL).unlink()  # an older version's folder: not verified, but a broken file is still named
+    (path / "tfidf.json").write_text("{")
+    with pytest.raises(DataError, match=r"tfidf\.json: not valid JSON .*damaged or truncated"):
+        load_predictor(path)
+
+
+def test_predict_one_row_per_line_strings_only(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Row 6: blank lines keep their row; a plain string is one text; non-strings are one clear error."""
+    import pandas as pd
+
+    from sentisynth.data import DataError
+    from sentisynth.predict import load_predictor, main
+
+    path = _saved_tfidf(tmp_path)
+    (tmp_path / "t.txt").write_text("so happy\n\nangry now\n   \nsad\nfine\n")
+    assert main([str(path), str(tmp_path / "t.txt"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv", keep_default_na=False)) == 6
+    assert "2 blank line(s)" in capsys.readouterr().err
+    model = load_predictor(path)
+    assert len(model.predict("a plain string")) == 1
+    assert model.predict([]) == [] and model.predict_proba([]).shape == (0, 4)
+    for bad, what in (([None], "NoneType"), ([5], "int"), (5, "int")):
+        with pytest.raises(DataError, match=what):
+            model.predict(bad)
