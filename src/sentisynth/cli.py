@@ -23,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sentisynth.errors import ConfigError, DataError
+from sentisynth.schema import check_config
 from sentisynth.tracking import NullTracker, Tracker, session
 from sentisynth.utils import is_rank_zero, to_plain
 
@@ -242,6 +243,7 @@ def run_task(
     if cache_dir:
         ensure_writable(cache_dir, "paths.cache_dir")
     try:
+        check_config(cfg)  # every option's type and range (sentisynth.schema), before any work
         for check in checks:
             check(cfg)
         metrics = task(cfg)
