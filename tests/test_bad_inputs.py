@@ -209,27 +209,6 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("root", "write", "pattern"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_gives_one_line_and_exit_2(
-    root: str,
-    write: Callable[[Path], list[str]],
-    pattern: str,
-    tmp_path: Path,
-    tiny_data_dir: Path,
-    capsys: pytest.CaptureFixture,
-) -> None:
-    from sentisynth.generation import run_generate_stage
-    from sentisynth.train import run
-
-    cfg = _compose(root, [f"paths.data_dir={tiny_data_dir}", *write(tmp_path)], tmp_path)
-    with pytest.raises(SystemExit) as exit_info:
-        run_task(run if root == "train" else run_generate_stage, cfg)
-    assert exit_info.value.code == 2
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    assert re.search(pattern, lines[0]), lines[0]
-
-
 def test_read_only_run_directory_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Hydra creates the run directory before the task: the callback checks it first."""
     (tmp_path / "plain").write_text("x")
@@ -417,3 +396,209 @@ def test_predict_one_row_per_line_strings_only(tmp_path: Path, capsys: pytest.Ca
     for bad, what in (([None], "NoneType"), ([5], "int"), (5, "int")):
         with pytest.raises(DataError, match=what):
             model.predict(bad)
+
+
+def test_case_and_space_label_variants_are_merged_and_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Row: `Joy`/`joy`, `Anger `/`anger` in one file: 4 classes, with a warning naming the pairs."""
+    from sentisynth.data import load_files
+
+    rows = [
+        (t, {"joy": "Joy", "anger": "Anger "}.get(y, y) if i % 3 == 0 else y)
+        for i, (t, y) in enumerate(_posts())
+    ]
+    path = _csv(tmp_path, rows)
+    with caplog.at_level("WARNING"):
+        ds = load_files(path=str(path))
+    assert ds.label_names == sorted(NAMES)
+    assert (
+        "merged labels that differ only by case or spaces: 'Anger ' -> 'anger', 'Joy' -> 'joy'" in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        kept = load_files(path=str(path), normalize_labels=False)
+    assert len(kept.label_names) == 6 and "kept as separate classes" in caplog.text
+
+
+def test_list_typed_parquet_labels_are_their_element(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from sentisynth.data import DataError, load_files
+
+    rows = _posts()
+    pd.DataFrame({"text": [t for t, _ in rows], "label": [[y] for _, y in rows]}).to_parquet(
+        tmp_path / "d.parquet"
+    )
+    assert load_files(path=str(tmp_path / "d.parquet")).label_names == sorted(NAMES)
+    pd.DataFrame({"text": ["a b", "c d"], "label": [["joy", "anger"], ["joy"]]}).to_parquet(
+        tmp_path / "m.parquet"
+    )
+    with pytest.raises(DataError, match=r"m\.parquet: row 1, column 'label': 2 labels .*multi-label"):
+        load_files(path=str(tmp_path / "m.parquet"))
+
+
+def _label_file(kind: str) -> Callable[[Path], list[str]]:
+    def write(tmp: Path) -> list[str]:
+        posts = _posts()
+        if kind == "mixed_ids_names":
+            rows = [{"text": t, "label": NAMES.index(y) if i % 2 else y} for i, (t, y) in enumerate(posts)]
+        elif kind == "all_bool":
+            rows = [{"text": t, "label": bool(i % 2)} for i, (t, _) in enumerate(posts)]
+        else:
+            raise KeyError(kind)
+        return ["data=files", "data.seed_size=8", f"data.path={_jsonl(tmp, rows, 'd.jsonl')}"]
+
+    return write
+
+
+def _table_file(kind: str) -> Callable[[Path], list[str]]:
+    def write(tmp: Path) -> list[str]:
+        posts = _posts()
+        if kind == "tsv_extra_field":
+            path = tmp / "d.tsv"
+            lines = [f"{t}\t{y}" for t, y in posts]
+            lines[0] = lines[0].replace(" ", "\t", 1)
+            path.write_text("text\tlabel\n" + "\n".join(lines) + "\n")
+        elif kind == "csv_repeated_header":
+            path = _csv(tmp, posts[:20] + [("text", "label")] + posts[20:])
+        elif kind == "200_classes":
+            path = _csv(
+                tmp,
+                [(f"post number {i} about topic {c} here", f"c{c}") for c in range(200) for i in range(2)],
+            )
+        else:
+            path = _csv(tmp, posts)
+            return ["data=files", "data.seed_size=8", f"data.path={path}", f"data.fractions={kind}"]
+        return ["data=files", "data.seed_size=8", f"data.path={path}"]
+
+    return write
+
+
+# Round 2: (id, root, writer -> overrides, pattern). The schema rows give key, value and range.
+CASES_2 = [
+    (
+        "epochs_0",
+        ["classifier=transformer", "classifier.epochs=0"],
+        r"classifier\.epochs must be an integer in \[1, 100000\], got 0",
+    ),
+    (
+        "lr_nan",
+        ["classifier=transformer", "classifier.lr=nan"],
+        r"classifier\.lr must be a number in \(0, 1\], got nan",
+    ),
+    (
+        "max_length_0",
+        ["classifier=transformer", "classifier.max_length=0"],
+        r"classifier\.max_length must be an integer in \[1, ",
+    ),
+    ("seed_negative", ["seed=-1"], r"^error: seed must be an integer in \[0, 4294967295\], got -1$"),
+    ("seed_fraction", ["seed=1.5"], r"^error: seed must be an integer .*got 1\.5$"),
+    ("seed_word", ["seed=abc"], r"^error: seed must be an integer .*got 'abc'$"),
+    ("seed_huge", ["seed=1e20"], r"^error: seed must be an integer .*got 1e\+20$"),
+    (
+        "n_per_class_negative",
+        ["generator.budget.n_per_class=-3"],
+        r"generator\.budget\.n_per_class must be an integer in \[1, inf\], got -3",
+    ),
+    (
+        "temperature_negative",
+        ["generator.sampling.temperature=-1"],
+        r"generator\.sampling\.temperature must be a number in \(0, 100\], got -1",
+    ),
+    (
+        "temperature_zero",
+        ["generator.sampling.temperature=0"],
+        r"generator\.sampling\.temperature must be a number in \(0, 100\], got 0",
+    ),
+    (
+        "top_p_2",
+        ["generator.sampling.top_p=2"],
+        r"generator\.sampling\.top_p must be a number in \(0, 1\], got 2",
+    ),
+    (
+        "leak_threshold",
+        ["leak_guard.threshold=1.5"],
+        r"^error: leak_guard\.threshold must be a number in \(0, 1\], got 1\.5$",
+    ),
+    (
+        "dedup_threshold",
+        ["filters.dedup.threshold=2"],
+        r"filters\.dedup\.threshold must be a number in \(0, 1\], got 2",
+    ),
+    (
+        "perplexity_percentile",
+        ["filters.perplexity.percentile=150"],
+        r"filters\.perplexity\.percentile must be",
+    ),
+    (
+        "teacher_tau",
+        ["filters.teacher.tau=-0.1"],
+        r"filters\.teacher\.tau must be a number in \[0, 1\] or 'auto', got -0\.1",
+    ),
+    (
+        "fractions_negative",
+        ["data=files", "data.fractions=[1.2,-0.1,-0.1]"],
+        r"data\.fractions\[i\] must be a number in \[0, 1\], got 1\.2",
+    ),
+]
+CASES += [(name, "train", _tiny(["data.seed_size=12", *ov]), pattern) for name, ov, pattern in CASES_2]
+CASES += [
+    (
+        "fractions_zero_test",
+        "train",
+        _table_file("[0.9,0.1,0.0]"),
+        r"data\.fractions=\[0\.9, 0\.1, 0\.0\]: the test share 0\.0 must be in \(0, 1\]",
+    ),
+    (
+        "labels_mix_ids_and_names",
+        "train",
+        _label_file("mixed_ids_names"),
+        r"d\.jsonl: column 'label' mixes class ids and names, e\.g\. \d \(row 2\) and '\w+' \(row 1\)",
+    ),
+    (
+        "labels_all_boolean",
+        "train",
+        _label_file("all_bool"),
+        r"d\.jsonl: column 'label' holds only true/false values; give data\.label_names",
+    ),
+    (
+        "tsv_row_extra_field",
+        "train",
+        _table_file("tsv_extra_field"),
+        r"d\.tsv: row 1 \(line 2\) has 3 fields, the header has 2",
+    ),
+    (
+        "csv_repeated_header",
+        "train",
+        _table_file("csv_repeated_header"),
+        r"d\.csv: row 21 \(line 22\) repeats the header",
+    ),
+    (
+        "200_classes_2_posts",
+        "train",
+        _table_file("200_classes"),
+        r"d\.csv: 200 of 200 classes have fewer than 3 posts .*training split would be empty",
+    ),
+]
+
+
+@pytest.mark.parametrize(("root", "write", "pattern"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_line_and_exit_2(
+    root: str,
+    write: Callable[[Path], list[str]],
+    pattern: str,
+    tmp_path: Path,
+    tiny_data_dir: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    from sentisynth.generation import run_generate_stage
+    from sentisynth.train import run
+
+    cfg = _compose(root, [f"paths.data_dir={tiny_data_dir}", *write(tmp_path)], tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        run_task(run if root == "train" else run_generate_stage, cfg)
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert re.search(pattern, lines[0]), lines[0]

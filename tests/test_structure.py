@@ -30,6 +30,7 @@ LAYERS = [
         "evaluation",
         "stats",
         "cli",
+        "labels",
     },  # stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
     {"classifiers", "analysis", "distill"},
     {"generation", "guidance", "filters"},

@@ -169,7 +169,6 @@ RULES: list[tuple[str, Rule]] = [
     ("data.fractions[]", SHARE),
     ("data.{val_fraction,test_fraction}", FRACTION_BELOW_1),
     ("data.normalize_labels", BOOL),
-    ("data.min_eval_per_class", NONNEG_INT),
     # classifiers
     *_classifier_rows("classifier"),
     *_classifier_rows("**.teacher.model"),

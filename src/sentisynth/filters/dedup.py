@@ -79,7 +79,7 @@ class DedupFilter:
             log.warning("dedup.against has no 'test': checking test anyway (a copied test post is leakage)")
         self.against = tuple(dict.fromkeys([*against, "test"]))
         if not 0 < threshold <= 1:
-            raise ValueError(f"dedup.threshold must be in (0, 1], got {threshold}")
+            raise ValueError(f"{self.name}.threshold must be in (0, 1], got {threshold}")
         self.threshold, self.ngram, self.num_perm, self.within = threshold, ngram, num_perm, within
 
     def _references(self, ctx: FilterContext) -> tuple[list, dict[str, int], list[set[str]], MinHashLSH]:
