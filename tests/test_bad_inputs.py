@@ -602,3 +602,89 @@ def test_bad_input_gives_one_line_and_exit_2(
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     assert re.search(pattern, lines[0]), lines[0]
+
+
+def _multirun_with_bad_jobs(root: Path) -> None:
+    from tests.test_report import _job
+
+    for n, seed in enumerate((0, 1, 2)):
+        _job(root, n, "none", 250, seed, {"anger": 0.5 + seed / 100, "optimism": 0.3})
+        (root / str(n) / ".hydra" / "overrides.yaml").write_text(f"- seed={seed}\n- augment=none\n")
+    (root / "1" / "metrics.json").unlink()  # unfinished job
+    (root / "2" / "metrics.json").write_text('{"test/macro_f1": 0.4, "test/f1')  # broken job
+
+
+@pytest.mark.parametrize("tool", ["aggregate", "report"])
+def test_multirun_jobs_with_missing_or_broken_metrics_are_named_and_counted(
+    tmp_path: Path, tool: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Row: a job without metrics.json, or with a broken one: both tools skip it, name it, count it."""
+    from sentisynth.aggregate import aggregate
+    from sentisynth.report import build_report
+
+    root = tmp_path / "multirun"
+    _multirun_with_bad_jobs(root)
+    with caplog.at_level("WARNING"):
+        if tool == "aggregate":
+            summary = aggregate(root)
+            header = (root / "summary.md").read_text()
+            assert summary["n_seeds"].tolist() == [1]
+        else:
+            header = build_report(root).read_text()
+    assert "**2 job(s) skipped** (missing or broken metrics.json)" in header
+    assert f"{root / '1'}: no metrics.json" in caplog.text
+    assert re.search(
+        r"2/metrics\.json: not valid JSON \(line 1, column \d+: .*\); the file is damaged", caplog.text
+    )
+
+
+def test_full_disk_is_one_line_naming_the_file_and_that_rerunning_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Row: `OSError: [Errno 27] File too large` (ulimit -f) while writing output: one line, the path."""
+    import errno
+    import os
+
+    from sentisynth.utils import write_json
+
+    def full(fd: int) -> None:
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(os, "fsync", full)
+    cfg = DictConfig({"paths": {"output_dir": str(tmp_path / "run")}})
+    with pytest.raises(SystemExit) as exit_info:
+        run_task(lambda cfg: write_json(tmp_path / "run" / "metrics.json", {"a": 1}), cfg)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: cannot write {tmp_path / 'run' / 'metrics.json'}: file too large (disk full or a file-size "
+        "limit); free space and run the same command again: it resumes from the finished, cached work"
+    )
+    assert not list((tmp_path / "run").glob("*.tmp"))  # no partial file left
+
+
+def test_many_classes_confusion_plot_is_a_summary(tmp_path: Path) -> None:
+    """Row: 200 classes: a fixed-size heat map, not a 6 MB figure with 40,000 labelled cells."""
+    import time
+
+    import numpy as np
+
+    from sentisynth.evaluation import plot_confusion
+
+    rng = np.random.default_rng(0)
+    cm = rng.integers(0, 3, size=(200, 200))
+    t0 = time.perf_counter()
+    path = plot_confusion(cm, [f"c{i}" for i in range(200)], tmp_path / "cm.png", title="test")
+    assert time.perf_counter() - t0 < 10 and path.stat().st_size < 500_000
+
+
+def test_split_seed_fixes_val_and_test_across_seeds(tmp_path: Path) -> None:
+    """Row: `data=files` over several `seed`s: the same val/test posts (data.split_seed), other seed sets."""
+    from sentisynth.data import load_data
+
+    path = _csv(tmp_path, _posts(20))
+    runs = [load_data("files", seed_size=12, seed=s, path=str(path), split_seed=0) for s in (0, 1, 2)]
+    assert len({tuple(r.test.texts) for r in runs}) == 1 and len({tuple(r.val.texts) for r in runs}) == 1
+    assert len({tuple(sorted(r.seed.texts)) for r in runs}) == 3
+    follow = [load_data("files", seed_size=12, seed=s, path=str(path), split_seed=None) for s in (0, 1)]
+    assert follow[0].test.texts != follow[1].test.texts  # split_seed=null: the old behaviour
