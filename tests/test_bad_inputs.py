@@ -688,3 +688,22 @@ def test_split_seed_fixes_val_and_test_across_seeds(tmp_path: Path) -> None:
     assert len({tuple(sorted(r.seed.texts)) for r in runs}) == 3
     follow = [load_data("files", seed_size=12, seed=s, path=str(path), split_seed=None) for s in (0, 1)]
     assert follow[0].test.texts != follow[1].test.texts  # split_seed=null: the old behaviour
+
+
+def test_transformer_folder_with_flipped_weight_bytes_is_refused_before_loading(tmp_path: Path) -> None:
+    """Row 2, transformer side: `model.safetensors` with 4 KB flipped is refused by the seal, not loaded."""
+    from sentisynth.cache import problem, seal
+    from sentisynth.classifiers.io import INDEX_FILE, load_classifier
+    from sentisynth.data import DataError
+
+    path = tmp_path / "model"
+    path.mkdir()
+    (path / INDEX_FILE).write_text(json.dumps({"kind": "transformer", "label_names": NAMES}))
+    (path / "model.safetensors").write_bytes(bytes(range(256)) * 64)
+    seal(path)
+    raw = bytearray((path / "model.safetensors").read_bytes())
+    raw[:4096] = bytes(b ^ 0x5A for b in raw[:4096])
+    (path / "model.safetensors").write_bytes(bytes(raw))
+    assert "model.safetensors" in (problem(path) or "")  # `python -m sentisynth.cache check` agrees
+    with pytest.raises(DataError, match=r"is damaged: model\.safetensors does not match its recorded sha256"):
+        load_classifier(path)
