@@ -707,3 +707,26 @@ def test_transformer_folder_with_flipped_weight_bytes_is_refused_before_loading(
     assert "model.safetensors" in (problem(path) or "")  # `python -m sentisynth.cache check` agrees
     with pytest.raises(DataError, match=r"is damaged: model\.safetensors does not match its recorded sha256"):
         load_classifier(path)
+
+
+def test_sampling_params_refuse_temperature_zero_unless_greedy() -> None:
+    """Row: temperature 0 was run at 1.0 while the cache key said 0; now an error, or greedy with
+    do_sample=false (never a silent substitute)."""
+    from sentisynth.errors import ConfigError
+    from sentisynth.generation.sampling import SamplingParams
+
+    with pytest.raises(ConfigError, match=r"temperature must be > 0 when sampling, got 0 .*do_sample=false"):
+        SamplingParams(temperature=0)
+    with pytest.raises(ConfigError, match=r"top_p must be in \(0, 1\], got 2"):
+        SamplingParams(top_p=2)
+    assert SamplingParams(temperature=0, do_sample=False).temperature == 0
+
+
+def test_few_val_test_posts_per_class_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from sentisynth.data import load_files
+
+    with caplog.at_level("WARNING"):
+        load_files(path=str(_csv(tmp_path, _posts(10))), fractions=[0.8, 0.1, 0.1])
+    assert re.search(
+        r"gets about 1\.0 post\(s\) in val or test: its scores rest on very few posts", caplog.text
+    )
