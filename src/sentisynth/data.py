@@ -458,7 +458,7 @@ def check_fractions(whole: Split, fractions: list[float], names: Sequence[str], 
             "empty of them: add posts, merge or drop those classes, or give data.train_path/val_path/test_path"
         )
     present = counts[counts > 0]
-    low = min(fractions[1], fractions[2]) * (int(present.min()) if present.size else 0)
+    low = max(1.0, min(fractions[1], fractions[2]) * (int(present.min()) if present.size else 0))
     if present.size and low < MIN_EVAL_PER_CLASS:
         c = int(np.flatnonzero(counts == present.min())[0])
         log.warning(

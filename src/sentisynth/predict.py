@@ -49,9 +49,8 @@ class Predictor:
         frame = pd.DataFrame(
             {"text": list(texts), "label": [self.label_names[i] for i in proba.argmax(axis=1)]}
         )
-        for j, name in enumerate(self.label_names):
-            frame[f"prob/{name}"] = np.round(proba[:, j], 6)
-        return frame
+        probs = pd.DataFrame(np.round(proba, 6), columns=[f"prob/{n}" for n in self.label_names])
+        return pd.concat([frame, probs], axis=1)
 
 
 def as_texts(texts: Sequence[str] | str) -> list[str]:

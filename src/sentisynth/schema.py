@@ -40,6 +40,7 @@ class Rule:
     hi_open: bool = False
     also: tuple[Any, ...] = ()
     null: bool = False
+    hint: str = ""  # appended to the error line: what to do instead
 
     def describe(self) -> str:
         if self.kind == "bool":
@@ -174,7 +175,10 @@ RULES: list[tuple[str, Rule]] = [
     *_classifier_rows("**.teacher.model"),
     *_classifier_rows("augment.generate.classifier"),
     # generators
-    ("generator.sampling.temperature", Num(0, 100, lo_open=True)),  # greedy: do_sample=false, not 0
+    (
+        "generator.sampling.temperature",
+        Num(0, 100, lo_open=True, hint="greedy decoding is generator.sampling.do_sample=false"),
+    ),
     ("generator.sampling.top_p", OPEN_SHARE),
     ("generator.sampling.top_k", NONNEG_INT),
     ("generator.sampling.repetition_penalty", Num(0, 100, lo_open=True)),
@@ -342,7 +346,8 @@ def check_config(cfg: Any) -> None:
         rule = rule_for(key)
         if rule is not None and not rule.allows(value):
             shown = key.replace("[]", "[i]") if key.endswith("[]") else key
-            raise ConfigError(f"{shown} must be {rule.describe()}, got {value!r}")
+            hint = f" ({rule.hint})" if rule.hint else ""
+            raise ConfigError(f"{shown} must be {rule.describe()}, got {value!r}{hint}")
 
 
 def uncovered(cfg: Any) -> list[str]:
