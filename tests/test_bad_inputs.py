@@ -730,3 +730,29 @@ def test_few_val_test_posts_per_class_warn(tmp_path: Path, caplog: pytest.LogCap
     assert re.search(
         r"gets about 1\.0 post\(s\) in val or test: its scores rest on very few posts", caplog.text
     )
+
+
+def test_disguised_test_posts_in_a_synthetic_file_are_not_trained_on(
+    tmp_path: Path, tiny_data_dir: Path
+) -> None:
+    """Row 1 end to end: a synthetic file of disguised test posts (zero-width, fullwidth, Cyrillic) adds none."""
+    from sentisynth.train import run
+
+    test = (tiny_data_dir / "tweeteval" / "emotion" / "test_text.txt").read_text().splitlines()
+    hows = ("zero_width", "fullwidth", "cyrillic")
+    rows = [{"text": _disguise(t, hows[i % 3]), "label": i % 4} for i, t in enumerate(test)]
+    path = _jsonl(tmp_path, rows, "disguised.jsonl")
+    cfg = _compose(
+        "train",
+        [
+            f"paths.data_dir={tiny_data_dir}",
+            "data.seed_size=20",
+            "augment=synthetic",
+            f"augment.path={path}",
+            "augment.n=20",
+            "augment.analysis=false",
+        ],
+        tmp_path,
+    )
+    metrics = run(cfg)
+    assert metrics["train/n_synthetic"] == 0 and metrics["leak/dropped_from_file"] == len(test)
