@@ -146,3 +146,38 @@ def test_interpolations_are_checked_where_they_are_set() -> None:
 def test_rule_table_patterns_are_unique() -> None:
     patterns = [p for p, _ in RULES]
     assert len(patterns) == len(set(patterns))
+
+
+def _scalar(text: str) -> object:
+    """As Hydra's override grammar reads it: 1e-5 is a float (YAML 1.1 would keep it a string)."""
+    import yaml
+
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+def _search_values(expr: str) -> list[object]:
+    """The end points (or choices) of an Optuna sweeper parameter: range(a, b), interval(a, b), choice(...)."""
+    import re
+
+    inner = re.search(r"(range|interval|choice)\(([^()]*)\)", expr)
+    assert inner, expr
+    values = [_scalar(v.strip()) for v in inner.group(2).split(",")]
+    if inner.group(1) == "range":  # range(a, b): the integers a .. b-1
+        return [int(values[0]), int(values[1]) - 1]
+    return values
+
+
+def test_search_spaces_lie_inside_the_schema() -> None:
+    """An hparams_search trial must never be refused by the schema halfway through a sweep."""
+    for path in sorted((CONF / "hparams_search").glob("*.yaml")):
+        params = OmegaConf.load(path).hydra.sweeper.params
+        for key, expr in params.items():
+            rule = rule_for(key)
+            assert rule is not None, f"{path.name}: {key} has no rule"
+            for value in _search_values(str(expr)):
+                assert rule.allows(value), f"{path.name}: {key}={value!r} outside {rule.describe()}"

@@ -133,7 +133,8 @@ def _classifier_rows(p: str) -> list[tuple[str, Rule]]:
         (f"{p}.xgb_params.n_estimators", Int(1, 1_000_000)),
         (f"{p}.xgb_params.subsample", OPEN_SHARE),
         (f"{p}.xgb_params.colsample_bytree", OPEN_SHARE),
-        (f"{p}.xgb_params.*", Num()),  # any other XGBoost parameter: a finite number
+        (f"{p}.xgb_params.*", Num()),  # any other XGBoost parameter: a number
+        (f"{p}.{{sublinear_tf,group_by_length,progress,local_files_only,trust_remote_code}}", BOOL),
     ]
 
 
