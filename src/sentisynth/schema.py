@@ -109,8 +109,8 @@ def _classifier_rows(p: str) -> list[tuple[str, Rule]]:
         (f"{p}.max_length", Int(1, 1_000_000)),
         (f"{p}.batch_size", Int(1, 1_000_000)),
         (f"{p}.eval_batch_size", Int(1, 1_000_000)),
-        (f"{p}.min_steps", NONNEG_INT),
-        (f"{p}.patience", NONNEG_INT),
+        (f"{p}.min_steps", Int(0, null=True)),
+        (f"{p}.patience", Int(0, null=True)),  # 0 or null: no early stopping
         (f"{p}.warmup", Num(0)),  # a fraction of the steps (< 1) or a step count
         (f"{p}.weight_decay", SHARE),
         (f"{p}.alpha", SHARE),
