@@ -22,6 +22,7 @@ LAYERS = [
         "errors",
         "cache",
         "distributed",
+        "schema",
     },  # distributed: Lightning DDP glue (trainer settings, rank slices)
     {
         "data",
@@ -29,6 +30,7 @@ LAYERS = [
         "evaluation",
         "stats",
         "cli",
+        "labels",
         "llm",
     },  # llm: the message-level LLM layer (OpenAI-compatible client, response cache, parsing); stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
     {"classifiers", "analysis", "distill"},

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from sentisynth.errors import DataError
 from sentisynth.utils import atomic_write_text, markdown_table, read_json
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,43 @@ def collect(
     multirun_dir: str | Path, read_job: Callable[[Path], dict[str, Any] | None], needs: str
 ) -> pd.DataFrame:
     """One row per finished job below `multirun_dir` (every folder with a `metrics.json`), as `read_job`
-    reads it (None: skipped); `needs` names what a finished job holds, for the error when none is found."""
+    reads it (None: skipped); `needs` names what a finished job holds, for the error when none is found.
+    A job folder (`.hydra/`) without `metrics.json`, or with a broken one, is skipped with a warning naming
+    it, and listed in the frame's `attrs["skipped"]` (aggregate and report count them in their headers)."""
     root = Path(multirun_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"multirun directory not found: {root}")
-    rows = [row for p in sorted(root.rglob("metrics.json")) if (row := read_job(p.parent)) is not None]
+    jobs = {p.parent for p in root.rglob("metrics.json")}
+    jobs |= {p.parent for p in root.rglob(".hydra") if p.is_dir() and p.parent != root}
+    rows, skipped = [], []
+    for job in sorted(jobs):
+        if not (job / "metrics.json").is_file():
+            skipped.append(f"{job}: no metrics.json (unfinished or failed)")
+            continue
+        try:
+            row = read_job(job)
+        except DataError as e:  # a damaged metrics.json: utils.read_json names it
+            skipped.append(str(e))
+            continue
+        if row is not None:
+            rows.append(row)
+    for reason in skipped:
+        log.warning("skipped job %s", reason)
     if not rows:
-        raise FileNotFoundError(f"no finished {needs} under {root}")
-    return pd.DataFrame(rows)
+        extra = f" ({len(skipped)} job(s) skipped, e.g. {skipped[0]})" if skipped else ""
+        raise FileNotFoundError(f"no finished {needs} under {root}{extra}")
+    frame = pd.DataFrame(rows)
+    frame.attrs["skipped"] = skipped
+    return frame
+
+
+def skipped_note(runs: pd.DataFrame) -> list[str]:
+    """The header lines naming the jobs left out (none: no lines)."""
+    skipped = runs.attrs.get("skipped", [])
+    if not skipped:
+        return []
+    shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return [f"**{len(skipped)} job(s) skipped** (missing or broken metrics.json): {shown}", ""]
 
 
 def read_job(job: Path, root: Path) -> dict[str, Any] | None:
@@ -148,9 +178,10 @@ def aggregate(multirun_dir: str | Path, metrics: Sequence[str] | None = None) ->
     root = Path(multirun_dir)
     runs = collect_runs(root)
     summary = summarize(runs, metrics, root=root)
+    summary.attrs["skipped"] = runs.attrs.get("skipped", [])
     atomic_write_text(root / "runs.csv", runs.to_csv(index=False))
     atomic_write_text(root / "summary.csv", summary.to_csv(index=False))
-    atomic_write_text(root / "summary.md", to_markdown(summary))
+    atomic_write_text(root / "summary.md", "\n".join(skipped_note(runs)) + to_markdown(summary))
     return summary
 
 
@@ -163,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         summary = aggregate(args.multirun_dir, args.metric)
-    except (FileNotFoundError, KeyError) as e:
+    except (FileNotFoundError, KeyError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(to_markdown(summary), end="")

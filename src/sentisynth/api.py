@@ -13,7 +13,6 @@ directory under `outputs/<task>/runs/`, or the `output_dir` you pass.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -68,11 +67,16 @@ def as_config(
     output_dir: str | Path | None,
     extra: Sequence[str] = (),
 ) -> DictConfig:
+    from sentisynth.schema import check_config
+
     if isinstance(cfg_or_overrides, DictConfig):
         if output_dir is not None:
             cfg_or_overrides.paths.output_dir = str(output_dir)
-        return cfg_or_overrides
-    return compose([*extra, *(cfg_or_overrides or [])], config_name, output_dir)
+        cfg = cfg_or_overrides
+    else:
+        cfg = compose([*extra, *(cfg_or_overrides or [])], config_name, output_dir)
+    check_config(cfg)  # every option's type and range (sentisynth.schema): one ConfigError before any work
+    return cfg
 
 
 def save_config(cfg: DictConfig) -> Path:
@@ -125,7 +129,7 @@ def load_run(run_dir: str | Path) -> RunResult:
     cfg = OmegaConf.load(cfg_path) if cfg_path.is_file() else None
 
     def read(name: str) -> dict[str, Any]:
-        return json.loads((run_dir / name).read_text()) if (run_dir / name).is_file() else {}
+        return read_json(run_dir / name) if (run_dir / name).is_file() else {}
 
     return RunResult(run_dir, cfg, read("metrics.json"), read("timings.json"))
 

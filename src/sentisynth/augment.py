@@ -375,7 +375,8 @@ class SyntheticAugment:
 def recorded_teacher(synthetic_path: Path) -> str | None:
     """The teacher a generation run recorded in `models.json` beside the set (jsonl, parquet or dataset/)."""
     index = synthetic_path.parent / "models.json"
-    return json.loads(index.read_text()).get("teacher") if index.is_file() else None
+    entry = read_json(index) if index.is_file() else None
+    return entry.get("teacher") if isinstance(entry, dict) else None
 
 
 def teacher_location(filters: Any, data: LowResourceData, cache_dir: str | None) -> str | None:

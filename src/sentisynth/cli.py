@@ -23,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sentisynth.errors import ConfigError, DataError, RunStopped
+from sentisynth.schema import check_config
 from sentisynth.tracking import NullTracker, Tracker, session
 from sentisynth.utils import is_rank_zero, to_plain
 
@@ -200,15 +201,28 @@ def check_generation_choices(cfg: DictConfig) -> None:
         )
 
 
-def unwritable(e: OSError) -> str | None:
-    """The one-line message for a directory or file we may not write (read-only run or cache dir), else None."""
-    if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return None
-    where = e.filename or "a file"
-    return (
-        f"cannot write {where}: {e.strerror.lower() if e.strerror else 'permission denied'} "
-        "(is the run directory or paths.cache_dir read-only?)"
-    )
+NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def unwritable(e: OSError, run_dir: str | None = None) -> str | None:
+    """The one-line message for a file we may not or cannot write (read-only run or cache dir, a full disk, a
+    file-size limit, a vanished directory), else None. Writes are atomic and finished work is cached, so
+    rerunning resumes."""
+    where = e.filename or (f"a file under {run_dir}" if run_dir else "a file")
+    reason = (e.strerror or os.strerror(e.errno or 0)).lower()
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write {where}: {reason} (is the run directory or paths.cache_dir read-only?)"
+    if e.errno in NO_SPACE:
+        return (
+            f"cannot write {where}: {reason} (disk full or a file-size limit); free space and run the same "
+            "command again: it resumes from the finished, cached work"
+        )
+    if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.EIO):
+        return (
+            f"cannot write {where}: {reason} (was a directory removed or a disk unmounted while running?); "
+            "run the same command again: it resumes from the finished, cached work"
+        )
+    return None
 
 
 def ensure_writable(directory: str | os.PathLike, option: str) -> None:
@@ -232,6 +246,13 @@ class CheckDirectories(Callback):
         ensure_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
 
 
+def _run_dir_or_none(cfg: DictConfig) -> str | None:
+    try:
+        return OmegaConf.select(cfg, "paths.output_dir", default=None)
+    except Exception:  # noqa: BLE001 - only for naming the directory in a message
+        return None
+
+
 def run_task(
     task: Callable[[DictConfig], dict[str, float]],
     cfg: DictConfig,
@@ -242,6 +263,7 @@ def run_task(
     if cache_dir:
         ensure_writable(cache_dir, "paths.cache_dir")
     try:
+        check_config(cfg)  # every option's type and range (sentisynth.schema), before any work
         for check in checks:
             check(cfg)
         metrics = task(cfg)
@@ -251,7 +273,7 @@ def run_task(
         print(f"stopped: {e}", file=sys.stderr, flush=True)
         sys.exit(e.exit_code)
     except OSError as e:
-        message = unwritable(e)
+        message = unwritable(e, _run_dir_or_none(cfg))
         if message is None:
             raise
         fail(message)

@@ -7,6 +7,7 @@ framework never cares where data came from. A local directory (`SENTISYNTH_DATA_
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from sentisynth.errors import DataError  # noqa: F401  (re-exported: sentisynth.data.DataError)
+from sentisynth.labels import clean_labels
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +223,10 @@ def _read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
         if suffix.startswith(".jsonl") or suffix.startswith(".json"):
             return pd.read_json(path, lines=suffix.startswith(".jsonl"), dtype=False)
         if suffix.startswith(".tsv"):
+            _check_rows(path, sep or "\t", 3)
             return pd.read_csv(path, sep=sep or "\t", dtype=str, keep_default_na=False, quoting=3)
         if suffix.startswith(".csv") or suffix.startswith(".txt"):
+            _check_rows(path, sep or ",", 0)
             return pd.read_csv(path, sep=sep or ",", dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
@@ -233,6 +237,19 @@ def _read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
     raise DataError(
         f"{path}: unsupported file type {path.suffix!r} (use .csv, .tsv, .jsonl, .json or .parquet)"
     )
+
+
+def _check_rows(path: Path, sep: str, quoting: int) -> None:
+    """Every row has the header's field count and none repeats it (`labels.check_rows`); an undecodable or
+    compressed file is left to pandas, which names it."""
+    from sentisynth.labels import check_rows
+
+    if path.suffix.lower() in (".gz", ".bz2", ".zip", ".xz"):
+        return
+    try:
+        check_rows(path, sep, quoting)
+    except (UnicodeDecodeError, csv.Error):
+        return
 
 
 def frame_to_split(
@@ -418,12 +435,51 @@ def frames_by_split_column(
     return frames
 
 
+MIN_EVAL_PER_CLASS = 5  # fewer val/test posts of a class than this: its F1 rests on a handful (a warning)
+
+
+def check_fractions(whole: Split, fractions: list[float], names: Sequence[str], where: str) -> None:
+    """Each share in [0, 1] and none 0; every class large enough for one post in each split (else one line
+    saying why the training split would be empty); a warning when val or test gets few posts of a class."""
+    splits = ("train", "val", "test")
+    for share, split in zip(fractions, splits):
+        if not 0 < share <= 1:
+            raise DataError(
+                f"data.fractions={fractions}: the {split} share {share} must be in (0, 1] (a share of 0 "
+                f"would leave {split} one post per class); or give data.{split}_path"
+            )
+    counts = whole.class_counts(len(names))
+    small = np.flatnonzero((counts > 0) & (counts < 3))
+    if small.size:
+        c = int(small[0])
+        raise DataError(
+            f"{where}: {small.size} of {len(names)} classes have fewer than 3 posts (e.g. {names[c]!r}: "
+            f"{counts[c]}); each class needs one post in train, val and test, so the training split would be "
+            "empty of them: add posts, merge or drop those classes, or give data.train_path/val_path/test_path"
+        )
+    present = counts[counts > 0]
+    low = max(1.0, min(fractions[1], fractions[2]) * (int(present.min()) if present.size else 0))
+    if present.size and low < MIN_EVAL_PER_CLASS:
+        c = int(np.flatnonzero(counts == present.min())[0])
+        log.warning(
+            "%s: with data.fractions=%s class %r (%d posts) gets about %.1f post(s) in val or test: its "
+            "scores rest on very few posts (aim for >= %d per class)",
+            where,
+            fractions,
+            names[c],
+            counts[c],
+            low,
+            MIN_EVAL_PER_CLASS,
+        )
+
+
 def split_by_fractions(
     whole: Split, fractions: Sequence[float], seed: int, names: Sequence[str], where: str
 ) -> tuple[Split, Split, Split]:
     """Stratified train / val / test of one file without a split column."""
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6:
         raise DataError(f"data.fractions must be three numbers summing to 1, got {list(fractions)}")
+    check_fractions(whole, list(fractions), names, where)
     rest, test = carve_validation(whole, fractions[2], seed, len(names), names, f"{where} (before splitting)")
     train, val = carve_validation(
         rest,
@@ -437,17 +493,38 @@ def split_by_fractions(
 
 
 def separate_files(
-    paths: dict[str, str | None], label_column: str, label_names: Sequence[str] | None
+    paths: dict[str, str | None],
+    label_column: str,
+    label_names: Sequence[str] | None,
+    normalize: bool = True,
 ) -> tuple[dict[str, tuple[pd.DataFrame, str]], list[str]]:
-    """The frames of `train_path`/`val_path`/`test_path` and the label names (given, or inferred from all)."""
+    """The frames of `train_path`/`val_path`/`test_path` (labels cleaned together: `sentisynth.labels`) and
+    the label names (given, or inferred from all)."""
     frames = {s: (read_table(p), str(p)) for s, p in paths.items() if p}
     if "test" not in frames:
         raise DataError("data=files with separate files needs data.test_path")
-    if label_names:
-        return frames, list(label_names)
     for df, where in frames.values():
         _require_columns(df, where, [label_column])
+    cleaned = clean_labels(
+        [(df[label_column].tolist(), where) for df, where in frames.values()],
+        label_column,
+        label_names,
+        normalize,
+    )
+    for (df, _), col in zip(frames.values(), cleaned):
+        df[label_column] = pd.Series(col, index=df.index, dtype=object)
+    if label_names:
+        return frames, list(label_names)
     return frames, infer_label_names([v for df, _ in frames.values() for v in df[label_column].tolist()])
+
+
+def _file_label_names(
+    df: pd.DataFrame, label_column: str, where: str, label_names: Sequence[str] | None, normalize: bool
+) -> list[str]:
+    """Clean one file's label column in place (`sentisynth.labels.clean_labels`); the label names."""
+    (labels,) = clean_labels([(df[label_column].tolist(), where)], label_column, label_names, normalize)
+    df[label_column] = pd.Series(labels, index=df.index, dtype=object)
+    return list(label_names) if label_names else infer_label_names(df[label_column].tolist())
 
 
 def load_files(
@@ -462,6 +539,7 @@ def load_files(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     name: str = "files",
+    normalize_labels: bool = True,
 ) -> LabelledDataset:
     """Any CSV/TSV/JSONL/Parquet with a text and a label column.
 
@@ -476,7 +554,7 @@ def load_files(
     if path:
         df = read_table(path)
         _require_columns(df, str(path), [text_column, label_column])
-        names = list(label_names) if label_names else infer_label_names(df[label_column].tolist())
+        names = _file_label_names(df, label_column, str(path), label_names, normalize_labels)
         if not (split_column and split_column in df.columns):
             whole, note = drop_duplicate_rows(
                 frame_to_split(df, text_column, label_column, names, str(path)), str(path)
@@ -491,7 +569,10 @@ def load_files(
         frames = frames_by_split_column(df, str(path), split_column)
     else:
         frames, names = separate_files(
-            {"train": train_path, "val": val_path, "test": test_path}, label_column, label_names
+            {"train": train_path, "val": val_path, "test": test_path},
+            label_column,
+            label_names,
+            normalize_labels,
         )
     splits = {
         s: frame_to_split(df, text_column, label_column, names, where) for s, (df, where) in frames.items()
@@ -713,8 +794,9 @@ def load_data(loader: str, seed_size: int | str = 1000, seed: int = 0, **kwargs:
     if loader not in DATASETS:
         raise DataError(f"unknown data loader {loader!r} (known: {', '.join(DATASETS)})")
     kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}
+    split_seed = kwargs.pop("split_seed", None)  # the val/test split's own seed: null follows `seed`
     if loader in ("files", "sst2"):
-        kwargs.setdefault("seed", seed)
+        kwargs.setdefault("seed", seed if split_seed is None else split_seed)
     return low_resource(DATASETS[loader](**kwargs), seed_size, seed)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,11 +42,27 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndar
     return confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
 
 
+MAX_LABELLED_CLASSES = 30
+
+
+def _plot_confusion_summary(plt: Any, norm: np.ndarray, n: int, path: str | Path, title: str) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 7))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xlabel(f"predicted (class id, {n} classes)")
+    ax.set_ylabel("gold (class id)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title(f"{title} (row-normalised; per-class counts in predictions.csv)".strip())
+    return save_figure(fig, path)
+
+
 def plot_confusion(cm: np.ndarray, label_names: Sequence[str], path: str | Path, title: str = "") -> Path:
-    """Row-normalised confusion matrix as a PNG (counts in the cells)."""
+    """Row-normalised confusion matrix as a PNG (counts in the cells). Above `MAX_LABELLED_CLASSES` classes a
+    fixed-size heat map without names or counts (200 classes drew a 6 MB figure in 110 s)."""
     plt = pyplot()
 
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    if len(label_names) > MAX_LABELLED_CLASSES:
+        return _plot_confusion_summary(plt, norm, len(label_names), path, title)
     size = 1.2 + 0.9 * len(label_names)
     fig, ax = plt.subplots(figsize=(size + 1, size))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)

@@ -140,8 +140,14 @@ def load_hub(
 
 
 def load_hub_data(
-    seed_size: int | str = 1000, seed: int = 0, loader: str = "hub", **kwargs: Any
+    seed_size: int | str = 1000,
+    seed: int = 0,
+    loader: str = "hub",
+    split_seed: int | None = None,
+    **kwargs: Any,
 ) -> LowResourceData:
-    """Hydra entry point of `data=hub`: the dataset, then the same low-resource seed/pool draw as every loader."""
+    """Hydra entry point of `data=hub`: the dataset, then the same low-resource seed/pool draw as every loader.
+    Carved val/test splits use `split_seed` (null: `seed`), so `seed` varies only the seed set and training."""
     kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}
-    return low_resource(load_hub(seed=seed, **kwargs), seed_size, seed)
+    split = seed if split_seed is None else split_seed
+    return low_resource(load_hub(seed=split, **kwargs), seed_size, seed)

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from sentisynth.data import DataError
+from sentisynth.utils import read_json
 
 
 @dataclass
@@ -33,21 +33,40 @@ class Predictor:
     label_names: list[str]
     path: Path
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.classifier.predict_proba(list(texts))
+    def predict_proba(self, texts: Sequence[str] | str) -> np.ndarray:
+        texts = as_texts(texts)
+        if not texts:
+            return np.zeros((0, len(self.label_names)))
+        return self.classifier.predict_proba(texts)
 
-    def predict(self, texts: Sequence[str]) -> list[str]:
+    def predict(self, texts: Sequence[str] | str) -> list[str]:
         return [self.label_names[i] for i in self.predict_proba(texts).argmax(axis=1)]
 
-    def predict_frame(self, texts: Sequence[str]) -> pd.DataFrame:
+    def predict_frame(self, texts: Sequence[str] | str) -> pd.DataFrame:
         """One row per text: `text`, `label` (the argmax) and `prob/<class>` for every class."""
+        texts = as_texts(texts)
         proba = self.predict_proba(texts)
         frame = pd.DataFrame(
             {"text": list(texts), "label": [self.label_names[i] for i in proba.argmax(axis=1)]}
         )
-        for j, name in enumerate(self.label_names):
-            frame[f"prob/{name}"] = np.round(proba[:, j], 6)
-        return frame
+        probs = pd.DataFrame(np.round(proba, 6), columns=[f"prob/{n}" for n in self.label_names])
+        return pd.concat([frame, probs], axis=1)
+
+
+def as_texts(texts: Sequence[str] | str) -> list[str]:
+    """A plain string is one text (not one per character); anything but strings is one clear error."""
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, (bytes, dict)) or not isinstance(texts, Sequence | np.ndarray | pd.Series):
+        raise DataError(f"predict takes a string or a list of strings, got {type(texts).__name__}")
+    texts = list(texts)
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise DataError(
+            f"predict takes strings: text {bad} is {texts[bad]!r} ({type(texts[bad]).__name__}); "
+            "convert or drop it (str(x), or '' for a missing text)"
+        )
+    return texts
 
 
 def model_dir(path: str | Path, which: str = "classifier") -> Path:
@@ -60,7 +79,8 @@ def model_dir(path: str | Path, which: str = "classifier") -> Path:
         if which == "classifier":
             return path  # a model directory given directly
         raise DataError(f"{path}: no models.json, so no recorded {which}")
-    entry = json.loads(index.read_text()).get(which)
+    entry = read_json(index)
+    entry = entry.get(which) if isinstance(entry, dict) else None
     if not entry:
         hint = (
             " (the run was made with save_model=false)"
@@ -87,15 +107,22 @@ def load_predictor(path: str | Path, which: str = "classifier", **runtime: Any) 
 
 
 def read_texts(path: str) -> list[str]:
+    """One text per line, blank lines included (predicted as empty posts), so output row i is input line i."""
     if path == "-":
         lines = sys.stdin.read().splitlines()
     else:
         if not Path(path).is_file():
             raise DataError(f"missing file: {path} (one text per line)")
         lines = Path(path).read_text(encoding="utf-8").splitlines()
-    texts = [line.strip() for line in lines if line.strip()]
-    if not texts:
+    texts = [line.strip() for line in lines]
+    if not any(texts):
         raise DataError(f"{path}: no texts (one per line)")
+    blank = sum(not t for t in texts)
+    if blank:
+        print(
+            f"note: {path}: {blank} blank line(s) predicted as empty posts (one row per line)",
+            file=sys.stderr,
+        )
     return texts
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from sentisynth.aggregate import collect as collect_jobs
+from sentisynth.aggregate import skipped_note
 from sentisynth.utils import atomic_write_text, markdown_table, pyplot, read_json, save_figure
 
 log = logging.getLogger(__name__)
@@ -393,6 +394,7 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
         f"{len(runs)} runs ({len(runs) - sum(len(p.by_job) for p in preds.values())} "
         "without predictions.csv: no interval or test for their cells); tables as CSV beside this file.",
         "",
+        *skipped_note(runs),
         *_statistics_md(tables["cells"], tables["comparisons"], tables["generation_cost"]),
         *_side_sections(tables, metric, plots),
     ]

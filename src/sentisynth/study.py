@@ -22,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from sentisynth.schema import check_config
 from sentisynth.utils import atomic_write_text, read_json, to_plain, write_json
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,9 @@ def compose_cell(
     choices = to_plain(cfg.hydra.runtime.choices)
     with_hydra = OmegaConf.to_container(cfg, resolve=False)
     with_hydra.pop("hydra", None)
-    return OmegaConf.create(with_hydra), choices
+    cell = OmegaConf.create(with_hydra)
+    check_config(cell)  # the arm's own overrides too (sentisynth.schema), before the cell's work
+    return cell, choices
 
 
 def write_hydra_dir(job_dir: Path, cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:

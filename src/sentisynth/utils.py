@@ -41,9 +41,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno and not e.filename:  # a full disk: name what was being written
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(path)) from e
         raise
 
 
@@ -75,9 +77,23 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, to_json(obj))
 
 
+def _broken(path: str | os.PathLike, e: ValueError, line: int | None = None) -> Exception:
+    from sentisynth.errors import DataError
+
+    where = f"line {e.lineno}, column {e.colno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else str(e)
+    if line is not None:
+        where = f"line {line}: {where}"
+    return DataError(f"{path}: not valid JSON ({where}); the file is damaged or truncated")
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """Every JSON file the project reads back (metrics, models, caches, reports) comes through here: a
+    broken one is a `DataError` naming the file (a missing one stays `FileNotFoundError`, which names it)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise _broken(path, e) from None
 
 
 def jsonl_text(rows: Iterable[Any]) -> str:
@@ -92,8 +108,15 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> None:
 
 def read_jsonl(path: str | os.PathLike) -> list[Any]:
     """Every non-empty line of a JSON Lines file, parsed."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    rows, i = [], 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):  # noqa: B007 - i names the broken line
+                if line.strip():
+                    rows.append(json.loads(line))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise _broken(path, e, i) from None
+    return rows
 
 
 def _to_builtin_or_str(obj: Any) -> Any:

@@ -6,11 +6,15 @@ A saved model is a directory with `sentisynth_model.json` (kind, label names, se
 - TF-IDF models: the vocabularies and settings as JSON, the idf weights and linear coefficients in a
   `.npz` read with `allow_pickle=False`, XGBoost trees in XGBoost's own JSON format. No pickle anywhere,
   so loading a model from someone else cannot execute code (the tokenizer functions come from sentisynth).
+Every saved model is sealed (`sentisynth.cache.seal`: sha256 of each file, `integrity.json`) and verified at
+load: a flipped byte in the weights or reordered `label_names` is one error naming the file, never a model
+that silently predicts other classes. A folder without a seal (made by an older version) loads with a warning.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -19,6 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sentisynth.cache import SEAL, problem, seal
+from sentisynth.errors import DataError
+from sentisynth.utils import read_json
+
+log = logging.getLogger(__name__)
 
 INDEX_FILE = "sentisynth_model.json"
 TFIDF_PARAMS = (
@@ -58,8 +68,13 @@ def write_tfidf(clf: Any, path: Path) -> None:
 def read_tfidf(path: Path) -> Any:
     from sentisynth.classifiers.tfidf import TfidfClassifier
 
-    meta = json.loads((path / "tfidf.json").read_text(encoding="utf-8"))
-    arrays = np.load(path / "tfidf_arrays.npz", allow_pickle=False)
+    meta = read_json(path / "tfidf.json")
+    try:
+        arrays = np.load(path / "tfidf_arrays.npz", allow_pickle=False)
+    except (OSError, ValueError) as e:  # zipfile.BadZipFile is an OSError
+        raise DataError(
+            f"{path / 'tfidf_arrays.npz'}: unreadable ({e}); the model directory is damaged"
+        ) from None
     clf = TfidfClassifier(**meta["params"])
     clf.vectorizer = clf._make_vectorizer()
     for name, vec in clf.vectorizer.transformer_list:
@@ -106,6 +121,7 @@ def save_classifier(clf: Any, path: str | os.PathLike, label_names: list[str]) -
         write_tfidf(clf, tmp)
     target = tmp or path
     (target / INDEX_FILE).write_text(json.dumps({"kind": kind, "label_names": list(label_names)}, indent=2))
+    seal(target)  # every file, the label names included, hashed: load_classifier verifies them
     if tmp is not None:
         if path.exists():
             shutil.rmtree(path)
@@ -113,10 +129,28 @@ def save_classifier(clf: Any, path: str | os.PathLike, label_names: list[str]) -
     return path
 
 
+def verify_model(path: Path) -> None:
+    """Refuse a sealed model folder whose files changed since it was saved (one line naming the file)."""
+    if not (path / SEAL).is_file():
+        if not (path / INDEX_FILE).is_file():
+            return  # not a saved model at all: load_classifier says so
+        log.warning("model %s has no %s (saved by an older version): not verified", path, SEAL)
+        return
+    issue = problem(path)
+    if issue is not None:
+        raise DataError(
+            f"model directory {path} is damaged: {issue}; retrain it (or restore the folder from a copy)"
+        )
+
+
 def load_classifier(path: str | os.PathLike, **runtime: Any) -> tuple[Any, list[str]]:
     """(classifier, label names) from a directory written by `save_classifier` (or a cached teacher)."""
     path = Path(path)
-    meta = json.loads((path / INDEX_FILE).read_text()) if (path / INDEX_FILE).is_file() else None
+    if path.is_dir():
+        verify_model(path)
+    meta = read_json(path / INDEX_FILE) if (path / INDEX_FILE).is_file() else None
+    if meta is not None and (not isinstance(meta, dict) or meta.get("kind") not in ("tfidf", "transformer")):
+        raise DataError(f"{path / INDEX_FILE}: not a sentisynth model index; the model directory is damaged")
     if meta and meta["kind"] == "tfidf":
         return read_tfidf(path), list(meta["label_names"])
     from sentisynth.classifiers.transformer import META_FILE, TransformerClassifier  # noqa: I001 - Lightning: only when needed

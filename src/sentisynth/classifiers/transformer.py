@@ -35,7 +35,7 @@ from sentisynth.classifiers.lightning_module import (
 )
 from sentisynth.distributed import local_threads, trainer_settings
 from sentisynth.tracking import stage_logger
-from sentisynth.utils import barrier, is_rank_zero, to_plain
+from sentisynth.utils import barrier, is_rank_zero, read_json, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +424,7 @@ class TransformerClassifier:
         meta_path = path / META_FILE
         if not meta_path.is_file():
             raise FileNotFoundError(f"{path}: not a saved sentisynth classifier (missing {META_FILE})")
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path)
         cfg = {**meta["config"], **overrides}
         cfg.pop("revision", None)
         clf = cls(**cfg)

@@ -1,7 +1,8 @@
 """Exact and near-duplicate removal, within the synthetic set and against every real split.
 
-Texts are normalised (lowercase, mentions/URLs to placeholders, punctuation dropped) before
-comparison. Near-duplicates: word n-gram Jaccard, found with MinHash LSH (datasketch) and then
+Texts are normalised (the `text.skeleton`: NFKC, invisible characters removed, look-alike letters folded;
+then lowercase, mentions/URLs to placeholders, punctuation dropped) before comparison, so a test post with
+zero-width characters, fullwidth letters or Cyrillic look-alikes is still a copy. Near-duplicates: word n-gram Jaccard, found with MinHash LSH (datasketch) and then
 verified exactly on the shingle sets, so LSH false positives never drop a sample. A synthetic
 copy of a test (or val) post is leakage: the test split is always checked, whatever `against` says.
 """
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datasketch import MinHash, MinHashLSH
 
 from sentisynth.filters.base import FilterContext, Sample, reject
-from sentisynth.text import normalize_tweet
+from sentisynth.text import normalize_tweet, skeleton
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,8 @@ _PUNCT = re.compile(r"[^\w@<> ]+", re.UNICODE)
 
 
 def normalize(text: str) -> str:
-    """Comparison key: lowercase, placeholders for mentions/URLs, no punctuation, single spaces."""
-    return " ".join(_PUNCT.sub(" ", normalize_tweet(text)).split())
+    """Comparison key: the skeleton (disguises undone), placeholders for mentions/URLs, no punctuation."""
+    return " ".join(_PUNCT.sub(" ", normalize_tweet(skeleton(text))).split())
 
 
 def shingles(norm: str, n: int) -> set[str]:
@@ -78,7 +79,7 @@ class DedupFilter:
             log.warning("dedup.against has no 'test': checking test anyway (a copied test post is leakage)")
         self.against = tuple(dict.fromkeys([*against, "test"]))
         if not 0 < threshold <= 1:
-            raise ValueError(f"dedup.threshold must be in (0, 1], got {threshold}")
+            raise ValueError(f"{self.name}.threshold must be in (0, 1], got {threshold}")
         self.threshold, self.ngram, self.num_perm, self.within = threshold, ngram, num_perm, within
 
     def _references(self, ctx: FilterContext) -> tuple[list, dict[str, int], list[set[str]], MinHashLSH]:

@@ -20,6 +20,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from sentisynth.errors import ConfigError
+
 
 @dataclass
 class SamplingParams:
@@ -31,6 +33,19 @@ class SamplingParams:
     repetition_penalty: float = 1.2
     max_new_tokens: int = 64
     do_sample: bool = True
+
+    def __post_init__(self) -> None:
+        """Temperature 0 is not a silent 1.0 (the cache key and provenance would record 0): greedy decoding is
+        `do_sample=false`; with sampling on, a temperature <= 0 or a top-p outside (0, 1] is an error."""
+        if not self.do_sample:
+            return
+        if not self.temperature or self.temperature <= 0:  # NaN and None too
+            raise ConfigError(
+                f"generator.sampling.temperature must be > 0 when sampling, got {self.temperature!r} "
+                "(for greedy decoding set generator.sampling.do_sample=false)"
+            )
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ConfigError(f"generator.sampling.top_p must be in (0, 1], got {self.top_p!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -134,7 +149,7 @@ class RowSeededTopKSampler(LogitsProcessor):
 
     def __init__(self, params: SamplingParams, seeds: Sequence[int], device: torch.device) -> None:
         self.k, self.top_p = int(params.top_k), params.top_p
-        self.temperature = params.temperature or 1.0
+        self.temperature = float(params.temperature)  # > 0: checked by SamplingParams
         self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -160,7 +175,7 @@ def sampling_processors(
     if params.top_k:
         return [RowSeededTopKSampler(params, seeds, device)]
     warpers: list[LogitsProcessor] = []
-    if params.temperature and params.temperature != 1.0:
+    if params.temperature != 1.0:
         warpers.append(TemperatureLogitsWarper(params.temperature))
     if params.top_p is not None and params.top_p < 1.0:
         warpers.append(TopPLogitsWarper(params.top_p))
