@@ -50,7 +50,7 @@ def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("served")
     cfg = TinyConfig(
         vocab_size=400, n_embd=64, n_layer=1, n_head=2, n_positions=512, seq_len=64,
-        batch_size=16, max_steps=60, max_lines=3000, val_every=30, warmup_steps=5,
+        batch_size=16, max_steps=30, max_lines=3000, val_every=30, warmup_steps=5,
     )  # fmt: skip
     model_dir = pretrain_tiny(cfg, SHARED / "corpus" / "tweets_unlabeled.txt", root / "cache")
     return export_chat_model(model_dir, root / "chat")
@@ -106,12 +106,19 @@ def cached_answers(tmp: Path) -> int:
     return sum(len(f.read_text().splitlines()) for f in (tmp / "cache" / "llm").rglob("responses.jsonl"))
 
 
-def test_generate_end_to_end_cost_provenance_no_key_then_train(server: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def first_run(server: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float], str]:
+    """One uninterrupted run on an empty cache, with a fresh key: its directory, what the server counted, the key."""
+    tmp_path = tmp_path_factory.mktemp("first")
     key = "sk-test-" + secrets.token_hex(16)
     before = counters(server)
     done = generate(tmp_path, "gen", server, key=key)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    used = delta(counters(server), before)
+    return tmp_path, delta(counters(server), before), key
+
+
+def test_generate_end_to_end_cost_provenance_no_key_then_train(first_run: tuple[Path, dict, str]) -> None:
+    tmp_path, used, key = first_run
     out = rows(tmp_path / "gen")
     assert {n: sum(r["label_name"] == n for r in out) for n in LABELS} == {n: 6 for n in LABELS}
     prov = out[0]["provenance"]
@@ -140,7 +147,9 @@ def test_generate_end_to_end_cost_provenance_no_key_then_train(server: str, tmp_
     assert 0.0 <= train_metrics["test/macro_f1"] <= 1.0
 
 
-def test_cap_stop_then_rerun_sends_no_answered_request_twice(server: str, tmp_path: Path) -> None:
+def test_cap_stop_then_rerun_sends_no_answered_request_twice(
+    server: str, first_run: tuple[Path, dict, str], tmp_path: Path
+) -> None:
     before = counters(server)
     # 24 requests at most 4 in flight; a cap that stops part-way
     capped = generate(
@@ -159,10 +168,8 @@ def test_cap_stop_then_rerun_sends_no_answered_request_twice(server: str, tmp_pa
     # each distinct request reached the server exactly once over both runs
     assert total["success"] == cached_answers(tmp_path)
     resumed = rows(tmp_path / "b")
-    fresh = generate(tmp_path / "fresh", "c", server)  # an uninterrupted run, on an empty cache
-    assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert [(r["label"], r["text"]) for r in resumed] == [
-        (r["label"], r["text"]) for r in rows(tmp_path / "fresh" / "c")
+        (r["label"], r["text"]) for r in rows(first_run[0] / "gen")
     ]
 
 
@@ -186,8 +193,9 @@ def test_batch_file_through_vllm_run_batch(chat_model: Path, server: str, tmp_pa
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
     sent_live = delta(counters(server), before)["success"]
-    # only top-up requests (for posts that parsing or de-duplication dropped) may have gone to the server
-    assert metrics["generate/requests"] == sent_live < len(lines)
+    # the batch's answers came from the results file: only top-up requests (for posts that parsing or
+    # de-duplication dropped) went to the server, each a request the batch did not hold
+    assert metrics["generate/requests"] == sent_live and cached_answers(tmp_path) == len(lines) + sent_live
     assert {n: sum(r["label_name"] == n for r in rows(tmp_path / "b")) for n in LABELS} == {
         n: 6 for n in LABELS
     }
