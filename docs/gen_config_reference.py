@@ -16,7 +16,9 @@ from pathlib import Path
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MARKER = "<!-- config-reference -->"
-KEY = re.compile(r"^(?P<indent>\s*)(?P<dash>-\s+)?(?P<key>[A-Za-z_@~+][\w.@/~+\-]*|\"[^\"]+\")\s*:(?:\s+|$)(?P<rest>.*)$")
+KEY = re.compile(
+    r"^(?P<indent>\s*)(?P<dash>-\s+)?(?P<key>[A-Za-z_@~+][\w.@/~+\-]*|\"[^\"]+\")\s*:(?:\s+|$)(?P<rest>.*)$"
+)
 
 
 @dataclass
@@ -117,14 +119,23 @@ def option_markdown(group: str, path: Path) -> list[str]:
     header, entries = parse_option(path.read_text())
     name = path.stem
     how = f"`{group}={name}`" if group else f"root config `{name}`"
-    lines = [f"### `{group + '/' if group else ''}{name}`", "", f"Chosen with {how}. Source: `conf/{path.relative_to(CONF)}`.", ""]
+    lines = [
+        f"### `{group + '/' if group else ''}{name}`",
+        "",
+        f"Chosen with {how}. Source: `conf/{path.relative_to(CONF)}`.",
+        "",
+    ]
     if header:
         lines += [" ".join(header), ""]
     rows = [e for e in entries if e.value or e.comment]
     if rows:
         lines += ["| key | value | comment |", "|---|---|---|"]
-        lines += [f"| `{cell(e.path)}` | `{cell(e.value)}` | {cell(' '.join(e.comment))} |" if e.value
-                  else f"| `{cell(e.path)}` | | {cell(' '.join(e.comment))} |" for e in rows]
+        lines += [
+            f"| `{cell(e.path)}` | `{cell(e.value)}` | {cell(' '.join(e.comment))} |"
+            if e.value
+            else f"| `{cell(e.path)}` | | {cell(' '.join(e.comment))} |"
+            for e in rows
+        ]
         lines.append("")
     return lines
 
@@ -142,7 +153,12 @@ def reference_markdown(conf: Path = CONF) -> str:
         lines += option_markdown("", path)
     for group in groups(conf):
         options = sorted((conf / group).glob("*.yaml"))
-        lines += [f"## Group `{group}`", "", "Options: " + ", ".join(f"`{p.stem}`" for p in options) + ".", ""]
+        lines += [
+            f"## Group `{group}`",
+            "",
+            "Options: " + ", ".join(f"`{p.stem}`" for p in options) + ".",
+            "",
+        ]
         for path in options:
             lines += option_markdown(group, path)
     return "\n".join(lines)

@@ -27,7 +27,9 @@ TESTED_PAGES = ["getting_started.md", "tutorial_own_data.md", "tutorial_study.md
 def load_reference_module():
     """docs/gen_config_reference.py (the mkdocs hook), imported from its file."""
     if "gen_config_reference" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("gen_config_reference", DOCS / "gen_config_reference.py")
+        spec = importlib.util.spec_from_file_location(
+            "gen_config_reference", DOCS / "gen_config_reference.py"
+        )
         module = importlib.util.module_from_spec(spec)
         sys.modules["gen_config_reference"] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
@@ -101,9 +103,11 @@ def test_readme_is_a_landing_page_that_keeps_the_ci_contract() -> None:
     assert readme[0].startswith("# ") and readme[2] == "```bash"
     first_block = readme[3 : readme.index("```", 3)]
     assert len([line for line in first_block if line.strip()]) == 2
-    assert "pip install -e \".[dev]\"" in first_block[0] and "pytest" in first_block[1]
+    assert 'pip install -e ".[dev]"' in first_block[0] and "pytest" in first_block[1]
     scaling = (DOCS / "howto_scaling.md").read_text().split("<!-- ci: vllm-cpu -->\n", 1)[1].splitlines()
-    assert scaling[0] == "```bash" and len([c for c in scaling[1 : scaling.index("```", 1)] if c.strip()]) == 2
+    assert (
+        scaling[0] == "```bash" and len([c for c in scaling[1 : scaling.index("```", 1)] if c.strip()]) == 2
+    )
 
 
 def marked_commands(page: Path) -> list[str]:
@@ -155,11 +159,24 @@ def test_docs_commands_run(page: str, tmp_path: Path) -> None:
     commands = marked_commands(DOCS / page)
     assert commands, f"{page} has no <!-- test --> block"
     write_my_posts(tmp_path)
-    env = {**os.environ, "SENTISYNTH_DATA_DIR": str(SHARED), "SENTISYNTH_CACHE_DIR": str(tmp_path / "cache"),
-           "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "SENTISYNTH_DATA_DIR": str(SHARED),
+        "SENTISYNTH_CACHE_DIR": str(tmp_path / "cache"),
+        "OMP_NUM_THREADS": "1",
+        "WANDB_MODE": "offline",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    }
     for command in commands:
-        done = subprocess.run(["bash", "-c", runnable(command)], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            ["bash", "-c", runnable(command)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"{page}: {command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
         if "train.py" in command and "experiment=" not in command:
             assert "macro_f1" in done.stdout, done.stdout[-2000:]
