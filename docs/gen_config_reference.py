@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MARKER = "<!-- config-reference -->"
 KEY = re.compile(
@@ -114,15 +116,30 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def root_groups(conf: Path = CONF) -> set[str]:
+    """The groups a command line chooses with `group=option`: those in the root configs' defaults."""
+    names: set[str] = set()
+    for path in conf.glob("*.yaml"):
+        for entry in yaml.safe_load(path.read_text()).get("defaults", []):
+            if isinstance(entry, dict):
+                names |= {k.replace("optional ", "").replace("override ", "").strip() for k in entry}
+    return names
+
+
 def option_markdown(group: str, path: Path) -> list[str]:
     """One option file as a markdown subsection: header comment, then a key table."""
     header, entries = parse_option(path.read_text())
     name = path.stem
-    how = f"`{group}={name}`" if group else f"root config `{name}`"
+    if not group:
+        how = f"Root config `{name}`"
+    elif group in root_groups() or group.startswith("hydra/"):
+        how = f"Chosen with `{group}={name}`"
+    else:  # a block other configs include (`defaults: [/<group>/<name>@_here_]`), not chosen on its own
+        how = f"Included by other configs (`defaults: [/{group}/{name}@...]`)"
     lines = [
         f"### `{group + '/' if group else ''}{name}`",
         "",
-        f"Chosen with {how}. Source: `conf/{path.relative_to(CONF)}`.",
+        f"{how}. Source: `conf/{path.relative_to(CONF)}`.",
         "",
     ]
     if header:
