@@ -113,7 +113,7 @@ def estimate(measured: dict, n_seeds: int = 3, sizes: int = 2, ns: int = 2) -> d
             missing.append(name)
     out["total_minutes_measured_parts"] = round(sum(v["minutes"] for v in out.values()), 1)
     # not timed here: the pseudo arm's corpus scoring (once per seed set, shared teacher), the naive arm's sets
-    # (timed as the SHAP arm's), pretraining the tiny model from an empty cache (about 10 min, README)
+    # (timed as the SHAP arm's), pretraining the tiny model from an empty cache (about 10 min; docs/benchmarks.md)
     out["not_measured"] = [*missing, "pseudo scoring per seed set", "tiny pretraining (empty cache)"]
     return out
 

@@ -30,7 +30,7 @@ from sentisynth.tracking import stage_logger
 
 log = logging.getLogger(__name__)
 
-# CPU defaults when the config has no `trainer` group (another issue adds conf/trainer/*.yaml).
+# Defaults when the config has no `trainer` group (a config composed without conf/trainer, e.g. in a test).
 DEFAULT_TRAINER: dict[str, Any] = {
     "accelerator": "auto",
     "devices": 1,
