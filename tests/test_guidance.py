@@ -23,6 +23,7 @@ from sentisynth.guidance.attributions import (
     tree_word_attributions,
 )
 from sentisynth.guidance.exemplars import STRATEGIES, select_exemplars
+from sentisynth.guidance.fallback import Evidence
 from sentisynth.guidance.permutation import permutation_shap
 from sentisynth.guidance.ranking import Keyword, combine_scores, drop_shared, excluded_terms, rank_class
 from tests.conftest import ROOT
@@ -484,9 +485,7 @@ def test_real_tweeteval_emotion_keywords(shared_data: Path) -> None:
 
 
 # -- no class without guidance (keywords.min_per_class, guidance/fallback.py) ------------------------
-def _evidence(**over) -> "Evidence":
-    from sentisynth.guidance.fallback import Evidence
-
+def _evidence(**over) -> Evidence:
     # class 0 (5 posts) vs class 1; words: a..f. docs = posts of class 0 containing the word.
     terms = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta"], dtype=object)
     base = dict(

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-STRATEGIES = ("naive", "exemplar", "shap", "shap_bias")
+STRATEGIES = ("naive", "exemplar", "shap", "shap_bias", "adaptive")  # adaptive: generation/adaptive.py
 KW, EX, TEXT = "<kw>", "<ex>", "<text>"
 
 DEFAULT_INSTRUCTION = (
