@@ -81,3 +81,36 @@ def test_tiny_adaptive_run(compose_cfg, shared_data: Path, tmp_path: Path) -> No
     final = [json.loads(x) for x in (out / "synthetic.jsonl").read_text().splitlines()]
     best = metrics["adaptive/best_round"]
     assert final and all(r["provenance"]["round"] <= best for r in final)
+
+
+@pytest.mark.slow
+def test_adaptive_as_a_train_arm_refits_the_runs_classifier(
+    compose_cfg, shared_data: Path, tmp_path: Path
+) -> None:
+    """`augment=synthetic guidance=adaptive` in train.py: the loop refits the run's own classifier (SVM here,
+    not the LR that explains the seed), and the arm trains on the posts of the best round."""
+    from sentisynth.train import run
+
+    cfg = compose_cfg(
+        "train",
+        *MINI_TINY,
+        f"paths.data_dir={shared_data}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "generator=tiny",
+        "data.seed_size=40",
+        "augment=synthetic",
+        "guidance=adaptive",
+        "augment.n=24",
+        "classifier=tfidf_svm",
+        "filters=none",
+        "logger=none",
+        "augment.analysis=false",
+        "trainer.enable_progress_bar=false",
+    )
+    assert cfg.augment.generate.downstream_classifier.model == "svm" and cfg.augment.guidance == "adaptive"
+    metrics = run(cfg)
+    generated = json.loads((tmp_path / "run" / "generation" / "metrics.json").read_text())
+    assert (
+        generated["adaptive/rounds_run"] >= 1
+        and metrics["train/n_synthetic"] == generated["generate/n_samples"] > 0
+    )

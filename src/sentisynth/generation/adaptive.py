@@ -86,9 +86,11 @@ def with_kept(seed: Split, kept: list[dict]) -> tuple[list[str], np.ndarray]:
 
 
 def fit_current(cfg: DictConfig, data: LowResourceData, kept: list[dict]) -> Any:
-    """The downstream classifier on seed + the posts kept so far."""
+    """The downstream classifier on seed + the posts kept so far: a train arm's own classifier
+    (`downstream_classifier`, set by conf/augment/synthetic.yaml), else `classifier` (generate.py's)."""
     texts, labels = with_kept(data.seed, kept)
-    return build(cfg.classifier, n_classes=data.n_classes).fit(texts, labels)
+    node = cfg.get("downstream_classifier") or cfg.classifier
+    return build(node, n_classes=data.n_classes).fit(texts, labels)
 
 
 def val_scores(clf: Any, data: LowResourceData) -> dict[str, Any]:
