@@ -13,6 +13,14 @@ from sentisynth.generation.adaptive import AdaptiveConfig, allocate, most_confus
 from tests.conftest import MINI_TINY
 
 
+@pytest.fixture
+def corpus_data(shared_data: Path) -> Path:
+    """The shared data with its corpus (the tiny generator pretrains on it); skipped without."""
+    if not (shared_data / "corpus").is_dir():
+        pytest.skip(f"no corpus under {shared_data}")
+    return shared_data
+
+
 def test_allocate_gives_the_worst_classes_most_and_sums_to_the_total() -> None:
     f1 = np.array([0.9, 0.2, 0.5, 0.7])
     counts = allocate(40, f1, "f1_deficit", floor_share=0.2)
@@ -31,7 +39,7 @@ def test_most_confused_on_val_and_config_checks() -> None:
 
 
 @pytest.mark.slow
-def test_tiny_adaptive_run(compose_cfg, shared_data: Path, tmp_path: Path) -> None:
+def test_tiny_adaptive_run(compose_cfg, corpus_data: Path, tmp_path: Path) -> None:
     """Three rounds of a miniature tiny generator on a 40-post seed: rounds, reasons and keywords in the
     provenance, steering from validation, and prompts made of seed posts only."""
     from sentisynth.data import load_data
@@ -40,7 +48,7 @@ def test_tiny_adaptive_run(compose_cfg, shared_data: Path, tmp_path: Path) -> No
     cfg = compose_cfg(
         "generate",
         *MINI_TINY,
-        f"paths.data_dir={shared_data}",
+        f"paths.data_dir={corpus_data}",
         f"paths.cache_dir={tmp_path / 'cache'}",
         "generator=tiny",
         "generator.budget.n_per_class=6",
@@ -69,7 +77,7 @@ def test_tiny_adaptive_run(compose_cfg, shared_data: Path, tmp_path: Path) -> No
     assert [sum(h["budget"]) for h in history] == [0, 8, 8, 8]  # 4 classes x 6 posts over 3 rounds
     assert history[1]["budget"] == [2, 2, 2, 2]  # round 0: the plan's split; later: by val F1
 
-    data = load_data("tweet_eval", seed_size=40, seed=0, task="emotion", data_dir=str(shared_data))
+    data = load_data("tweet_eval", seed_size=40, seed=0, task="emotion", data_dir=str(corpus_data))
     seed_index, seed_texts = set(data.seed.index.tolist()), set(data.seed.texts)
     held_out = {t for t in list(data.val.texts) + list(data.test.texts) if t not in seed_texts}
     for r in rows:
@@ -85,7 +93,7 @@ def test_tiny_adaptive_run(compose_cfg, shared_data: Path, tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_adaptive_as_a_train_arm_refits_the_runs_classifier(
-    compose_cfg, shared_data: Path, tmp_path: Path
+    compose_cfg, corpus_data: Path, tmp_path: Path
 ) -> None:
     """`augment=synthetic guidance=adaptive` in train.py: the loop refits the run's own classifier (SVM here,
     not the LR that explains the seed), and the arm trains on the posts of the best round."""
@@ -94,7 +102,7 @@ def test_adaptive_as_a_train_arm_refits_the_runs_classifier(
     cfg = compose_cfg(
         "train",
         *MINI_TINY,
-        f"paths.data_dir={shared_data}",
+        f"paths.data_dir={corpus_data}",
         f"paths.cache_dir={tmp_path / 'cache'}",
         "generator=tiny",
         "data.seed_size=40",
