@@ -23,6 +23,7 @@ from sentisynth.guidance.attributions import (
     tree_word_attributions,
 )
 from sentisynth.guidance.exemplars import STRATEGIES, select_exemplars
+from sentisynth.guidance.fallback import Evidence
 from sentisynth.guidance.permutation import permutation_shap
 from sentisynth.guidance.ranking import Keyword, combine_scores, drop_shared, excluded_terms, rank_class
 from tests.conftest import ROOT
@@ -259,7 +260,7 @@ def test_build_guidance_is_deterministic_and_serialises(
     d = a.to_dict()
     assert set(d) >= {"classes", "classifier", "n_seed"} and d["n_seed"] == len(seed)
     kw = d["classes"]["anger"]["keywords"][0]
-    assert set(kw) == {"term", "shap", "tfidf_diff", "score"}
+    assert set(kw) == {"term", "shap", "tfidf_diff", "score", "source"} and kw["source"] == "shap"
     assert set(d["classes"]["joy"]["exemplars"][0]) == {"text", "index"}
     a.save(tmp_path / "guidance.json")
     assert load_guidance(tmp_path / "guidance.json").to_dict() == json.loads(
@@ -481,3 +482,95 @@ def test_real_tweeteval_emotion_keywords(shared_data: Path) -> None:
     assert len(anger & ANGER) >= 4, sorted(anger)
     assert len(sadness & SADNESS) >= 4, sorted(sadness)
     assert not anger & {"sad", "#sad"} and "anger" not in joy
+
+
+# -- no class without guidance (keywords.min_per_class, guidance/fallback.py) ------------------------
+def _evidence(**over) -> Evidence:
+    # class 0 (5 posts) vs class 1; words: a..f. docs = posts of class 0 containing the word.
+    terms = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta"], dtype=object)
+    base = dict(
+        terms=terms,
+        shap=np.array([[0.5, 0.4, -0.1, -0.2, -0.3, np.nan], [0.1] * 6]),
+        count=np.array([[3, 2, 1, 1, 1, 0], [1] * 6]),
+        diff=np.array([[0.3, 0.2, 0.1, -0.1, -0.2, 0.0], [0.0] * 6]),
+        class_means=np.array([[0.3, 0.2, 0.1, 0.05, 0.02, 0.0], [0.1, 0.1, 0.1, 0.3, 0.01, 0.0]]),
+        docs=np.array([[3, 2, 1, 1, 1, 0], [1] * 6]),
+        sizes=np.array([5, 5]),
+    )
+    base.update(over)
+    return Evidence(**base)
+
+
+def test_fallback_sources_in_documented_order() -> None:
+    from sentisynth.guidance import KeywordConfig
+    from sentisynth.guidance.fallback import fill_class
+
+    ev = _evidence()
+    cfg = KeywordConfig(min_per_class=5)
+    primary = [Keyword("alpha", 0.5, 0.3, 1.0)]  # df >= 3
+    calls = []
+    out = fill_class(0, primary, ev, cfg, lambda: calls.append(1) or np.array([1, 0]), ["a", "b"])
+    got = [(k.term, k.source, k.against) for k in out]
+    # beta: shap > 0 at df 2; gamma: TF-IDF differential > 0 only (shap < 0); eps: pushes to class 0
+    # rather than class 1 (0.02 > 0.01) though its differential vs all others is negative; delta: never.
+    assert got == [
+        ("alpha", "shap", None),
+        ("beta", "shap_low_df", None),
+        ("gamma", "tfidf", None),
+        ("eps", "contrastive", "b"),
+    ]
+    assert calls == [1]  # the confusion was needed, and computed once
+    enough = fill_class(0, primary, ev, KeywordConfig(min_per_class=2), lambda: 1 / 0, ["a", "b"])
+    assert [k.source for k in enough] == ["shap", "shap_low_df"]  # stops as soon as the class has enough
+
+
+def test_most_confused_and_cross_val_proba(seed: Split, lr: TfidfClassifier) -> None:
+    from sentisynth.guidance.fallback import cross_val_proba, most_confused
+
+    proba = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.1, 0.5, 0.4]])
+    assert most_confused(proba, np.array([0, 1, 2, 2]), 3).tolist() == [1, 0, 1]
+    cv = cross_val_proba(lr, seed, 3, folds=4, random_state=0)
+    assert cv.shape == (len(seed), 3) and np.allclose(cv.sum(axis=1), 1.0)
+    assert (cv.argmax(axis=1) == seed.labels).mean() > 0.8  # separable toy posts, out of fold
+    assert cross_val_proba(lr, seed.subset(np.array([0])), 3, folds=5, random_state=0) is None
+
+
+def test_short_class_is_topped_up_and_sources_round_trip() -> None:
+    split = tiny_split({0: 16, 1: 16, 2: 4})
+    clf = fit("lr", split)
+    strict = build_guidance(clf, split, NAMES, min_class_df=4, min_per_class=0)
+    g = build_guidance(clf, split, NAMES, min_class_df=4, min_per_class=6)
+    assert len(strict.keywords("sadness")) < 6 <= len(g.keywords("sadness"))
+    sources = [k.source for k in g.classes["sadness"].keywords]
+    assert sources[: len(strict.keywords("sadness"))] == ["shap"] * len(strict.keywords("sadness"))
+    assert set(sources) - {"shap"} and set(sources) <= {"shap", "shap_low_df", "tfidf", "contrastive"}
+    sad_posts = " ".join(t for t, y in zip(split.texts, split.labels) if y == 2)
+    assert all(k in sad_posts for k in g.keywords("sadness"))  # fallback words come from the class's posts
+    for name in NAMES:  # SHAP's own list is never reordered; fallbacks only append
+        assert g.keywords(name)[: len(strict.keywords(name))] == strict.keywords(name)
+        assert len(g.keywords(name)) == max(6, len(strict.keywords(name)))
+    back = Guidance.from_dict(json.loads(json.dumps(g.to_dict())))
+    assert [k.source for k in back.classes["sadness"].keywords] == sources
+
+
+def test_min_per_class_must_fit_top_k() -> None:
+    with pytest.raises(ValueError, match="min_per_class"):
+        build_guidance(None, tiny_split(), NAMES, top_k=3, min_per_class=5)
+
+
+def test_real_tweeteval_seed_250_every_class_has_5_keywords(compose_cfg, shared_data: Path) -> None:
+    """The issue's check: `generate.py stage=guidance data.seed_size=250` for seeds 0, 1, 2 (in-process)."""
+    from sentisynth.guidance import run_guidance_stage
+
+    for s in (0, 1, 2):
+        cfg = compose_cfg(
+            "generate",
+            "stage=guidance",
+            f"paths.data_dir={shared_data}",
+            "data.seed_size=250",
+            f"seed={s}",
+            "logger=none",
+        )
+        metrics = run_guidance_stage(cfg)
+        counts = {k.rsplit("/", 1)[1]: v for k, v in metrics.items() if k.startswith("guidance/n_keywords/")}
+        assert len(counts) == 4 and min(counts.values()) >= 5, (s, counts)

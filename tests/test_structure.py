@@ -36,7 +36,7 @@ LAYERS = [
     {"classifiers", "analysis", "distill"},
     {"generation", "guidance", "filters"},
     {"augment"},
-    {"train", "report", "aggregate", "comparisons", "predict"},
+    {"train", "report", "aggregate", "comparisons", "predict", "real_equivalent"},
     {"study"},
     {"api"},  # the Python API: every stage, in-process
 ]

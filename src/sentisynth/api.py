@@ -148,7 +148,7 @@ def generate(
     cfg: DictConfig | Sequence[str] | None = None, output_dir: str | Path | None = None
 ) -> RunResult:
     """`generate.py`: a synthetic set (jsonl, Parquet, HF dataset, card) in the run directory."""
-    from sentisynth.generation.pipeline import run_generate_stage
+    from sentisynth.generation.stage import run_generate_stage
 
     cfg = as_config(cfg, "generate", output_dir, extra=["stage=generate"])
     save_config(cfg)

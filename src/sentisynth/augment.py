@@ -307,7 +307,7 @@ class SyntheticAugment:
                 "synthetic.parquet or dataset/> "
                 "or an augment.generate block"
             )
-        from sentisynth.generation.pipeline import run_generate_stage
+        from sentisynth.generation.stage import run_generate_stage
 
         per_class = self.class_counts(data)
         out = Path(run_dir or ".") / "generation"

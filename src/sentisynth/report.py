@@ -355,6 +355,7 @@ def _statistics_md(cells: pd.DataFrame, comp: pd.DataFrame, cost: pd.DataFrame) 
 
 
 def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracker: Any = None) -> Path:
+    from sentisynth import real_equivalent
     from sentisynth.comparisons import cell_intervals, comparisons, generation_cost, load_predictions
 
     root = Path(multirun_dir)
@@ -372,10 +373,14 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
         "linguistic": collect_side_tables(runs, "linguistic.csv"),
         "filters": collect_filter_rates(runs),
     }
+    equiv_md, tables["real_equivalents"], equiv_plots = real_equivalent.section(
+        runs, preds, tables["generation_cost"], out, N_BOOT
+    )
     for name, frame in tables.items():
         if not frame.empty:
             atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
     plots = {"f1_vs_seed_size": plot_f1_vs_seed_size(tables["cells"], out / "f1_vs_seed_size.png")}
+    plots.update(equiv_plots)
     if not tables["comparisons"].empty:
         plots["forest"] = plot_forest(tables["comparisons"], out / "forest.png")
     if not tables["per_class_delta"].empty:
@@ -396,6 +401,7 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
         "",
         *skipped_note(runs),
         *_statistics_md(tables["cells"], tables["comparisons"], tables["generation_cost"]),
+        *equiv_md,
         *_side_sections(tables, metric, plots),
     ]
     atomic_write_text(out / "report.md", "\n".join(md))

@@ -1,5 +1,5 @@
 """Synthetic data generation: generators (tiny, gpt2, lora_llm), guidance strategies, resumable output."""
 
-from sentisynth.generation.pipeline import run_generate_stage
+from sentisynth.generation.stage import run_generate_stage
 
 __all__ = ["run_generate_stage"]

@@ -13,7 +13,7 @@ import numpy as np
 from sentisynth.llm.parsing import clean_text  # noqa: F401 - re-exported: the label LMs clean decoded text with it
 from sentisynth.llm.parsing import parse_posts as parse_llm_posts
 
-STRATEGIES = ("naive", "exemplar", "shap", "shap_bias")
+STRATEGIES = ("naive", "exemplar", "shap", "shap_bias", "adaptive")  # adaptive: generation/adaptive.py
 KW, EX, TEXT = "<kw>", "<ex>", "<text>"
 
 DEFAULT_INSTRUCTION = (

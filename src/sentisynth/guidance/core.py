@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -21,6 +23,7 @@ from sentisynth.guidance.attributions import (
     tree_word_attributions,
 )
 from sentisynth.guidance.exemplars import STRATEGIES, select_exemplars
+from sentisynth.guidance.fallback import cross_val_proba, evidence, fill_class, most_confused
 from sentisynth.guidance.ranking import Keyword, drop_shared, excluded_terms, rank_class, tfidf_differential
 from sentisynth.guidance.text_explainer import text_word_attributions
 from sentisynth.text import tweet_tokenize
@@ -55,6 +58,9 @@ class KeywordConfig:
     transformer_max_evals: int = 300  # model calls per post for the Partition explainer
     blas_threads: int | None = 1  # OpenBLAS busy-waits on L-BFGS's small vector ops: 1 thread is faster
     random_state: int = 0
+    min_per_class: int = 5  # fewer SHAP keywords: top up from guidance/fallback.py's sources (0: never)
+    fallback_min_df: int = 1  # lowest document-frequency floor a fallback keyword may have
+    cv_folds: int = 5  # folds of the seed's cross-validated predictions (contrastive fallback)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> KeywordConfig:
@@ -70,6 +76,11 @@ class KeywordConfig:
             raise ValueError(
                 f"keywords.exemplar_strategy must be one of {', '.join(STRATEGIES)}, "
                 f"got {cfg.exemplar_strategy!r}"
+            )
+        if not 0 <= cfg.min_per_class <= cfg.top_k or cfg.fallback_min_df < 1 or cfg.cv_folds < 2:
+            raise ValueError(
+                f"keywords.min_per_class must be in [0, top_k={cfg.top_k}], keywords.fallback_min_df >= 1 and "
+                f"keywords.cv_folds >= 2 (got {cfg.min_per_class}, {cfg.fallback_min_df}, {cfg.cv_folds})"
             )
         if cfg.top_k < 1 or cfg.exemplar_k < 0:
             raise ValueError(
@@ -117,7 +128,17 @@ class Guidance:
         try:
             classes = {
                 n: ClassGuidance(
-                    [Keyword(k["term"], k["shap"], k["tfidf_diff"], k["score"]) for k in g["keywords"]],
+                    [
+                        Keyword(
+                            k["term"],
+                            k["shap"],
+                            k["tfidf_diff"],
+                            k["score"],
+                            k.get("source", "shap"),
+                            k.get("against"),
+                        )
+                        for k in g["keywords"]
+                    ],
                     [{"text": e["text"], "index": int(e["index"])} for e in g["exemplars"]],
                 )
                 for n, g in d["classes"].items()
@@ -209,21 +230,12 @@ def explain(
     return attr, Xw, proba, type(classifier).__name__
 
 
-def build_guidance(classifier: Any, seed: Split, label_names: list[str], **keyword_cfg: Any) -> Guidance:
-    """Keywords (top_k per class) and exemplars (exemplar_k per class) from a classifier fitted on `seed`.
-
-    `keyword_cfg` are the `keywords` config group's keys (`**OmegaConf.to_container(cfg.keywords, resolve=True)`).
-    A class without any seed post raises `DataError`.
-    """
-    cfg = KeywordConfig.from_kwargs(**keyword_cfg)
-    _check_seed(seed, label_names)
-    n_classes = len(label_names)
-    labels = np.asarray(seed.labels, dtype=int)
-    with threadpool_limits(cfg.blas_threads, user_api="blas") if cfg.blas_threads else nullcontext():
-        attr, X_words, proba, clf_name = explain(classifier, seed, cfg, n_classes)
-        diff = tfidf_differential(X_words, labels, n_classes)
-
+def rank_all(
+    attr: WordAttributions, diff: np.ndarray, labels: np.ndarray, cfg: KeywordConfig
+) -> list[list[Keyword]]:
+    """Per class, every word that passes the document-frequency floor and the exclusions, best first."""
     terms = attr.terms
+    n_classes = attr.shap.shape[0]
     class_sizes = np.bincount(labels, minlength=n_classes)
     min_df = np.maximum(1, np.minimum(cfg.min_class_df, class_sizes))[:, None]
     frequent = (attr.count >= min_df) & np.isfinite(attr.shap)  # (n_classes, n_words)
@@ -235,19 +247,80 @@ def build_guidance(classifier: Any, seed: Split, label_names: list[str], **keywo
         terms[idx], cfg.exclude_stop_words, cfg.exclude_numbers, cfg.exclude_punctuation, cfg.extra_stop_words
     )
     eligible &= np.array([t.count(" ") < cfg.max_ngram for t in terms], dtype=bool)
-    ranked = []
-    for c in range(n_classes):
-        cand = eligible & frequent[c]
-        ranked.append(
-            rank_class(terms, attr.shap[c], diff[c], cand, cfg.combine, cfg.weight_shap, cfg.weight_tfidf)
+    ranked = [
+        rank_class(
+            terms,
+            attr.shap[c],
+            diff[c],
+            eligible & frequent[c],
+            cfg.combine,
+            cfg.weight_shap,
+            cfg.weight_tfidf,
         )
-    if cfg.drop_shared:
-        ranked = drop_shared(ranked, cfg.shared_top_n, cfg.shared_max_classes)
+        for c in range(n_classes)
+    ]
+    return drop_shared(ranked, cfg.shared_top_n, cfg.shared_max_classes) if cfg.drop_shared else ranked
+
+
+def confusion_source(
+    classifier: Any, seed: Split, proba: np.ndarray, cfg: KeywordConfig
+) -> Callable[[], np.ndarray]:
+    """A lazy `most_confused` per class: cross-validated on the seed for TF-IDF classifiers (cheap refits),
+    the fitted classifier's in-sample predictions otherwise (or when the seed is too small to split)."""
+
+    @functools.cache
+    def confused() -> np.ndarray:
+        n_classes = proba.shape[1]
+        cv = None
+        if isinstance(classifier, TfidfClassifier):
+            cv = cross_val_proba(classifier, seed, n_classes, cfg.cv_folds, cfg.random_state)
+        return most_confused(proba if cv is None else cv, seed.labels, n_classes)
+
+    return confused
+
+
+def with_fallbacks(
+    ranked: list[list[Keyword]],
+    attr: WordAttributions,
+    X_words: Any,
+    labels: np.ndarray,
+    confused: Callable[[], np.ndarray],
+    label_names: list[str],
+    cfg: KeywordConfig,
+) -> list[list[Keyword]]:
+    """The top_k keywords per class, topped up to min_per_class where SHAP leaves a class short."""
+    top = [r[: cfg.top_k] for r in ranked]
+    if all(len(t) >= cfg.min_per_class for t in top):
+        return top
+    ev = evidence(attr.terms, attr.shap, attr.count, X_words, labels)
+    return [
+        t if len(t) >= cfg.min_per_class else fill_class(c, t, ev, cfg, confused, label_names)
+        for c, t in enumerate(top)
+    ]
+
+
+def build_guidance(classifier: Any, seed: Split, label_names: list[str], **keyword_cfg: Any) -> Guidance:
+    """Keywords (top_k per class, at least min_per_class) and exemplars (exemplar_k per class) from a
+    classifier fitted on `seed`.
+
+    `keyword_cfg` are the `keywords` config group's keys (`**OmegaConf.to_container(cfg.keywords, resolve=True)`).
+    A class without any seed post raises `DataError`.
+    """
+    cfg = KeywordConfig.from_kwargs(**keyword_cfg)
+    _check_seed(seed, label_names)
+    n_classes = len(label_names)
+    labels = np.asarray(seed.labels, dtype=int)
+    with threadpool_limits(cfg.blas_threads, user_api="blas") if cfg.blas_threads else nullcontext():
+        attr, X_words, proba, clf_name = explain(classifier, seed, cfg, n_classes)
+        diff = tfidf_differential(X_words, labels, n_classes)
+        ranked = rank_all(attr, diff, labels, cfg)
+        confused = confusion_source(classifier, seed, proba, cfg)
+        chosen = with_fallbacks(ranked, attr, X_words, labels, confused, label_names, cfg)
 
     classes: dict[str, ClassGuidance] = {}
     own_conf = proba[np.arange(len(labels)), labels]
     for c, name in enumerate(label_names):
-        keywords = ranked[c][: cfg.top_k]
+        keywords = chosen[c]
         rows = select_exemplars(
             cfg.exemplar_strategy,
             cfg.exemplar_k,

@@ -30,14 +30,20 @@ class Keyword:
     shap: float
     tfidf_diff: float
     score: float
+    source: str = "shap"  # shap | shap_low_df | tfidf | contrastive (guidance/fallback.py)
+    against: str | None = None  # contrastive: the class the keyword separates this one from
 
     def to_dict(self) -> dict[str, float | str]:
-        return {
+        d: dict[str, float | str] = {
             "term": self.term,
             "shap": round(float(self.shap), 6),
             "tfidf_diff": round(float(self.tfidf_diff), 6),
             "score": round(float(self.score), 6),
+            "source": self.source,
         }
+        if self.against is not None:
+            d["against"] = self.against
+        return d
 
 
 def tfidf_differential(X_words: sp.csr_matrix, labels: np.ndarray, n_classes: int) -> np.ndarray:

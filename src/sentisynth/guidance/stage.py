@@ -86,6 +86,7 @@ def guidance_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
     metrics: dict[str, float] = {"guidance/n_seed": len(data.seed)}
     for name, g in guidance.classes.items():
         metrics[f"guidance/n_keywords/{name}"] = len(g.keywords)
+        metrics[f"guidance/n_fallback_keywords/{name}"] = sum(k.source != "shap" for k in g.keywords)
         metrics[f"guidance/n_exemplars/{name}"] = len(g.exemplars)
     timings = {
         "guidance/time_s": t["time_s"],
