@@ -13,7 +13,7 @@ from typing import Any
 _QUOTES = "\"'“”‘’«»`"
 # "1.", "2)", "(3)", "#4", "Post 5:", "Tweet #6 -", "-", "*", "•", "–"; markdown bold around a number
 _MARKER = re.compile(
-    r"^\s*(?:\*\*)?(?:(?:post|tweet)\s*#?\s*\d{1,3}\s*[.):\-–]*|\(?#?\d{1,3}\s*[.):\]\-–]|[-*\u2022\u2013\u2014+>])"
+    r"^\s*(?:\*\*)?(?:(?:post|tweet)\s*#?\s*\d{1,3}\s*[.):\-–]*|[(\[]?#?\d{1,3}\s*[.):\]\-–]|[-*\u2022\u2013\u2014+>])"
     r"(?:\*\*)?\s*",
     re.IGNORECASE,
 )
