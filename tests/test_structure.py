@@ -22,6 +22,7 @@ LAYERS = [
         "errors",
         "cache",
         "distributed",
+        "quiet",
     },  # distributed: Lightning DDP glue (trainer settings, rank slices)
     {
         "data",
