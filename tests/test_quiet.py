@@ -72,7 +72,9 @@ def test_quiet_hides_third_party_deprecations_not_ours() -> None:
         quiet.configure(False)
         warnings.warn_explicit("old api", DeprecationWarning, "lib.py", 1, module="somelib")
         warnings.warn_explicit("our notice", FutureWarning, "x.py", 1, module="sentisynth.report")
-        warnings.warn_explicit("The dataloader does not have many workers", UserWarning, "y.py", 1, module="pl")
+        warnings.warn_explicit(
+            "The dataloader does not have many workers", UserWarning, "y.py", 1, module="pl"
+        )
         quiet.configure(True)
         warnings.warn_explicit("old api again", DeprecationWarning, "lib.py", 2, module="somelib")
     quiet.configure(None)

@@ -85,4 +85,6 @@ def _ours(entry: tuple) -> bool:
 def _remove_filters() -> None:
     """Verbose after quiet (a test, a notebook): drop the filters `apply` installed, nothing else."""
     warnings.filters[:] = [f for f in warnings.filters if not _ours(f)]
-    warnings.filterwarnings("default", category=DeprecationWarning, module=r"sentisynth(\.|$)")  # resets caches
+    warnings.filterwarnings(
+        "default", category=DeprecationWarning, module=r"sentisynth(\.|$)"
+    )  # resets caches
