@@ -27,6 +27,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from sentisynth.aggregate import collect as collect_jobs
+from sentisynth.aggregate import count_text
 from sentisynth.utils import atomic_write_text, markdown_table, pyplot, read_json, save_figure
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,22 @@ def collect(multirun_dir: str | Path) -> pd.DataFrame:
     return collect_jobs(multirun_dir, read_run, "runs (metrics.json + .hydra/config.yaml)")
 
 
-def _size_key(value: str) -> float:
-    return float("inf") if value == "full" else float(value)
+def _size_key(value: Any) -> float:
+    """Seed sizes and `augment.n` as numbers (250 < 500 < 1000 < full), not as text."""
+    try:
+        return float("inf") if str(value) == "full" else float(value)
+    except (TypeError, ValueError):
+        return float("inf")
+
+
+def sort_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by dataset, classifier, seed size and `augment.n` as numbers, then arm (stable)."""
+    if frame.empty:
+        return frame
+    order = [c for c in ("data", "classifier", "seed_size", "augment_n", "strategy", "arm") if c in frame]
+    numeric = {"seed_size", "augment_n"}
+    key = lambda col: col.map(_size_key) if col.name in numeric else col.astype(str)  # noqa: E731
+    return frame.sort_values(order, key=key, kind="stable").reset_index(drop=True)
 
 
 def summarize(runs: pd.DataFrame, metric: str = "test/macro_f1") -> pd.DataFrame:
@@ -133,7 +148,11 @@ def plot_f1_vs_seed_size(cells: pd.DataFrame, path: Path) -> Path:
     plt = pyplot()
 
     panels = list(cells.groupby(["data", "classifier"], sort=False))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    # one seed size per panel: each panel is a column of points, readable only against the others' scale
+    single = all(part.seed_size.nunique() == 1 for _, part in panels)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False, sharey=single and len(panels) > 1
+    )
     for ax, ((data, clf), part) in zip(axes[0], panels):
         sizes = sorted(part.seed_size.unique(), key=_size_key)
         x = {s: i for i, s in enumerate(sizes)}
@@ -177,7 +196,7 @@ def plot_forest(comp: pd.DataFrame, path: Path) -> Path:
         )
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, labels, fontsize=6)
-    ax.set_xlabel("difference in test macro-F1 (95% interval; red: p < 0.05)")
+    ax.set_xlabel("difference in test macro-F1 (95% interval; red: the interval excludes 0)")
     return save_figure(fig, path)
 
 
@@ -276,12 +295,16 @@ def _cells_md(cells: pd.DataFrame) -> str:
     table = cells.assign(
         **{"95% interval": [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in zip(cells.ci_low, cells.ci_high)]}
     )
+    if "posts_added" in table:  # a count, averaged over seeds: whole numbers print as integers
+        table["posts_added"] = table["posts_added"].map(count_text)
+        table = table.rename(columns={"posts_added": "posts added (mean over seeds)"})
     return _md_table(table.drop(columns=["ci_low", "ci_high"]))
 
 
 def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
     """One line per comparison: difference, [interval], p (q), MDD; `*` when p < 0.05."""
     rows = comp[(comp.metric == metric) & comp.baseline.isin(["none", "real"])] if not comp.empty else comp
+    rows = sort_cells(rows)
     if rows.empty:
         return "_no comparison: no pair of arms with predictions.csv_\n"
     columns = [
@@ -292,7 +315,7 @@ def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
         "vs",
         "difference",
         "95% interval",
-        "p",
+        "p (posts)",
         "q",
         "MDD",
         "seeds",
@@ -314,6 +337,30 @@ def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
         for r in rows.itertuples()
     ]
     return markdown_table(columns, cells)
+
+
+def _classifiers_md(pairs: pd.DataFrame) -> list[str]:
+    """One row per pair of classifiers on the same arm: macro-F1 of the first minus the second."""
+    md = ["## Classifiers against each other on the same arm: macro-F1", ""]
+    if pairs.empty:
+        return md + ["_one classifier per arm: no pair to compare_", ""]
+    columns = ["arm", "seed size", "augment.n", "classifier", "vs", "difference", "95% interval"]
+    cells = [
+        [
+            r.strategy,
+            r.seed_size,
+            r.augment_n,
+            r.classifier,
+            r.vs,
+            _fmt(r.diff, signed=True) + (" *" if r.significant else ""),
+            f"[{_fmt(r.ci_low, signed=True)}, {_fmt(r.ci_high, signed=True)}]",
+            f"{r.p:.4f}",
+            _fmt(r.mdd),
+            r.n_seeds,
+        ]
+        for r in sort_cells(pairs).itertuples()
+    ]
+    return md + [markdown_table([*columns, "p (posts)", "MDD", "seeds"], cells)]
 
 
 def _statistics_md(cells: pd.DataFrame, comp: pd.DataFrame, cost: pd.DataFrame) -> list[str]:
@@ -354,7 +401,13 @@ def _statistics_md(cells: pd.DataFrame, comp: pd.DataFrame, cost: pd.DataFrame) 
 
 
 def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracker: Any = None) -> Path:
-    from sentisynth.comparisons import cell_intervals, comparisons, generation_cost, load_predictions
+    from sentisynth.comparisons import (
+        cell_intervals,
+        classifier_comparisons,
+        comparisons,
+        generation_cost,
+        load_predictions,
+    )
 
     root = Path(multirun_dir)
     runs = collect(root)  # checks the directory and its runs before anything is created
@@ -364,8 +417,9 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
     tables = {
         "runs": runs,
         "summary": summarize(runs, metric),
-        "cells": cell_intervals(runs, preds, KEYS, N_BOOT),
-        "comparisons": comparisons(runs, preds, N_BOOT, N_PERM),
+        "cells": sort_cells(cell_intervals(runs, preds, KEYS, N_BOOT)),
+        "comparisons": sort_cells(comparisons(runs, preds, N_BOOT, N_PERM)),
+        "classifier_comparisons": classifier_comparisons(runs, preds, N_BOOT, N_PERM),
         "generation_cost": generation_cost(runs),
         "per_class_delta": per_class_delta(runs),
         "linguistic": collect_side_tables(runs, "linguistic.csv"),
@@ -394,6 +448,7 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
         "without predictions.csv: no interval or test for their cells); tables as CSV beside this file.",
         "",
         *_statistics_md(tables["cells"], tables["comparisons"], tables["generation_cost"]),
+        *_classifiers_md(tables["classifier_comparisons"]),
         *_side_sections(tables, metric, plots),
     ]
     atomic_write_text(out / "report.md", "\n".join(md))
