@@ -34,7 +34,7 @@ LAYERS = [
     {"classifiers", "analysis", "distill"},
     {"generation", "guidance", "filters"},
     {"augment"},
-    {"train", "report", "aggregate", "comparisons", "predict"},
+    {"train", "report", "aggregate", "comparisons", "predict", "sweep"},
     {"study"},
     {"api"},  # the Python API: every stage, in-process
 ]
