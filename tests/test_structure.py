@@ -36,7 +36,7 @@ LAYERS = [
     {"augment"},
     {"train", "report", "aggregate", "comparisons", "predict", "sweep"},
     {"study"},
-    {"api"},  # the Python API: every stage, in-process
+    {"api", "cli_main"},  # the Python API: every stage, in-process
 ]
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

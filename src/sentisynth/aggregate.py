@@ -189,10 +189,8 @@ def aggregate(multirun_dir: str | Path, metrics: Sequence[str] | None = None) ->
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sentisynth.aggregate", description=__doc__.splitlines()[0]
-    )
+def main(argv: Sequence[str] | None = None, prog: str = "python -m sentisynth.aggregate") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("multirun_dir")
     parser.add_argument("--metric", action="append", help="metric key to summarise (repeatable)")
     args = parser.parse_args(argv)

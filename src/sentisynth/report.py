@@ -516,8 +516,8 @@ def _log_report(tracker: Any, root: Path, tables: dict[str, pd.DataFrame], plots
             tracker.log_image(f"report/{name}", path)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sentisynth.report", description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, prog: str = "python -m sentisynth.report") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("multirun_dir")
     parser.add_argument("--metric", default="test/macro_f1")
     parser.add_argument(
