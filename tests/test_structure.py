@@ -32,7 +32,7 @@ LAYERS = [
         "cli",
     },  # stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
     {"classifiers", "analysis", "distill"},
-    {"generation", "guidance", "filters"},
+    {"generation", "guidance", "filters", "provenance"},
     {"augment"},
     {"train", "report", "aggregate", "comparisons", "predict", "sweep"},
     {"study"},
