@@ -67,3 +67,31 @@ def test_two_job_multirun_ends_with_its_directory_and_a_comparison_table(
     assert "| none |" in tail and "| real |" in tail
     report = (sweep / "report" / "report.md").read_text()
     assert "real | none" in report  # the arm against seed only, with its interval
+
+
+@pytest.mark.slow
+def test_multirun_over_classifiers_gives_a_report_row_comparing_them(
+    tmp_path: Path, tiny_data_dir: Path
+) -> None:
+    """classifier=tfidf_lr,transformer (the offline MiniLM, 2 optimizer steps): the report compares the two
+    classifiers on the same arm, paired by seed and test post."""
+    import pandas as pd
+
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        "train.py",
+        "-m",
+        f"paths.data_dir={tiny_data_dir}",
+        f"hydra.sweep.dir={sweep}",
+        "data.seed_size=12",
+        "classifier=tfidf_lr,transformer",
+        "+trainer.max_steps=2",
+        "trainer.enable_progress_bar=false",
+        "logger=none",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pairs = pd.read_csv(sweep / "report" / "classifier_comparisons.csv")
+    assert len(pairs) == 1 and pairs.classifier[0] == "tfidf_lr" and pairs.vs[0] == "transformer"
+    assert pairs.ci_low[0] <= pairs["diff"][0] <= pairs.ci_high[0] and 0 < pairs.p[0] <= 1
+    report = (sweep / "report" / "report.md").read_text()
+    assert "| none | 12 | 0 | tfidf_lr | transformer |" in report
