@@ -30,6 +30,7 @@ def _run(root: Path, name: str, classifier: str, arm: str, size: int, seed: int,
     f1 = f1_scores(gold, pred, len(NAMES))
     added = 0 if arm == "none" else 39 + seed  # 39 and 40 posts: a mean of 39.5
     metrics = {"test/macro_f1": f1[-1], "train/n_seed": size, "train/n_total": size + added}
+    metrics.update({f"test/f1/{n}": f1[i] for i, n in enumerate(NAMES)})
     (job / "metrics.json").write_text(json.dumps(metrics))
     pd.DataFrame(
         {
