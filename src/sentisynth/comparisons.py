@@ -217,7 +217,7 @@ def comparisons(
         tested = (table.metric == "macro_f1") & table.p.notna()
         table["q"] = np.nan
         table.loc[tested, "q"] = stats.benjamini_hochberg(table.loc[tested, "p"].to_numpy())
-        table["significant"] = excludes_zero(table)
+        table["significant"] = excludes_zero(table) & table.p.notna()  # share-of-gain rows are not tests
     return table
 
 
