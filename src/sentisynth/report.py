@@ -420,7 +420,7 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
         "cells": sort_cells(cell_intervals(runs, preds, KEYS, N_BOOT)),
         "comparisons": sort_cells(comparisons(runs, preds, N_BOOT, N_PERM)),
         "classifier_comparisons": classifier_comparisons(runs, preds, N_BOOT, N_PERM),
-        "generation_cost": generation_cost(runs),
+        "generation_cost": sort_cells(generation_cost(runs)),
         "per_class_delta": per_class_delta(runs),
         "linguistic": collect_side_tables(runs, "linguistic.csv"),
         "filters": collect_filter_rates(runs),
