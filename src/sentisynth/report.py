@@ -302,7 +302,7 @@ def _cells_md(cells: pd.DataFrame) -> str:
 
 
 def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
-    """One line per comparison: difference, [interval], p (q), MDD; `*` when p < 0.05."""
+    """One line per comparison: difference, [interval], p (q), MDD; `*` when the 95% interval excludes 0."""
     rows = comp[(comp.metric == metric) & comp.baseline.isin(["none", "real"])] if not comp.empty else comp
     rows = sort_cells(rows)
     if rows.empty:
