@@ -6,7 +6,8 @@ Every number comes from the runs' `metrics.json` and `predictions.csv` (see `sen
 the statistics, whose method is written at the top of `report.md`). Writes into `<dir>/report/`:
 `runs.csv` (one row per job), `cells.csv` (mean over seeds with a 95% bootstrap interval),
 `comparisons.csv` (every arm against `none` and `real`: difference, interval, p-value, MDD, share of the
-real gain), `generation_cost.csv`, `summary.csv` (mean, std over seeds per
+real gain), `classifier_comparisons.csv` (every pair of classifiers on the same arm, seed size and
+`augment.n`), `generation_cost.csv`, `summary.csv` (mean, std over seeds per
 dataset, classifier, strategy, seed size and augment.n), `per_class_delta.csv` (per-class F1 change from the
 seed-only run with the same dataset, classifier, seed size and seed; rarest classes first),
 `linguistic.csv` and `filters.csv` when runs wrote them, PNG plots (with a forest plot), and `report.md`.
