@@ -35,6 +35,7 @@ def test_callback_prints_directory_and_table_and_writes_the_report(
     assert f"sweep directory: {(tmp_path / 'sweep').resolve()}" in out
     assert "Same in every row: logger=none" in out and "| augment | n_seeds | test/macro_f1 |" in out
     assert (tmp_path / "sweep" / "report" / "report.md").is_file() and "report: " in out
+    assert "arms against none and real" in out and "| tfidf_lr | 250 | 40 | real | none |" in out
     cfg.sweep_summary = False  # off: nothing printed
     SweepSummary().on_multirun_end(cfg)
     assert capsys.readouterr().out == ""
@@ -65,6 +66,7 @@ def test_two_job_multirun_ends_with_its_directory_and_a_comparison_table(
     tail = proc.stdout[proc.stdout.index("sweep directory:") :]
     assert str(sweep.resolve()) in tail and "| augment | n_seeds | test/macro_f1 |" in tail
     assert "| none |" in tail and "| real |" in tail
+    assert "| tfidf_lr | 12 | 20 | real | none |" in tail  # the arm against seed only, printed
     report = (sweep / "report" / "report.md").read_text()
     assert "real | none" in report  # the arm against seed only, with its interval
 

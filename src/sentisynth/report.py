@@ -340,7 +340,7 @@ def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
     return markdown_table(columns, cells)
 
 
-def _classifiers_md(pairs: pd.DataFrame) -> list[str]:
+def classifiers_md(pairs: pd.DataFrame) -> list[str]:
     """One row per pair of classifiers on the same arm: macro-F1 of the first minus the second."""
     md = ["## Classifiers against each other on the same arm: macro-F1", ""]
     if pairs.empty:
@@ -449,7 +449,7 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
         "without predictions.csv: no interval or test for their cells); tables as CSV beside this file.",
         "",
         *_statistics_md(tables["cells"], tables["comparisons"], tables["generation_cost"]),
-        *_classifiers_md(tables["classifier_comparisons"]),
+        *classifiers_md(tables["classifier_comparisons"]),
         *_side_sections(tables, metric, plots),
     ]
     atomic_write_text(out / "report.md", "\n".join(md))

@@ -33,8 +33,32 @@ def summarize_sweep(sweep_dir: str | Path, report: bool = True) -> list[str]:
     if report:
         from sentisynth.report import build_report
 
-        lines.append(f"report: {build_report(root)}")
+        path = build_report(root)
+        lines += [*headline(path.parent), f"report: {path}"]
     return lines
+
+
+def headline(report_dir: Path) -> list[str]:
+    """The report's macro-F1 comparisons (arms against none/real, classifiers against each other) as printed
+    in report.md, when the sweep had any."""
+    import pandas as pd
+
+    from sentisynth.report import _comparisons_md, classifiers_md
+
+    out = []
+    if (report_dir / "comparisons.csv").is_file():
+        comp = pd.read_csv(report_dir / "comparisons.csv", dtype={"seed_size": str, "augment_n": str})
+        out += [
+            "arms against none and real (macro-F1; * the 95% interval excludes 0):",
+            _comparisons_md(comp, "macro_f1"),
+        ]
+    if (report_dir / "classifier_comparisons.csv").is_file():
+        pairs = pd.read_csv(
+            report_dir / "classifier_comparisons.csv", dtype={"seed_size": str, "augment_n": str}
+        )
+        out += ["classifiers against each other (macro-F1 of the first minus the second):"]
+        out += classifiers_md(pairs)[2:]
+    return out
 
 
 class SweepSummary(Callback):
