@@ -10,9 +10,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from sentisynth import quiet
 from sentisynth.cli import fail, precheck_overrides, register_resolvers, run_task
 
 register_resolvers()
+quiet.apply()  # third-party deprecation notices and Lightning's tips: shown with verbose=true
 
 STAGES = {
     "guidance": "sentisynth.guidance:run_guidance_stage",

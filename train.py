@@ -11,9 +11,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from sentisynth import quiet
 from sentisynth.cli import check_generation_choices, precheck_overrides, register_resolvers, run_task
 
 register_resolvers()
+quiet.apply()  # third-party deprecation notices and Lightning's tips: shown with verbose=true
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

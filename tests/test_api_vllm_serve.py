@@ -62,7 +62,10 @@ def server(chat_model: Path) -> Iterator[str]:
     from sentisynth.llm.local_server import vllm_server
 
     with vllm_server(
-        chat_model, MODEL, ["--max-model-len", "512", "--max-num-seqs", "32", "--max-num-batched-tokens", "16384"], env=vllm_env()
+        chat_model,
+        MODEL,
+        ["--max-model-len", "512", "--max-num-seqs", "32", "--max-num-batched-tokens", "16384"],
+        env=vllm_env(),
     ) as url:
         yield url
 

@@ -23,6 +23,7 @@ LAYERS = [
         "cache",
         "distributed",
         "schema",
+        "quiet",
     },  # distributed: Lightning DDP glue (trainer settings, rank slices)
     {
         "data",
@@ -34,11 +35,11 @@ LAYERS = [
         "llm",
     },  # llm: the message-level LLM layer (OpenAI-compatible client, response cache, parsing); stats: arrays -> numbers (bootstrap, randomization); cli: Hydra glue (build, run_dir_of, open_tracker) over data + tracking
     {"classifiers", "analysis", "distill"},
-    {"generation", "guidance", "filters"},
+    {"generation", "guidance", "filters", "provenance"},
     {"augment"},
-    {"train", "report", "aggregate", "comparisons", "predict", "real_equivalent"},
+    {"train", "report", "aggregate", "comparisons", "predict", "real_equivalent", "sweep"},
     {"study"},
-    {"api"},  # the Python API: every stage, in-process
+    {"api", "cli_main"},  # the Python API: every stage, in-process
 ]
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -153,25 +154,59 @@ def _interval(jobs: pd.Series, root: Path, n_boot: int = 2000) -> tuple[float, f
     return float(lo), float(hi)
 
 
+def count_text(value: Any) -> str:
+    """A count as an integer; a mean of counts over seeds keeps one decimal only when it is not whole."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    v = float(value)
+    return f"{v:.0f}" if v.is_integer() else f"{v:.1f}"
+
+
+def is_count(metric: str) -> bool:
+    """`train/n_seed`, `train/n/joy`, `leak/n_dropped`: numbers of posts, not scores."""
+    leaf = metric.rsplit("/", 2)
+    return any(part == "n" or part.startswith("n_") for part in leaf[-2:])
+
+
+def varying(summary: pd.DataFrame, keys: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """The setting columns that differ between rows, and the ones that do not (`logger=none` in every job)."""
+    if len(summary) < 2:
+        return list(keys), {}
+    same = {
+        k: str(summary[k].iloc[0]) for k in keys if k != "n_seeds" and summary[k].astype(str).nunique() == 1
+    }
+    return [k for k in keys if k not in same], same
+
+
+def _cell(row: pd.Series, m: str, digits: int) -> str:
+    """`mean ± std [interval]`; counts (is_count) as whole numbers, a non-whole mean with one decimal."""
+    if is_count(m):
+        std = row[m + " std"]
+        return count_text(row[m + " mean"]) + ("" if pd.isna(std) else f" ± {std:.1f}")
+    return (
+        f"{row[m + ' mean']:.{digits}f}"
+        + ("" if pd.isna(row[m + " std"]) else f" ± {row[m + ' std']:.{digits}f}")
+        + (
+            ""
+            if pd.isna(row.get(m + " ci_low", np.nan))
+            else f" [{row[m + ' ci_low']:.{digits}f}, {row[m + ' ci_high']:.{digits}f}]"
+        )
+    )
+
+
 def to_markdown(summary: pd.DataFrame, digits: int = 4) -> str:
-    """Markdown table with `mean ± std [95% interval]` cells (the interval where predictions gave one)."""
+    """Markdown table with `mean ± std [95% interval]` cells (the interval where predictions gave one); setting
+    columns that are the same in every row are named once above the table instead of repeated per row."""
     means = [c[: -len(" mean")] for c in summary.columns if c.endswith(" mean")]
-    keys = [c for c in summary.columns if not c.endswith((" mean", " std", " ci_low", " ci_high"))]
+    all_keys = [c for c in summary.columns if not c.endswith((" mean", " std", " ci_low", " ci_high"))]
+    keys, same = varying(summary, all_keys)
+    head = f"Same in every row: {', '.join(f'{k}={v}' for k, v in same.items())}\n\n" if same else ""
     rows = [
-        [str(row[k]) for k in keys]
-        + [
-            f"{row[m + ' mean']:.{digits}f}"
-            + ("" if pd.isna(row[m + " std"]) else f" ± {row[m + ' std']:.{digits}f}")
-            + (
-                ""
-                if pd.isna(row.get(m + " ci_low", np.nan))
-                else f" [{row[m + ' ci_low']:.{digits}f}, {row[m + ' ci_high']:.{digits}f}]"
-            )
-            for m in means
-        ]
+        [count_text(row[k]) if k == "n_seeds" else str(row[k]) for k in keys]
+        + [_cell(row, m, digits) for m in means]
         for _, row in summary.iterrows()
     ]
-    return markdown_table(keys + means, rows)
+    return head + markdown_table(keys + means, rows)
 
 
 def aggregate(multirun_dir: str | Path, metrics: Sequence[str] | None = None) -> pd.DataFrame:
@@ -185,10 +220,8 @@ def aggregate(multirun_dir: str | Path, metrics: Sequence[str] | None = None) ->
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sentisynth.aggregate", description=__doc__.splitlines()[0]
-    )
+def main(argv: Sequence[str] | None = None, prog: str = "python -m sentisynth.aggregate") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("multirun_dir")
     parser.add_argument("--metric", action="append", help="metric key to summarise (repeatable)")
     args = parser.parse_args(argv)

@@ -24,6 +24,7 @@ from sentisynth.data import (
     require_file,
     target_class_counts,
 )
+from sentisynth.provenance import compare_origin
 from sentisynth.utils import content_key, jsonl_text, read_json, read_jsonl, to_json, to_plain, write_json
 
 log = logging.getLogger(__name__)
@@ -334,6 +335,7 @@ class SyntheticAugment:
 
     def __call__(self, data: LowResourceData, run_dir: Path | None = None) -> Augmentation:
         rows, path = read_labelled(self.source_path(data, run_dir), data.label_names)
+        origin = compare_origin(path, rows, data)  # another seed size, data seed, dataset: one warning
         rows, leaked = drop_leaks(rows, data, self.leak_guard)
         labels = np.array([r["label"] for r in rows], dtype=int)
         rng = np.random.default_rng(self.seed + 104729)
@@ -343,9 +345,11 @@ class SyntheticAugment:
         short = n - int(per_class.sum())
         if short > 0:
             log.warning(
-                "augment.n=%d but only %d synthetic samples could be matched per class (file %s)",
+                "augment.n=%d but only %d synthetic samples in total could be matched to the real arm's "
+                "per-class counts (per class: %s; file %s)",
                 n,
                 per_class.sum(),
+                dict(zip(data.label_names, per_class.tolist())),
                 path,
             )
         picked = [rows[i] for i in chosen]
@@ -360,6 +364,7 @@ class SyntheticAugment:
             "shortfall": short,
             "teacher": recorded_teacher(path),
             "leak_dropped_from_file": leaked,
+            "set_origin": origin,
         }
         if self.analysis and run_dir is not None:
             write_set_comparison(data, split, Path(run_dir), cache_dir=self.cache_dir)
@@ -495,7 +500,8 @@ class PseudoAugment:
         )
         if per_class.sum() < n:
             log.warning(
-                "augment=pseudo: only %d of %d posts passed the filters per class quota (%s)",
+                "augment=pseudo: only %d of %d posts in total could be drawn with the per-class quota "
+                "(passed the filters, per class: %s)",
                 per_class.sum(),
                 n,
                 dict(zip(data.label_names, np.bincount(labels, minlength=data.n_classes).tolist())),

@@ -259,6 +259,9 @@ def run_task(
     checks: Sequence[Callable[[DictConfig], None]] = (),
 ) -> float | None:
     """Run a task after its config checks; bad input exits non-zero with one line saying what and where."""
+    from sentisynth import quiet
+
+    quiet.configure(bool(cfg.get("verbose", False)))  # Lightning tips, per-step hints: only when verbose
     cache_dir = OmegaConf.select(cfg, "paths.cache_dir")
     if cache_dir:
         ensure_writable(cache_dir, "paths.cache_dir")

@@ -26,8 +26,12 @@ the seeds too. *Comparisons*: every arm against `none` and against `real` with t
 size and `augment.n`, paired by seed and by test post: the difference is the mean over seeds of (arm -
 baseline) F1; its 95% interval is the paired bootstrap (both systems share each replicate's test and seed
 resample); the p-value is two-sided approximate randomization ({n_perm} rounds; each post's two predictions
-swapped with probability 1/2, independently per seed, statistic pooled over seeds). `*` marks p < 0.05;
-`q` is the Benjamini-Hochberg adjusted p over all macro-F1 comparisons in this report. *Share of the real
+swapped with probability 1/2, independently per seed, statistic pooled over seeds; it resamples test posts
+only). `*` marks a difference whose 95% interval excludes 0: star and interval share one basis (test posts
+and seeds), so a star never sits beside an interval that holds 0; p is the test-post-only check beside it.
+`q` is the Benjamini-Hochberg adjusted p over all macro-F1 comparisons in this report. *Classifiers against
+each other*: on the same arm, seed size and `augment.n`, every pair of classifiers, paired by seed and test
+post in the same way. *Share of the real
 gain*: (arm - none) / (real - none) per replicate, its percentile interval (undefined when real does not
 differ from none). *MDD*: the smallest true difference this design detects with 80% power at 5%
 (two-sided): 2.80 x the bootstrap standard error of the difference, so "not significant" reads "no effect
@@ -108,9 +112,9 @@ def cell_intervals(
                 "ci_high": float(hi),
                 "seed_std": float(part["test/macro_f1"].std(ddof=1)) if len(part) > 1 else np.nan,
                 "n_seeds": len(part),
-                "posts_added": float(added),
+                "posts_added": float(added),  # mean over seeds; below augment.n: the arm ran short
             }
-        )  # below augment.n: the arm ran short
+        )
     return pd.DataFrame(rows)
 
 
@@ -213,7 +217,56 @@ def comparisons(
         tested = (table.metric == "macro_f1") & table.p.notna()
         table["q"] = np.nan
         table.loc[tested, "q"] = stats.benjamini_hochberg(table.loc[tested, "p"].to_numpy())
-        table["significant"] = table.p < stats.ALPHA
+        table["significant"] = excludes_zero(table) & table.p.notna()  # share-of-gain rows are not tests
+    return table
+
+
+def excludes_zero(table: pd.DataFrame) -> pd.Series:
+    """The star: the 95% paired-bootstrap interval excludes 0 (the interval's own basis: posts and seeds)."""
+    return (table.ci_low > 0) | (table.ci_high < 0)
+
+
+def _pair_row(p: Predictions, a: np.ndarray, b: np.ndarray, n_boot: int, n_perm: int) -> dict:
+    """Macro-F1 of system a minus system b (each (S, n), paired by seed and post): diff, interval, p, MDD."""
+    k = len(p.names)
+    samples = stats.bootstrap_f1(p.gold, np.stack([a, b]), k, n_boot)[:, :, k]  # (B, 2)
+    diff = samples[:, 0] - samples[:, 1]
+    lo, hi = stats.percentile_interval(diff)
+    observed = [np.mean([stats.f1_scores(p.gold, s, k)[k] for s in x]) for x in (a, b)]
+    return {
+        "diff": float(observed[0] - observed[1]),
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "p": float(stats.randomization_test(p.gold, a, b, k, n_perm)[k]),
+        "mdd": float(stats.min_detectable_difference(diff.std(ddof=1))),
+    }
+
+
+def classifier_comparisons(
+    runs: pd.DataFrame, preds: dict[str, Predictions], n_boot: int = 2000, n_perm: int = 9999
+) -> pd.DataFrame:
+    """Every pair of classifiers on the same dataset, arm, seed size and `augment.n` (transformer vs TF-IDF:
+    macro-F1 of the first minus the second), paired by the seeds both ran and by test post."""
+    runs = _with_predictions(runs, preds)
+    rows = []
+    keys = ["data", "strategy", "seed_size", "augment_n"]
+    for key, part in runs.groupby(keys, sort=False):
+        classifiers = sorted(part.classifier.unique())
+        p = preds[str(key[0])]
+        for i, first in enumerate(classifiers):
+            for second in classifiers[i + 1 :]:
+                a, b = part[part.classifier == first], part[part.classifier == second]
+                seeds = set(a.seed) & set(b.seed)
+                if not seeds:
+                    continue
+                sa, sb = (_stack(x[x.seed.isin(seeds)], p) for x in (a, b))
+                row = _pair_row(p, sa, sb, n_boot, n_perm)
+                rows.append(
+                    {**dict(zip(keys, key)), "classifier": first, "vs": second, **row, "n_seeds": len(seeds)}
+                )
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["significant"] = excludes_zero(table)
     return table
 
 

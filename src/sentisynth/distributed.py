@@ -26,6 +26,9 @@ def trainer_settings(trainer_cfg: Any, defaults: dict[str, Any] | None = None) -
     import pytorch_lightning as pl
     from omegaconf import DictConfig, OmegaConf
 
+    from sentisynth import quiet
+
+    quiet.apply()  # every Trainer the project builds: no tips or per-step hints unless verbose
     settings = dict(defaults or {})
     if trainer_cfg is not None:
         user = (

@@ -126,15 +126,29 @@ def read_texts(path: str) -> list[str]:
     return texts
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sentisynth.predict", description=__doc__.split("\n")[0])
+def main(
+    argv: Sequence[str] | None = None, prog: str = "python -m sentisynth.predict", inline: bool = False
+) -> int:
+    """`inline` (the `sentisynth predict` command): the posts are the arguments after the model, or
+    `--file`; otherwise the second argument is the text file."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", help="a train.py/generate.py run directory, or a saved model directory")
-    parser.add_argument("texts", help="a text file, one post per line ('-': stdin)")
+    if inline:
+        parser.add_argument("texts", nargs="*", help="posts to classify (quote each one)")
+        parser.add_argument("--file", help="a text file, one post per line ('-': stdin), instead of posts")
+    else:
+        parser.add_argument("texts", help="a text file, one post per line ('-': stdin)")
     parser.add_argument("--model", choices=["classifier", "teacher"], default="classifier")
     parser.add_argument("--out", help="write a CSV here instead of printing TSV")
     args = parser.parse_args(argv)
+    if inline and bool(args.texts) == bool(args.file):
+        parser.error("give the posts as arguments or --file PATH (one of them)")
     try:
-        texts = read_texts(args.texts)
+        texts = (
+            [t for t in args.texts if t.strip()]
+            if inline and args.texts
+            else read_texts(getattr(args, "file", None) or args.texts)
+        )
         frame = load_predictor(args.run_dir, args.model, progress=False).predict_frame(texts)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)

@@ -6,7 +6,8 @@ Every number comes from the runs' `metrics.json` and `predictions.csv` (see `sen
 the statistics, whose method is written at the top of `report.md`). Writes into `<dir>/report/`:
 `runs.csv` (one row per job), `cells.csv` (mean over seeds with a 95% bootstrap interval),
 `comparisons.csv` (every arm against `none` and `real`: difference, interval, p-value, MDD, share of the
-real gain), `generation_cost.csv`, `summary.csv` (mean, std over seeds per
+real gain), `classifier_comparisons.csv` (every pair of classifiers on the same arm, seed size and
+`augment.n`), `generation_cost.csv`, `summary.csv` (mean, std over seeds per
 dataset, classifier, strategy, seed size and augment.n), `per_class_delta.csv` (per-class F1 change from the
 seed-only run with the same dataset, classifier, seed size and seed; rarest classes first),
 `linguistic.csv` and `filters.csv` when runs wrote them, PNG plots (with a forest plot), and `report.md`.
@@ -27,7 +28,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from sentisynth.aggregate import collect as collect_jobs
-from sentisynth.aggregate import skipped_note
+from sentisynth.aggregate import count_text, skipped_note
 from sentisynth.utils import atomic_write_text, markdown_table, pyplot, read_json, save_figure
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,22 @@ def collect(multirun_dir: str | Path) -> pd.DataFrame:
     return collect_jobs(multirun_dir, read_run, "runs (metrics.json + .hydra/config.yaml)")
 
 
-def _size_key(value: str) -> float:
-    return float("inf") if value == "full" else float(value)
+def _size_key(value: Any) -> float:
+    """Seed sizes and `augment.n` as numbers (250 < 500 < 1000 < full), not as text."""
+    try:
+        return float("inf") if str(value) == "full" else float(value)
+    except (TypeError, ValueError):
+        return float("inf")
+
+
+def sort_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by dataset, classifier, seed size and `augment.n` as numbers, then arm (stable)."""
+    if frame.empty:
+        return frame
+    order = [c for c in ("data", "classifier", "seed_size", "augment_n", "strategy", "arm") if c in frame]
+    numeric = {"seed_size", "augment_n"}
+    key = lambda col: col.map(_size_key) if col.name in numeric else col.astype(str)  # noqa: E731
+    return frame.sort_values(order, key=key, kind="stable").reset_index(drop=True)
 
 
 def summarize(runs: pd.DataFrame, metric: str = "test/macro_f1") -> pd.DataFrame:
@@ -134,7 +149,11 @@ def plot_f1_vs_seed_size(cells: pd.DataFrame, path: Path) -> Path:
     plt = pyplot()
 
     panels = list(cells.groupby(["data", "classifier"], sort=False))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    # one seed size per panel: each panel is a column of points, readable only against the others' scale
+    single = all(part.seed_size.nunique() == 1 for _, part in panels)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False, sharey=single and len(panels) > 1
+    )
     for ax, ((data, clf), part) in zip(axes[0], panels):
         sizes = sorted(part.seed_size.unique(), key=_size_key)
         x = {s: i for i, s in enumerate(sizes)}
@@ -178,7 +197,7 @@ def plot_forest(comp: pd.DataFrame, path: Path) -> Path:
         )
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, labels, fontsize=6)
-    ax.set_xlabel("difference in test macro-F1 (95% interval; red: p < 0.05)")
+    ax.set_xlabel("difference in test macro-F1 (95% interval; red: the interval excludes 0)")
     return save_figure(fig, path)
 
 
@@ -277,12 +296,16 @@ def _cells_md(cells: pd.DataFrame) -> str:
     table = cells.assign(
         **{"95% interval": [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in zip(cells.ci_low, cells.ci_high)]}
     )
+    if "posts_added" in table:  # a count, averaged over seeds: whole numbers print as integers
+        table["posts_added"] = table["posts_added"].map(count_text)
+        table = table.rename(columns={"posts_added": "posts added (mean over seeds)"})
     return _md_table(table.drop(columns=["ci_low", "ci_high"]))
 
 
 def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
-    """One line per comparison: difference, [interval], p (q), MDD; `*` when p < 0.05."""
+    """One line per comparison: difference, [interval], p (q), MDD; `*` when the 95% interval excludes 0."""
     rows = comp[(comp.metric == metric) & comp.baseline.isin(["none", "real"])] if not comp.empty else comp
+    rows = sort_cells(rows)
     if rows.empty:
         return "_no comparison: no pair of arms with predictions.csv_\n"
     columns = [
@@ -293,7 +316,7 @@ def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
         "vs",
         "difference",
         "95% interval",
-        "p",
+        "p (posts)",
         "q",
         "MDD",
         "seeds",
@@ -315,6 +338,30 @@ def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
         for r in rows.itertuples()
     ]
     return markdown_table(columns, cells)
+
+
+def classifiers_md(pairs: pd.DataFrame) -> list[str]:
+    """One row per pair of classifiers on the same arm: macro-F1 of the first minus the second."""
+    md = ["## Classifiers against each other on the same arm: macro-F1", ""]
+    if pairs.empty:
+        return md + ["_one classifier per arm: no pair to compare_", ""]
+    columns = ["arm", "seed size", "augment.n", "classifier", "vs", "difference", "95% interval"]
+    cells = [
+        [
+            r.strategy,
+            r.seed_size,
+            r.augment_n,
+            r.classifier,
+            r.vs,
+            _fmt(r.diff, signed=True) + (" *" if r.significant else ""),
+            f"[{_fmt(r.ci_low, signed=True)}, {_fmt(r.ci_high, signed=True)}]",
+            f"{r.p:.4f}",
+            _fmt(r.mdd),
+            r.n_seeds,
+        ]
+        for r in sort_cells(pairs).itertuples()
+    ]
+    return md + [markdown_table([*columns, "p (posts)", "MDD", "seeds"], cells)]
 
 
 def _statistics_md(cells: pd.DataFrame, comp: pd.DataFrame, cost: pd.DataFrame) -> list[str]:
@@ -354,33 +401,9 @@ def _statistics_md(cells: pd.DataFrame, comp: pd.DataFrame, cost: pd.DataFrame) 
     return md
 
 
-def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracker: Any = None) -> Path:
-    from sentisynth import real_equivalent
-    from sentisynth.comparisons import cell_intervals, comparisons, generation_cost, load_predictions
-
-    root = Path(multirun_dir)
-    runs = collect(root)  # checks the directory and its runs before anything is created
-    out = root / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    preds = load_predictions(runs)
-    tables = {
-        "runs": runs,
-        "summary": summarize(runs, metric),
-        "cells": cell_intervals(runs, preds, KEYS, N_BOOT),
-        "comparisons": comparisons(runs, preds, N_BOOT, N_PERM),
-        "generation_cost": generation_cost(runs),
-        "per_class_delta": per_class_delta(runs),
-        "linguistic": collect_side_tables(runs, "linguistic.csv"),
-        "filters": collect_filter_rates(runs),
-    }
-    equiv_md, tables["real_equivalents"], equiv_plots = real_equivalent.section(
-        runs, preds, tables["generation_cost"], out, N_BOOT
-    )
-    for name, frame in tables.items():
-        if not frame.empty:
-            atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+def report_plots(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, Path]:
+    """The report's figures from its tables (those with data)."""
     plots = {"f1_vs_seed_size": plot_f1_vs_seed_size(tables["cells"], out / "f1_vs_seed_size.png")}
-    plots.update(equiv_plots)
     if not tables["comparisons"].empty:
         plots["forest"] = plot_forest(tables["comparisons"], out / "forest.png")
     if not tables["per_class_delta"].empty:
@@ -393,6 +416,42 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
         plots["linguistic"] = plot_comparison(
             overall.reset_index().assign(**{"class": "all"}), out / "linguistic.png"
         )
+    return plots
+
+
+def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracker: Any = None) -> Path:
+    from sentisynth import real_equivalent
+    from sentisynth.comparisons import (
+        cell_intervals,
+        classifier_comparisons,
+        comparisons,
+        generation_cost,
+        load_predictions,
+    )
+
+    root = Path(multirun_dir)
+    runs = collect(root)  # checks the directory and its runs before anything is created
+    out = root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    preds = load_predictions(runs)
+    tables = {
+        "runs": runs,
+        "summary": summarize(runs, metric),
+        "cells": sort_cells(cell_intervals(runs, preds, KEYS, N_BOOT)),
+        "comparisons": sort_cells(comparisons(runs, preds, N_BOOT, N_PERM)),
+        "classifier_comparisons": classifier_comparisons(runs, preds, N_BOOT, N_PERM),
+        "generation_cost": sort_cells(generation_cost(runs)),
+        "per_class_delta": per_class_delta(runs),
+        "linguistic": collect_side_tables(runs, "linguistic.csv"),
+        "filters": collect_filter_rates(runs),
+    }
+    equiv_md, tables["real_equivalents"], equiv_plots = real_equivalent.section(
+        runs, preds, tables["generation_cost"], out, N_BOOT
+    )
+    for name, frame in tables.items():
+        if not frame.empty:
+            atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+    plots = {**report_plots(tables, out), **equiv_plots}
     md = [
         f"# Study report: {root}",
         "",
@@ -402,6 +461,7 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
         *skipped_note(runs),
         *_statistics_md(tables["cells"], tables["comparisons"], tables["generation_cost"]),
         *equiv_md,
+        *classifiers_md(tables["classifier_comparisons"]),
         *_side_sections(tables, metric, plots),
     ]
     atomic_write_text(out / "report.md", "\n".join(md))
@@ -469,8 +529,8 @@ def _log_report(tracker: Any, root: Path, tables: dict[str, pd.DataFrame], plots
             tracker.log_image(f"report/{name}", path)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sentisynth.report", description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, prog: str = "python -m sentisynth.report") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("multirun_dir")
     parser.add_argument("--metric", default="test/macro_f1")
     parser.add_argument(

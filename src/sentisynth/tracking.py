@@ -1,4 +1,4 @@
-"""Experiment tracking behind one tiny interface: W&B (offline by default), CSV, or nothing.
+"""Experiment tracking behind one tiny interface: W&B (offline by default), TensorBoard (local), CSV, or nothing.
 
 Metric names are `/`-namespaced (`test/macro_f1`). Nothing here reads or logs credentials; W&B
 stays offline unless the user asks for `mode=online` (then wandb uses its own login).
@@ -109,6 +109,61 @@ class CSVTracker(Tracker):
             w = csv.writer(f)
             w.writerow(columns)
             w.writerows(rows)
+
+
+class TensorBoardTracker(Tracker):
+    """TensorBoard event files under `<dir>`, viewed offline with `tensorboard --logdir <run or sweep dir>`:
+    the run's metrics as scalars (`<dir>/run/`), tables as markdown text, plots as images, and each
+    Lightning Trainer's curves through Lightning's TensorBoardLogger (`<dir>/<prefix>/version_<k>/`)."""
+
+    def __init__(self, dir: str | os.PathLike = "tensorboard") -> None:
+        self.dir = Path(dir)
+        self.writer: Any = None
+
+    def start(self, config: dict[str, Any], name: str | None = None, job_type: str | None = None) -> None:
+        import yaml
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.writer = SummaryWriter(log_dir=str(self.dir / "run"))
+        text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+        self.writer.add_text("config", "    " + text.replace("\n", "\n    "))  # indented: a code block
+        log.info("TensorBoard run %s (%s): tensorboard --logdir %s", name, job_type, self.dir)
+
+    def lightning_logger(self, prefix: str) -> Any:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        return TensorBoardLogger(save_dir=str(self.dir), name=prefix, default_hp_metric=False)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if self.writer is not None:
+            for k, v in metrics.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    self.writer.add_scalar(k, float(v), global_step=step or 0)
+            self.writer.flush()
+
+    def log_table(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if self.writer is not None:
+            from sentisynth.utils import markdown_table
+
+            self.writer.add_text(key, markdown_table(list(columns), rows, str))
+
+    def log_image(self, key: str, path: str | os.PathLike) -> None:
+        if self.writer is not None:
+            import numpy as np
+            from PIL import Image
+
+            with Image.open(path) as image:
+                self.writer.add_image(key, np.asarray(image.convert("RGB")), dataformats="HWC")
+
+    def log_artifact(self, path: str | os.PathLike, name: str, kind: str = "dataset") -> None:
+        if self.writer is not None:  # TensorBoard has no artifact store: record where the file is
+            self.writer.add_text(f"artifacts/{name}", f"{kind}: {Path(path).resolve()}")
+
+    def finish(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 LAUNCH_INPUTS = "wandb.sdk.launch.inputs.internal"

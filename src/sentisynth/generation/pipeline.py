@@ -500,10 +500,12 @@ def export_run(
         linguistic_lines,
         write_synthetic_set,
     )
+    from sentisynth.provenance import source_record
 
     cache_dir = Path(cfg.paths.cache_dir)
     teacher = saved_teacher(cfg.get("filters"), data, cache_dir / "filters")
     write_json(out / "models.json", {"teacher": str(teacher) if teacher else None})
+    write_json(out / "source_data.json", source_record(data))  # checked by augment=synthetic (provenance.py)
     report = read_json(out / "filter_report.json") if (out / "filter_report.json").is_file() else None
     names = list(data.label_names)
     card = dataset_card(
