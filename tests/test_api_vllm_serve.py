@@ -97,7 +97,7 @@ def generate(tmp: Path, run: str, base_url: str, *extra: str, key: str = "", tim
         f"generator.pricing.output_per_mtok={PRICES['output']}", "filters=none", "logger=none",
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / run}", *extra,
     ]  # fmt: skip
-    env = {**vllm_env(), "SENTISYNTH_TEST_KEY": key, "SENTISYNTH_DATA_DIR": str(SHARED)}
+    env = {**vllm_env(), "SENTISYNTH_TEST_KEY": key, "SENTISYNTH_DATA_DIR": str(SHARED.resolve())}
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -143,7 +143,7 @@ def test_generate_end_to_end_cost_provenance_no_key_then_train(first_run: tuple[
         [sys.executable, "train.py", "augment=synthetic", f"augment.path={tmp_path / 'gen'}", "augment.n=24",
          "data.seed_size=100", "logger=none", f"paths.cache_dir={tmp_path / 'cache'}",
          f"hydra.run.dir={tmp_path / 'train'}"],
-        cwd=ROOT, env={**vllm_env(), "SENTISYNTH_DATA_DIR": str(SHARED)}, capture_output=True, text=True, timeout=600,
+        cwd=ROOT, env={**vllm_env(), "SENTISYNTH_DATA_DIR": str(SHARED.resolve())}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-3000:]
     train_metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())

@@ -161,7 +161,7 @@ def test_docs_commands_run(page: str, tmp_path: Path) -> None:
     write_my_posts(tmp_path)
     env = {
         **os.environ,
-        "SENTISYNTH_DATA_DIR": str(SHARED),
+        "SENTISYNTH_DATA_DIR": str(SHARED.resolve()),  # the commands run elsewhere: ../shared/data would not
         "SENTISYNTH_CACHE_DIR": str(tmp_path / "cache"),
         "OMP_NUM_THREADS": "1",
         "WANDB_MODE": "offline",

@@ -220,6 +220,11 @@ RULES: list[tuple[str, Rule]] = [
     ("guidance.bias", Num(-100, 100)),
     ("guidance.{bias_keywords,keyword_pool,n_exemplars,n_keywords}", NONNEG_INT),
     ("guidance.max_exemplar_words", POS_INT),
+    ("guidance.{rounds,contrastive_k}", POS_INT),  # guidance=adaptive
+    ("guidance.patience", NONNEG_INT),
+    ("guidance.cv_folds", Int(2, 100)),
+    ("guidance.floor_share", SHARE),
+    ("guidance.allocation", Choice("f1_deficit", "uniform")),
     # keywords (generate.py's group; train.py's under augment.generate)
     ("**.keywords.{top_k,min_class_df,shared_top_n,shared_max_classes,transformer_budget}", POS_INT),
     ("**.keywords.{transformer_max_evals,blas_threads}", POS_INT),
@@ -228,6 +233,8 @@ RULES: list[tuple[str, Rule]] = [
     ("**.keywords.{exemplar_k,exemplar_min_tokens}", NONNEG_INT),
     ("**.keywords.{background_size,mmr_pool}", Int(1, null=True)),
     ("**.keywords.mmr_lambda", SHARE),
+    ("**.keywords.{min_per_class,fallback_min_df}", NONNEG_INT),  # keyword fallbacks (guidance/fallback.py)
+    ("**.keywords.cv_folds", Int(2, 100)),
     ("**.keywords.combine", Choice("zscore", "rank_product")),
     ("**.keywords.exemplar_strategy", Choice("random", "confident", "keywords", "diverse")),
     ("**.keywords.{drop_shared,exclude_stop_words,exclude_numbers,exclude_punctuation}", BOOL),
