@@ -278,7 +278,7 @@ class _Run:
         ]
         self._install_signals(tasks)
         try:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            results = await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             self._remove_signals()
             self.bar.close()
@@ -286,6 +286,9 @@ class _Run:
                 await client.close()
         if self.stop is not None:
             raise self.stop
+        for r in results:  # a bug or a disk that refuses the cache: raised, not an answer silently missing
+            if isinstance(r, Exception):
+                raise r
 
     def _install_signals(self, tasks: list[asyncio.Task]) -> None:
         """First Ctrl-C / SIGTERM: send nothing new, finish and cache what is in flight. A second: cancel."""
