@@ -270,8 +270,10 @@ class _Run:
 
     async def go(self) -> None:
         # one client (connection pool) per CONNECTIONS_PER_CLIENT slots: at concurrency 64 this is 1.5x the
-        # requests/s of one client on a zero-latency server (benchmarks/bench_api_client.py)
-        clients = [self.llm._client() for _ in range(-(-self.s.max_concurrency // CONNECTIONS_PER_CLIENT))]
+        # requests/s of one client on a zero-latency server (benchmarks/bench_api_client.py); no more than the
+        # requests need, as each client costs ~50 ms to set up (its TLS context)
+        slots = min(self.s.max_concurrency, len(self.todo))
+        clients = [self.llm._client() for _ in range(max(1, -(-slots // CONNECTIONS_PER_CLIENT)))]
         tasks = [
             asyncio.create_task(self.one(clients[i % len(clients)], k, r))
             for i, (k, r) in enumerate(self.todo.items())
