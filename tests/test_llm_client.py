@@ -5,11 +5,13 @@ are passed and resume, rate limits, and the key on no disk."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -185,3 +187,62 @@ def test_settings_are_checked_with_the_key_named() -> None:
         ApiSettings(base_url="http://x/v1", model="m", limits={"max_cost_usd": -1})
     with pytest.raises(ConfigError, match="endpoint"):
         ApiSettings(base_url="http://x/v1", model="m", endpoint="responses")
+
+
+def test_retry_after_as_an_http_date() -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= retry_after_s({"retry-after": when}) <= 30
+    past = format_datetime(datetime.now(UTC) - timedelta(seconds=30), usegmt=True)
+    assert retry_after_s({"retry-after": past}) == 0.0
+
+
+def test_extra_body_goes_into_the_request_body(tmp_path: Path) -> None:
+    """vLLM's own sampling knobs (top_k, repetition_penalty) travel as top-level JSON keys, as `create(extra_body=)`
+    sends them."""
+    req = LLMRequest([{"role": "user", "content": "hi"}], None, {"seed": 1, "extra_body": {"top_k": 40}})
+    with FakeOpenAI() as srv:
+        OpenAICompatLLM(settings(srv.url), tmp_path).complete([req])
+    [body] = [json.loads(b) for b in srv.answered]
+    assert body["top_k"] == 40 and "extra_body" not in body and body["seed"] == 1
+
+
+def test_concurrent_answers_and_two_writers_leave_every_line_intact(tmp_path: Path) -> None:
+    """Answers arriving together share group commits; two clients (as two processes would) append to the same
+    file: every answer is one intact line, read back by a third."""
+    with FakeOpenAI() as srv:
+        a = OpenAICompatLLM(settings(srv.url, max_concurrency=16), tmp_path)
+        b = OpenAICompatLLM(settings(srv.url, max_concurrency=16), tmp_path)
+        t = threading.Thread(target=a.complete, args=(requests(60),))
+        t.start()
+        b.complete(requests(60)[::-1][:30] + requests(90)[60:])
+        t.join()
+    path = next((tmp_path / "llm").rglob("responses.jsonl"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    fresh = OpenAICompatLLM(settings("http://127.0.0.1:9/v1"), tmp_path)
+    assert fresh.cache.n_damaged == 0 and len(fresh.cache) == 90 and len(lines) == sum(srv.answered.values())
+
+
+def test_a_cache_that_cannot_be_written_raises_instead_of_losing_answers(tmp_path: Path, monkeypatch) -> None:
+    from sentisynth.llm.cache import ResponseCache
+
+    def full(self, items):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ResponseCache, "add_many", full)
+    with FakeOpenAI() as srv:
+        with pytest.raises(OSError, match="No space"):
+            OpenAICompatLLM(settings(srv.url), tmp_path).complete(requests(3))
+
+
+def test_a_run_stopped_by_a_cap_then_resumed_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    with FakeOpenAI() as srv:
+        whole = OpenAICompatLLM(settings(srv.url), tmp_path / "whole").complete(requests(12))
+        capped = settings(srv.url, limits={"max_cost_usd": 0.002})
+        with pytest.raises(BudgetExceeded):
+            OpenAICompatLLM(capped, tmp_path / "parts").complete(requests(12))
+        parts = OpenAICompatLLM(settings(srv.url), tmp_path / "parts").complete(requests(12))
+    assert [(c.text, c.usage, c.key) for c in parts] == [(c.text, c.usage, c.key) for c in whole]
+    assert set(srv.answered.values()) == {2}  # once per cache directory, never twice in one

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 for _name in ("httpx", "httpx2", "openai"):  # one INFO line per request otherwise
     logging.getLogger(_name).setLevel(logging.WARNING)
 
+CONNECTIONS_PER_CLIENT = 16  # httpx scans its whole pool on every request: k small pools beat one big one
 FATAL_STATUS = (400, 401, 403, 404, 422)  # the request or the credentials are wrong: retrying cannot help
 MAX_RETRY_AFTER_S = 120.0  # a server asking for longer than this is treated as down
 
@@ -262,21 +263,34 @@ class _Run:
         self.stop: RunStopped | None = None
         self.in_flight = {"cost": 0.0, "tokens": 0}
         self.spent = {"cost": 0.0, "tokens": 0}
+        self.pending: list[tuple[str, dict[str, Any], asyncio.Future]] = []  # answers waiting for a fsync
+        self.writer: asyncio.Task | None = None
         self.bar = tqdm(total=len(todo), desc=f"{s.model} requests", unit="req", dynamic_ncols=True)
         self.t0 = time.perf_counter()
 
     async def go(self) -> None:
-        client = self.llm._client()
-        tasks = [asyncio.create_task(self.one(client, k, r)) for k, r in self.todo.items()]
+        # one client (connection pool) per CONNECTIONS_PER_CLIENT slots: at concurrency 64 this is 1.5x the
+        # requests/s of one client on a zero-latency server (benchmarks/bench_api_client.py); no more than the
+        # requests need, as each client costs ~50 ms to set up (its TLS context)
+        slots = min(self.s.max_concurrency, len(self.todo))
+        clients = [self.llm._client() for _ in range(max(1, -(-slots // CONNECTIONS_PER_CLIENT)))]
+        tasks = [
+            asyncio.create_task(self.one(clients[i % len(clients)], k, r))
+            for i, (k, r) in enumerate(self.todo.items())
+        ]
         self._install_signals(tasks)
         try:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            results = await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             self._remove_signals()
             self.bar.close()
-            await client.close()
+            for client in clients:
+                await client.close()
         if self.stop is not None:
             raise self.stop
+        for r in results:  # a bug or a disk that refuses the cache: raised, not an answer silently missing
+            if isinstance(r, Exception):
+                raise r
 
     def _install_signals(self, tasks: list[asyncio.Task]) -> None:
         """First Ctrl-C / SIGTERM: send nothing new, finish and cache what is in flight. A second: cancel."""
@@ -352,8 +366,38 @@ class _Run:
                 self.in_flight["cost"] -= cost
                 self.in_flight["tokens"] -= tokens
             record = self.llm._record(body)
-            self.llm._store(key, record)  # durable before it counts
+            await self.store(key, record)  # durable before it counts
             self.account(record)
+
+    async def store(self, key: str, record: dict[str, Any]) -> None:
+        """Cache an answer; returns once it is on disk. The fsync runs in a thread, and the answers that
+        arrive meanwhile share the next write + fsync, so the event loop keeps sending (group commit)."""
+        if self.llm.cache is None:
+            self.llm._store(key, record)
+            return
+        done = asyncio.get_running_loop().create_future()
+        self.pending.append((key, record, done))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        cache = self.llm.cache
+        assert cache is not None
+        while self.pending:
+            batch, self.pending = self.pending, []
+            error: Exception | None = None
+            try:
+                await asyncio.to_thread(cache.add_many, [(k, r) for k, r, _ in batch])
+            except Exception as e:  # noqa: BLE001 - each waiting request raises it (disk full, ...)
+                error = e
+            for *_, done in batch:
+                if done.done():  # its request was cancelled (a second Ctrl-C)
+                    continue
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
 
     def account(self, record: dict[str, Any]) -> None:
         u, st = record["usage"], self.llm.stats
@@ -409,13 +453,16 @@ class _Run:
         raise AssertionError("unreachable")
 
     async def _call(self, client: Any, req: LLMRequest) -> dict[str, Any]:
+        """POST the body as it is through the client's documented `post` for raw requests (its errors, headers
+        and timeouts), without typing the parameters and the answer into pydantic models: that cost more CPU
+        than the rest of a request. A body that is not JSON raises ValueError (retried)."""
         body = self.llm.request_body(req)
-        model = body.pop("model")
-        if req.messages is not None:
-            resp = await client.chat.completions.create(model=model, **body)
-        else:
-            resp = await client.completions.create(model=model, **body)
-        return resp.model_dump() if hasattr(resp, "model_dump") else dict(resp)
+        body.update(body.pop("extra_body", None) or {})  # what `create(extra_body=...)` would send
+        path = "/chat/completions" if req.messages is not None else "/completions"
+        answer = json.loads(await client.post(path, cast_to=bytes, body=body))
+        if not isinstance(answer, dict):
+            raise ValueError("the response is not a JSON object")
+        return answer
 
 
 def response_record(body: dict[str, Any], model: str) -> dict[str, Any]:
