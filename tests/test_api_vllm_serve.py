@@ -188,10 +188,14 @@ def test_batch_file_through_vllm_run_batch(chat_model: Path, server: str, tmp_pa
     batch_out = tmp_path / "batch_out.jsonl"
     ran = subprocess.run(
         [sys.executable, "-m", "vllm.entrypoints.openai.run_batch", "-i", str(batch_in), "-o", str(batch_out),
-         "--model", str(chat_model), "--served-model-name", MODEL, "--max-model-len", "512"],
+         "--model", str(chat_model), "--served-model-name", MODEL, "--max-model-len", "512",
+         "--max-num-seqs", "32", "--max-num-batched-tokens", "16384"],
         env=vllm_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
+    answers = [json.loads(x) for x in batch_out.read_text().splitlines()]
+    failed = [a for a in answers if a["response"]["status_code"] != 200]
+    assert len(answers) == len(lines) and not failed, failed[:2]
     done = generate(tmp_path, "b", server, f"generator.batch_results={batch_out}")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
