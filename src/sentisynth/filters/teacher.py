@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sentisynth.cache import is_sound
+from sentisynth.cache import is_sound, one_time_cost
 from sentisynth.data import LowResourceData
 from sentisynth.filters.base import FilterContext, Sample, reject
 from sentisynth.utils import barrier, content_key, entry_lock, is_rank_zero, to_plain
@@ -75,6 +75,7 @@ def load_or_train_teacher(
             runtime = {k: cfg[k] for k in ("trainer", "eval_batch_size", "progress") if k in cfg}
             return TransformerClassifier.load(path, **runtime)
         log.info("teacher: fine-tuning on %d seed rows (val %d) -> %s", len(data.seed), len(data.val), path)
+        one_time_cost("fitting the filter teacher", teacher_estimate(cfg, len(data.seed)), path or "memory")
         t0 = time.perf_counter()
         teacher = instantiate(cfg, n_classes=data.n_classes, _convert_="all")
         teacher.log_as = "teacher"
@@ -91,6 +92,21 @@ def load_or_train_teacher(
         else:
             log.warning("teacher: no cache_dir, the fine-tuned teacher is not saved")
         return teacher
+
+
+# Seconds per optimizer step of the MiniLM-L6 teacher (batch 32, 128 tokens) on 2 shared CPU cores,
+# measured with the quick path (docs/quickstart_generation.md); scaled by batch size and length.
+TEACHER_STEP_S = 1.6
+
+
+def teacher_estimate(cfg: dict, n_seed: int) -> str:
+    """'about N min here (S steps)' from the epochs / min_steps rule of the transformer classifier."""
+    batch = int(cfg.get("batch_size", 32))
+    per_epoch = max(1, -(-n_seed // batch))
+    epochs = max(int(cfg.get("epochs", 4)), -(-int(cfg.get("min_steps", 0) or 0) // per_epoch))
+    steps = epochs * per_epoch
+    secs = steps * TEACHER_STEP_S * batch / 32 * int(cfg.get("max_length", 128)) / 128
+    return f"at most {steps} steps, about {secs / 60:.1f} min on 2 CPU cores (less with early stopping)"
 
 
 def saved_teacher(
