@@ -51,9 +51,7 @@ def one_time_cost(what: str, estimate: str, where: str | os.PathLike) -> None:
     """Say before a one-time cost (pretraining, fine-tuning, a teacher fit) what it is, how long it should
     take here and that it is cached afterwards; in preview mode, fail with the command that caches it."""
     refuse_if_cached_only(what)
-    msg = f"one-time: {what}, {estimate}; cached afterwards in {where} (later runs reuse it)"
-    log.info(msg)
-    print(msg, flush=True)
+    log.info("one-time: %s, %s; cached afterwards in %s (later runs reuse it)", what, estimate, where)
 
 
 def file_digest(path: str | os.PathLike) -> dict[str, Any]:

@@ -181,6 +181,30 @@ class StepLogger(pl.Callback):
             log.info("step %d/%s  %.2f steps/s  loss %.3f  %.0fs", step, trainer.max_steps, rate, loss, dt)
 
 
+def step_progress_bar(desc: str) -> pl.Callback:
+    """A bar over the whole step budget with its ETA: Lightning's per-epoch bar reads "Epoch 0/-2 22/1267"
+    when only `max_steps` bounds the run (pretraining). Starts at the resumed step after a restart."""
+    from pytorch_lightning.callbacks import TQDMProgressBar
+
+    class StepBar(TQDMProgressBar):
+        def on_train_epoch_start(self, trainer: pl.Trainer, *_: Any) -> None:
+            bar = self.train_progress_bar
+            if bar.total != trainer.max_steps:
+                bar.reset(total=trainer.max_steps)
+                bar.initial = bar.n = trainer.global_step
+                bar.unit = "step"
+            bar.set_description(desc)
+
+        def on_train_batch_end(self, trainer: pl.Trainer, module: Any, outputs: Any, *_: Any) -> None:
+            bar = self.train_progress_bar
+            if self._should_update(trainer.global_step, bar.total):
+                bar.n = trainer.global_step
+                bar.set_postfix(self.get_metrics(trainer, module))
+                bar.refresh()
+
+    return StepBar()
+
+
 def freeze_blocks(model: torch.nn.Module, train_blocks: int | None) -> int:
     """Train only the last `train_blocks` transformer blocks (+ final norm, input embeddings, which
     hold the new label tokens); None or a negative value trains everything. Returns trainable params."""
@@ -229,6 +253,8 @@ def build_trainer(
     )  # the module shards its batches
     if val_check_interval is not None:
         settings["val_check_interval"] = val_check_interval
+    if max_steps and max_steps > 0 and max_epochs < 0 and settings.get("enable_progress_bar", True):
+        settings["callbacks"] = [*settings["callbacks"], step_progress_bar(log_as.replace("_", " "))]
     return pl.Trainer(**settings)
 
 

@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 
 from sentisynth.cache import is_sound, publish, read_entry_json, write_entry
 from sentisynth.cli import build, tracked_job
-from sentisynth.errors import DataError
 from sentisynth.data import LowResourceData, largest_remainder, read_json_input, water_fill
+from sentisynth.errors import DataError
 from sentisynth.generation.base import GenContext, Generator, posts_per_request
 from sentisynth.generation.prompts import GuidanceStrategy
 from sentisynth.generation.shards import (
@@ -208,7 +208,12 @@ def generate_until(
 
 
 def grow_limits(
-    limits: list[int], acc: list[list[dict]], targets: list[int], max_requests: int, ppr: int, stalled: set[int]
+    limits: list[int],
+    acc: list[list[dict]],
+    targets: list[int],
+    max_requests: int,
+    ppr: int,
+    stalled: set[int],
 ) -> list[int]:
     """Each class's next request prefix: enough requests for its missing distinct samples (capped)."""
     return [
@@ -519,8 +524,9 @@ def write_outputs(
     return metrics
 
 
-def show_results(out: Path, final: list[dict], names: list[str]) -> None:
-    """A few kept and rejected posts per class (with the reason) and `review.html` beside the set."""
+def show_results(out: Path, final: list[dict], names: list[str], plan: Plan) -> None:
+    """A few kept and rejected posts per class (with the reason) and `review.html` beside the set; then
+    `check_budget` (after the outputs, so a failed run's posts can be read)."""
     from sentisynth.generation.review import sample_lines, write_review_html
 
     rejected = read_jsonl(out / "rejected.jsonl") if (out / "rejected.jsonl").is_file() else []
@@ -529,6 +535,7 @@ def show_results(out: Path, final: list[dict], names: list[str]) -> None:
         print(line, flush=True)
     page = write_review_html(out, final, rejected, f"synthetic set: {out}")
     print(f"review all posts in a browser: {page}", flush=True)
+    check_budget(plan, final, names, read_json(plan.final_path.parent / "manifest.json"))
 
 
 def prepare_generator(
@@ -641,10 +648,6 @@ def generate_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
     seed_everything(int(cfg.seed))
     data: LowResourceData = build(cfg.data)
     names = list(data.label_names)
-    if cfg.get("preview"):
-        from sentisynth.generation.preview import run_preview
-
-        return run_preview(cfg, data, out, int(cfg.preview))
     gen, ctx, t_prepare = prepare_generator(cfg, data, out)
     plan = plan_generation(cfg, data, gen, ctx)
     final, report, stats, met = final_set(
@@ -694,8 +697,7 @@ def generate_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
         else " (all from cache)"
     )
     print(f"{len(final)} synthetic samples ({counts}) -> {out / 'synthetic.jsonl'}{speed}", flush=True)
-    show_results(out, final, names)
-    check_budget(plan, final, names, read_json(plan.final_path.parent / "manifest.json"))
+    show_results(out, final, names, plan)  # and fail when a class is far short of its budget
     if cfg.get("push_to_hub"):  # last: a failed upload loses nothing of the run
         from sentisynth.generation.dataset import push_synthetic
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from sentisynth.cache import cached_only
-from sentisynth.cli import task_overrides
+from sentisynth.cli import build, task_overrides, tracked_job
 from sentisynth.data import LowResourceData
 from sentisynth.generation.pipeline import (
     generate_until,
@@ -21,7 +21,18 @@ from sentisynth.generation.pipeline import (
 )
 from sentisynth.generation.review import review_row, short
 from sentisynth.generation.shards import chunk_runner, load_shards
-from sentisynth.utils import file_lock, to_plain
+from sentisynth.tracking import Tracker
+from sentisynth.utils import file_lock, seed_everything, to_plain
+
+
+def run_preview_stage(cfg: DictConfig) -> dict[str, float]:
+    """`generate.py ... preview=N`, as a tracked job of its own (the run directory holds guidance.json)."""
+    return tracked_job(cfg, "generate", preview_job)
+
+
+def preview_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
+    seed_everything(int(cfg.seed))
+    return run_preview(cfg, build(cfg.data), out, int(cfg.preview))
 
 
 def caching_command() -> str:
@@ -45,7 +56,12 @@ def run_preview(cfg: DictConfig, data: LowResourceData, out: Path, n: int) -> di
             acc, _ = generate_until(gen, ctx, batches, [n] * len(names), run, plan.max_requests)
         candidates = [r for rows in acc for r in rows[:n]]
         fctx = memo_filter_context(
-            data, gen, plan.filters_cfg, Path(cfg.paths.cache_dir) / "filters", ctx.seed, dict.fromkeys(names, n)
+            data,
+            gen,
+            plan.filters_cfg,
+            Path(cfg.paths.cache_dir) / "filters",
+            ctx.seed,
+            dict.fromkeys(names, n),
         )
         result = build_filter_chain(plan.filters_cfg, fctx).apply(candidates)
     finally:
@@ -57,9 +73,7 @@ def run_preview(cfg: DictConfig, data: LowResourceData, out: Path, n: int) -> di
     return {"preview/n": len(candidates), "preview/kept": len(kept_ids)}
 
 
-def preview_lines(
-    rows: list[dict], kept_ids: set, verdict: dict[str, str], names: list[str]
-) -> list[str]:
+def preview_lines(rows: list[dict], kept_ids: set, verdict: dict[str, str], names: list[str]) -> list[str]:
     """Per class: each post with its keywords (the guidance) and its verdict (kept, or the filter's reason)."""
     lines = []
     for c, name in enumerate(names):

@@ -22,7 +22,9 @@ def review_row(r: dict[str, Any], status: str) -> dict[str, Any]:
     conf = teacher.get("confidence") if isinstance(teacher, dict) else teacher
     reason = r.get("reject_reason") or ""
     if r.get("rejected_by"):
-        reason = f"{r['rejected_by']}: {reason}" + (f" ({r['reject_detail']})" if r.get("reject_detail") else "")
+        reason = f"{r['rejected_by']}: {reason}" + (
+            f" ({r['reject_detail']})" if r.get("reject_detail") else ""
+        )
     return {
         "status": status,
         "label": r.get("label_name", r.get("label")),
