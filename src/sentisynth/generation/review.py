@@ -1,6 +1,7 @@
 """Reading what was made: a few kept and rejected posts per class printed at the end of a run, and
 `review.html`, one self-contained page (inline CSS and JS, no CDN) of synthetic.jsonl and rejected.jsonl
-that sorts and filters in any browser, so a person can judge the set before training on it."""
+that sorts and filters in any browser, so a person can judge the set before training on it. The view
+(status, label, text filter, sort column) can also be set by the link: `review.html#status=rejected&sort=teacher`."""
 
 from __future__ import annotations
 
@@ -125,6 +126,10 @@ document.querySelectorAll("th").forEach((th) => th.addEventListener("click", () 
   const c = th.dataset.col; sortDir = sortCol === c ? -sortDir : 1; sortCol = c; render();
 }}));
 for (const id of ["status", "label", "q"]) $(id).addEventListener("input", render);
+// a link can carry the view: review.html#status=rejected&label=joy&q=love&sort=teacher&dir=-1
+const h = new URLSearchParams(location.hash.slice(1));
+for (const id of ["status", "label", "q"]) if (h.has(id)) $(id).value = h.get(id);
+if (h.has("sort")) {{ sortCol = h.get("sort"); sortDir = Number(h.get("dir") || 1); }}
 render();
 </script></body></html>
 """
