@@ -170,7 +170,7 @@ def generate_until(
     """
     n, ppr = len(targets), posts_per_request(gen)
     stalled = set() if stalled is None else stalled
-    limits = [0] * n
+    limits, dry = [0] * n, [0] * n
     stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0, "wall": 0.0}
     t_wall = time.perf_counter()
     bar = tqdm(total=0, desc="generating", unit="request", dynamic_ncols=True)
@@ -191,7 +191,7 @@ def generate_until(
                 stats[key] += v
             bar.set_postfix(samples_s=f"{stats['samples'] / max(stats['seconds'], 1e-9):.1f}")
         acc = accepted(batches, n, grown)
-        stalled |= no_progress(limits, grown, before, acc, ctx.label_names)
+        stalled |= no_progress(limits, grown, before, acc, dry, targets, ctx.label_names)
         limits = grown
     bar.close()
     stats["wall"] = time.perf_counter() - t_wall
@@ -223,18 +223,26 @@ def grow_limits(
 
 
 def no_progress(
-    limits: list[int], grown: list[int], before: list[int], acc: list[list[dict]], names: Sequence[str]
+    limits: list[int],
+    grown: list[int],
+    before: list[int],
+    acc: list[list[dict]],
+    dry: list[int],
+    targets: list[int],
+    names: Sequence[str],
 ) -> set[int]:
-    """Classes whose last wave generated requests but gained no new distinct sample, with one warning each."""
+    """Classes whose requests since their last new distinct sample (`dry`, updated here) reached
+    max(32, target): a last small wave that happens to repeat a post is not a stall; greedy decoding is."""
     out = set()
     for c in range(len(limits)):
-        if grown[c] > limits[c] and len(acc[c]) <= before[c]:
+        dry[c] = 0 if len(acc[c]) > before[c] else dry[c] + grown[c] - limits[c]
+        if grown[c] > limits[c] and dry[c] >= max(32, targets[c]):
             log.warning(
-                "class %s: %d more requests added no new distinct sample (%d so far); stopping this class "
+                "class %s: %d requests in a row added no new distinct sample (%d so far); stopping this class "
                 "(greedy decoding, top_p=0 or a collapsed generator cannot give new samples; sample with "
                 "do_sample=true, top_p>0, temperature>0)",
                 names[c],
-                grown[c] - limits[c],
+                dry[c],
                 len(acc[c]),
             )
             print(
