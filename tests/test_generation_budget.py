@@ -85,3 +85,9 @@ def test_a_set_short_of_its_budget_fails_with_one_line_naming_class_and_fixes() 
     assert "\n" not in msg and "anger kept 0/25" in msg and "joy" not in msg.split(";")[0].split(":")[1]
     assert "0.0%" in msg and "filters.teacher.tau=auto" in msg and "max_rounds" in msg
     check_budget(plan, final + [{"label": 0}] * 13, NAMES, {})  # 13/25 >= half: passes
+
+
+def test_the_suggested_teacher_fix_moves_on_when_tau_is_already_auto() -> None:
+    plan = Plan([25], "r", "f", {"teacher": {"tau": "auto"}}, 2, 100, 20.0, 0.5, {}, {}, None, None)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="target_precision=0.6"):
+        check_budget(plan, [], ["anger"], {})

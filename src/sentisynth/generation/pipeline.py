@@ -493,9 +493,17 @@ def check_budget(plan: Plan, final: list[dict], names: list[str], manifest: dict
     ]
     raise DataError(
         f"synthetic set short of budget (generator.budget.min_kept_share={plan.min_kept_share:g}): "
-        f"{'; '.join(parts)}; try filters.teacher.tau=auto, a larger generator (generator=tiny_long) "
+        f"{'; '.join(parts)}; try {teacher_fix(plan.filters_cfg)}, a larger generator (generator=tiny_long) "
         f"or more rounds (generator.budget.max_rounds={2 * plan.max_rounds})"
     )
+
+
+def teacher_fix(filters_cfg: dict) -> str:
+    """The teacher setting to try first: tau=auto, or when it is already auto a lower target precision."""
+    teacher = filters_cfg.get("teacher") or {}
+    if str(teacher.get("tau")) != "auto":
+        return "filters.teacher.tau=auto"
+    return f"filters.teacher.target_precision={max(0.5, float(teacher.get('target_precision', 0.8)) - 0.2):g}"
 
 
 def write_outputs(
