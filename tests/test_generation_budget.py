@@ -91,3 +91,43 @@ def test_the_suggested_teacher_fix_moves_on_when_tau_is_already_auto() -> None:
     plan = Plan([25], "r", "f", {"teacher": {"tau": "auto"}}, 2, 100, 20.0, 0.5, {}, {}, None, None)  # type: ignore[arg-type]
     with pytest.raises(DataError, match="target_precision=0.6"):
         check_budget(plan, [], ["anger"], {})
+
+
+@pytest.mark.slow  # subprocess generate.py runs on the real data with a miniature tiny generator
+@pytest.mark.usefixtures("shared_data")
+@pytest.mark.parametrize("decoding", ["generator.sampling.do_sample=false", "generator.sampling.top_p=0"])
+def test_issue26_hang_rows_end_quickly_with_the_warning(decoding, tmp_path) -> None:
+    """Issue 26's two hang rows: greedy decoding or top_p=0 with a distinct-sample budget used to run
+    toward the 100,000-request cap; now the class stops with the no-progress warning, and the run fails
+    with one line because the set is short (budget_met 0)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import MINI_TINY, ROOT
+
+    cmd = [
+        sys.executable,
+        "generate.py",
+        "data.seed_size=60",
+        "guidance=naive",
+        "generator=tiny",
+        "filters=none",
+        "logger=none",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "trainer.enable_progress_bar=false",
+        *MINI_TINY,
+        "generator.budget.n_per_class=40",
+        decoding,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    t0 = time.monotonic()
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    out = done.stdout + done.stderr
+    assert "stopped adding new distinct samples" in out, out[-3000:]
+    metrics = (tmp_path / "run" / "metrics.json").read_text()
+    assert '"generate/budget_met": 0' in metrics
+    assert done.returncode == 2 and out.strip().splitlines()[-1].startswith("error: synthetic set short")
+    assert time.monotonic() - t0 < 300
