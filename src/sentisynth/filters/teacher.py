@@ -95,9 +95,9 @@ def load_or_train_teacher(
 
 
 # Seconds per optimizer step of the MiniLM-L6 teacher (batch 32, 128 tokens, its validation pass included) on
-# 2 CPU cores shared with other jobs: 110-135 s per 16-step epoch at 64 tokens, measured on the quick path
-# (docs/quickstart_generation.md); scaled by batch size and length. A quiet machine is faster.
-TEACHER_STEP_S = 12.0
+# 2 CPU cores shared with other jobs: 5.6 s at 128 tokens (45 s per 8-step epoch) and 7 s at 64 tokens under
+# a heavier load, measured for docs/quickstart_generation.md; scaled by batch size and length.
+TEACHER_STEP_S = 6.0
 
 
 def teacher_estimate(cfg: dict, n_seed: int) -> str:
