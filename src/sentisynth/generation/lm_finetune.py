@@ -148,7 +148,9 @@ class CausalLMModule(pl.LightningModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = rank_and_world(self.trainer)
-        batches = ShuffledBatches(len(self.train_rows), self.batch_size, self.seed)
+        # a resumed run continues the data where the checkpoint left it (one optimizer step per batch)
+        done = int(self.trainer.global_step) * int(self.trainer.accumulate_grad_batches)
+        batches = ShuffledBatches(len(self.train_rows), self.batch_size, self.seed, done)
         return loader(TokenRows(self.train_rows), RankSlices(batches, rank, world), self.collate)
 
     def val_dataloader(self) -> DataLoader:
@@ -303,7 +305,8 @@ def fit_causal_lm(
     """Fit with early stopping on validation perplexity; restores the best weights. Returns a summary.
 
     With `ckpt_dir`, a `last.ckpt` is saved every `ckpt_every` steps and a re-run resumes from it (long
-    pretraining survives interruption; the data order after a resume is not bit-identical).
+    pretraining survives interruption; the data continue where the checkpoint left them, only the dropout
+    RNG stream differs, so the result is close to, not identical with, an uninterrupted run).
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     model.train()  # from_pretrained returns eval mode; dropout belongs in training
