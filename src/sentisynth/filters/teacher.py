@@ -79,6 +79,10 @@ def load_or_train_teacher(
         t0 = time.perf_counter()
         teacher = instantiate(cfg, n_classes=data.n_classes, _convert_="all")
         teacher.log_as = "teacher"
+        if path is not None and hasattr(
+            teacher, "resume_dir"
+        ):  # an interrupted fit resumes at its last epoch
+            teacher.resume_dir = path.parent / f".{path.name}.work"
         teacher.fit(data.seed.texts, data.seed.labels, val_texts=data.val.texts, val_labels=data.val.labels)
         teacher.fit_info["fit_time_s"] = round(time.perf_counter() - t0, 1)
         if path is not None:
