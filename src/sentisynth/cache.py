@@ -28,6 +28,32 @@ SEAL = "integrity.json"
 _SKIP = {SEAL, ".lock"}
 
 
+# Set by `generate.py preview=N`: the command that builds the one-time entries; building one then fails.
+_CACHED_ONLY: list[str] = []
+
+
+def cached_only(command: str | None) -> None:
+    """Refuse one-time builds (`one_time_cost` raises) while `command` is set; None allows them again."""
+    _CACHED_ONLY[:] = [command] if command else []
+
+
+def refuse_if_cached_only(what: str) -> None:
+    """In preview mode (`cached_only`), one line naming what is missing and the command that caches it."""
+    if _CACHED_ONLY:
+        from sentisynth.errors import DataError
+
+        raise DataError(
+            f"{what} is not cached yet (preview uses cached models only); run `{_CACHED_ONLY[0]}` first"
+        )
+
+
+def one_time_cost(what: str, estimate: str, where: str | os.PathLike) -> None:
+    """Say before a one-time cost (pretraining, fine-tuning, a teacher fit) what it is, how long it should
+    take here and that it is cached afterwards; in preview mode, fail with the command that caches it."""
+    refuse_if_cached_only(what)
+    log.info("one-time: %s, %s; cached afterwards in %s (later runs reuse it)", what, estimate, where)
+
+
 def file_digest(path: str | os.PathLike) -> dict[str, Any]:
     """sha256, byte count and line count of one file (read in 1 MiB chunks)."""
     h, size, lines = hashlib.sha256(), 0, 0

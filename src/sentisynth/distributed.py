@@ -105,16 +105,19 @@ class RankSlices(Sampler[list[int]]):
 class ShuffledBatches(Sampler[list[int]]):
     """Seeded shuffled batches, a new order each epoch (seed, epoch): the same on every rank."""
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
-        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
+    def __init__(self, n: int, batch_size: int, seed: int, done: int = 0) -> None:
+        """`done`: batches already trained (a resumed run): start at that epoch and skip its first
+        `done % len` batches once, so the data after a resume is the data an uninterrupted run would see."""
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.epoch, self.skip = divmod(done, len(self)) if n else (0, 0)
 
     def __len__(self) -> int:
         return (self.n + self.batch_size - 1) // self.batch_size
 
     def __iter__(self) -> Iterator[list[int]]:
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-        self.epoch += 1
-        for s in range(0, self.n, self.batch_size):
+        self.epoch, skip, self.skip = self.epoch + 1, self.skip, 0
+        for s in range(skip * self.batch_size, self.n, self.batch_size):
             yield order[s : s + self.batch_size].tolist()
 
 

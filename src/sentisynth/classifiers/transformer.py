@@ -128,6 +128,7 @@ class TransformerClassifier:
     log_as = (
         "classifier"  # metric prefix of its training curves in the run's tracker (the teacher: "teacher")
     )
+    resume_dir: Path | None = None  # set (the teacher's cache work dir): checkpoint each epoch, resume there
 
     def __init__(
         self,
@@ -263,25 +264,9 @@ class TransformerClassifier:
     def _train(self, module: Any, dm: Any, epochs: int, has_val: bool) -> dict[str, Any]:
         """Lightning fit with early stopping; the best checkpoint (by val macro-F1) is restored on every rank."""
         import pytorch_lightning as pl
-        from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-        ckpt_dir = Path(tempfile.mkdtemp(prefix="sentisynth_ckpt_"))  # DDP: rank 0's dir is broadcast to all
-        callbacks: list[Any] = [EpochLog()]
-        ckpt = None
-        if has_val:
-            ckpt = ModelCheckpoint(
-                dirpath=ckpt_dir,
-                monitor="val_macro_f1",
-                mode="max",
-                save_top_k=1,
-                save_weights_only=True,
-                filename="best",
-            )
-            callbacks.append(ckpt)
-            if self.cfg.patience and self.cfg.patience > 0:
-                callbacks.append(
-                    EarlyStopping(monitor="val_macro_f1", mode="max", patience=self.cfg.patience)
-                )
+        ckpt_dir, resume = self._checkpoint_dir()
+        callbacks, ckpt = self._fit_callbacks(ckpt_dir, has_val)
         tcfg = trainer_settings(self.cfg.trainer)
         tcfg.setdefault("enable_progress_bar", self.cfg.progress)
         tcfg.update(
@@ -297,6 +282,7 @@ class TransformerClassifier:
         )
         if not has_val:
             tcfg["limit_val_batches"] = 0
+        keep = False
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -304,7 +290,7 @@ class TransformerClassifier:
                 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
                 trainer = pl.Trainer(**tcfg)
                 module.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes
-                trainer.fit(module, datamodule=dm)
+                trainer.fit(module, datamodule=dm, ckpt_path=resume)
             if ckpt is None or not ckpt.best_model_path:
                 return {"epochs_run": int(trainer.current_epoch)}
             state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
@@ -314,8 +300,54 @@ class TransformerClassifier:
             if ckpt.best_model_score is not None:  # a rank may know the path without the score
                 info["best_val_macro_f1"] = float(ckpt.best_model_score)
             return info
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): keep a resume dir's last epoch for the rerun
+            keep = self.resume_dir is not None
+            raise
         finally:
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
+            if not keep:
+                shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+    def _fit_callbacks(self, ckpt_dir: Path, has_val: bool) -> tuple[list[Any], Any]:
+        """Epoch logging, the best checkpoint by val macro-F1 and early stopping (with a val split), and with a
+        `resume_dir` the full state after every epoch. Returns (callbacks, the best-checkpoint callback)."""
+        from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+        callbacks: list[Any] = [EpochLog()]
+        if self.resume_dir is not None:  # the full state after every epoch: a rerun resumes there
+            callbacks.append(
+                ModelCheckpoint(
+                    dirpath=ckpt_dir,
+                    filename="last",
+                    save_top_k=1,
+                    every_n_epochs=1,
+                    enable_version_counter=False,
+                )
+            )  # no monitor: keeps the latest epoch's full state (save_top_k=0 + save_last never writes one)
+        if not has_val:
+            return callbacks, None
+        ckpt = ModelCheckpoint(
+            dirpath=ckpt_dir,
+            monitor="val_macro_f1",
+            mode="max",
+            save_top_k=1,
+            save_weights_only=True,
+            filename="best",
+        )
+        callbacks.append(ckpt)
+        if self.cfg.patience and self.cfg.patience > 0:
+            callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=self.cfg.patience))
+        return callbacks, ckpt
+
+    def _checkpoint_dir(self) -> tuple[Path, str | None]:
+        """A temp dir (DDP: rank 0's is broadcast to all), or `resume_dir` with the checkpoint to resume from
+        (`last.ckpt`, written after each finished epoch; removed with the dir once the fit is done)."""
+        if self.resume_dir is None:
+            return Path(tempfile.mkdtemp(prefix="sentisynth_ckpt_")), None
+        last = Path(self.resume_dir) / "last.ckpt"
+        if last.is_file():
+            log.info("resuming the fit from its last finished epoch: %s", last)
+            return Path(self.resume_dir), str(last)
+        return Path(self.resume_dir), None
 
     def _soft_targets(
         self, n: int, soft_labels: np.ndarray | None, n_seed: int | None

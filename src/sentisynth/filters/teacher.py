@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sentisynth.cache import is_sound
+from sentisynth.cache import is_sound, one_time_cost
 from sentisynth.data import LowResourceData
 from sentisynth.filters.base import FilterContext, Sample, reject
 from sentisynth.utils import barrier, content_key, entry_lock, is_rank_zero, to_plain
@@ -75,9 +75,14 @@ def load_or_train_teacher(
             runtime = {k: cfg[k] for k in ("trainer", "eval_batch_size", "progress") if k in cfg}
             return TransformerClassifier.load(path, **runtime)
         log.info("teacher: fine-tuning on %d seed rows (val %d) -> %s", len(data.seed), len(data.val), path)
+        one_time_cost("fitting the filter teacher", teacher_estimate(cfg, len(data.seed)), path or "memory")
         t0 = time.perf_counter()
         teacher = instantiate(cfg, n_classes=data.n_classes, _convert_="all")
         teacher.log_as = "teacher"
+        if path is not None and hasattr(
+            teacher, "resume_dir"
+        ):  # an interrupted fit resumes at its last epoch
+            teacher.resume_dir = path.parent / f".{path.name}.work"
         teacher.fit(data.seed.texts, data.seed.labels, val_texts=data.val.texts, val_labels=data.val.labels)
         teacher.fit_info["fit_time_s"] = round(time.perf_counter() - t0, 1)
         if path is not None:
@@ -91,6 +96,22 @@ def load_or_train_teacher(
         else:
             log.warning("teacher: no cache_dir, the fine-tuned teacher is not saved")
         return teacher
+
+
+# Seconds per optimizer step of the MiniLM-L6 teacher (batch 32, 128 tokens, its validation pass included) on
+# 2 CPU cores shared with other jobs: 5.6 s at 128 tokens (45 s per 8-step epoch) and 7 s at 64 tokens under
+# a heavier load, measured for docs/quickstart_generation.md; scaled by batch size and length.
+TEACHER_STEP_S = 6.0
+
+
+def teacher_estimate(cfg: dict, n_seed: int) -> str:
+    """'about N min here (S steps)' from the epochs / min_steps rule of the transformer classifier."""
+    batch = int(cfg.get("batch_size", 32))
+    per_epoch = max(1, -(-n_seed // batch))
+    epochs = max(int(cfg.get("epochs", 4)), -(-int(cfg.get("min_steps", 0) or 0) // per_epoch))
+    steps = epochs * per_epoch
+    secs = steps * TEACHER_STEP_S * batch / 32 * int(cfg.get("max_length", 128)) / 128
+    return f"at most {steps} steps, about {secs / 60:.1f} min on 2 CPU cores (less with early stopping)"
 
 
 def saved_teacher(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sentisynth.cache import is_sound, publish_dir
+from sentisynth.cache import is_sound, one_time_cost, publish_dir
 from sentisynth.filters.perplexity import per_text_perplexity
 from sentisynth.generation.backends import Backend
 from sentisynth.generation.base import GenContext, Request, bias_token_ids, pick_device
@@ -137,6 +137,12 @@ class LabelLMGenerator:
         self.info = {"base": base_id, "key": key, "path": str(out)}
         with entry_lock(out):  # parallel jobs: one fine-tunes, the others load it
             if not is_sound(out, "fine-tuned generator"):
+                one_time_cost(
+                    f"label fine-tuning the {self.kind} generator on the seed",
+                    f"at most {self.finetune.get('epochs')} epochs over {len(ctx.seed_texts)} posts "
+                    "(early stopping)",
+                    out,
+                )
                 self._finetune(source, ctx, out)
         self.backend.seed = ctx.seed
         self._load(out)

@@ -148,7 +148,9 @@ class CausalLMModule(pl.LightningModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = rank_and_world(self.trainer)
-        batches = ShuffledBatches(len(self.train_rows), self.batch_size, self.seed)
+        # a resumed run continues the data where the checkpoint left it (one optimizer step per batch)
+        done = int(self.trainer.global_step) * int(self.trainer.accumulate_grad_batches)
+        batches = ShuffledBatches(len(self.train_rows), self.batch_size, self.seed, done)
         return loader(TokenRows(self.train_rows), RankSlices(batches, rank, world), self.collate)
 
     def val_dataloader(self) -> DataLoader:
@@ -179,6 +181,30 @@ class StepLogger(pl.Callback):
             rate = (step - self.start_step) / max(dt, 1e-9)
             loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
             log.info("step %d/%s  %.2f steps/s  loss %.3f  %.0fs", step, trainer.max_steps, rate, loss, dt)
+
+
+def step_progress_bar(desc: str) -> pl.Callback:
+    """A bar over the whole step budget with its ETA: Lightning's per-epoch bar reads "Epoch 0/-2 22/1267"
+    when only `max_steps` bounds the run (pretraining). Starts at the resumed step after a restart."""
+    from pytorch_lightning.callbacks import TQDMProgressBar
+
+    class StepBar(TQDMProgressBar):
+        def on_train_epoch_start(self, trainer: pl.Trainer, *_: Any) -> None:
+            bar = self.train_progress_bar
+            if bar.total != trainer.max_steps:
+                bar.reset(total=trainer.max_steps)
+                bar.initial = bar.n = trainer.global_step
+                bar.unit = "step"
+            bar.set_description(desc)
+
+        def on_train_batch_end(self, trainer: pl.Trainer, module: Any, outputs: Any, *_: Any) -> None:
+            bar = self.train_progress_bar
+            if self._should_update(trainer.global_step, bar.total):
+                bar.n = trainer.global_step
+                bar.set_postfix(self.get_metrics(trainer, module))
+                bar.refresh()
+
+    return StepBar()
 
 
 def freeze_blocks(model: torch.nn.Module, train_blocks: int | None) -> int:
@@ -229,6 +255,8 @@ def build_trainer(
     )  # the module shards its batches
     if val_check_interval is not None:
         settings["val_check_interval"] = val_check_interval
+    if max_steps and max_steps > 0 and max_epochs < 0 and settings.get("enable_progress_bar", True):
+        settings["callbacks"] = [*settings["callbacks"], step_progress_bar(log_as.replace("_", " "))]
     return pl.Trainer(**settings)
 
 
@@ -277,7 +305,8 @@ def fit_causal_lm(
     """Fit with early stopping on validation perplexity; restores the best weights. Returns a summary.
 
     With `ckpt_dir`, a `last.ckpt` is saved every `ckpt_every` steps and a re-run resumes from it (long
-    pretraining survives interruption; the data order after a resume is not bit-identical).
+    pretraining survives interruption; the data continue where the checkpoint left them, only the dropout
+    RNG stream differs, so the result is close to, not identical with, an uninterrupted run).
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     model.train()  # from_pretrained returns eval mode; dropout belongs in training

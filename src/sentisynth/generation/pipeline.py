@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from sentisynth.cache import is_sound, publish, read_entry_json, write_entry
 from sentisynth.cli import build, tracked_job
 from sentisynth.data import LowResourceData, largest_remainder, read_json_input, water_fill
+from sentisynth.errors import DataError
 from sentisynth.generation.base import GenContext, Generator, Request, posts_per_request
 from sentisynth.generation.prompts import GuidanceStrategy
 from sentisynth.generation.shards import (
@@ -158,26 +159,28 @@ def generate_until(
     targets: list[int],
     run: Callable[[list[Chunk]], Iterable[tuple[str, list[dict], int, float]]],
     max_requests: int,
+    stalled: set[int] | None = None,
 ) -> tuple[list[list[dict]], dict[str, float]]:
     """Grow each class's request prefix until it holds `targets[c]` distinct samples (or `max_requests`).
 
     Each wave asks for what is still missing; `run` generates the wave's missing chunks (in this process
     or on workers) and `batches` collects them. The prefixes depend only on what earlier requests
     produced, never on chunking, workers or interruptions, so the result is the same whatever they are.
+    A class whose wave adds no new distinct sample (greedy decoding, top_p=0, a collapsed model) stops
+    there and joins `stalled` (issue 26: never loop without progress).
     """
     n, ppr = len(targets), posts_per_request(gen)
-    limits = [0] * n
+    stalled = set() if stalled is None else stalled
+    limits, dry = [0] * n, [0] * n
     stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0, "wall": 0.0}
     t_wall = time.perf_counter()
-    bar = tqdm(total=0, desc="generating", unit="request")
+    bar = tqdm(total=0, desc="generating", unit="request", dynamic_ncols=True)
+    acc = accepted(batches, n, limits)
     while True:
-        acc = accepted(batches, n, limits)
-        grown = [
-            min(max_requests, k + -(-(t - len(a)) // ppr)) if len(a) < t else k
-            for k, a, t in zip(limits, acc, targets)
-        ]
+        grown = grow_limits(limits, acc, targets, max_requests, ppr, stalled)
         if grown == limits:
             break
+        before = [len(a) for a in acc]
         chunks = missing_chunks(done_requests(batches, n), limits, grown, gen.batch_size)
         bar.total += sum(k1 - k0 for _, k0, k1 in chunks)
         bar.refresh()
@@ -188,11 +191,13 @@ def generate_until(
             for key, v in (("tokens", n_tokens), ("samples", len(rows)), ("seconds", dt), ("batches", 1)):
                 stats[key] += v
             bar.set_postfix(samples_s=f"{stats['samples'] / max(stats['seconds'], 1e-9):.1f}")
+        acc = accepted(batches, n, grown)
+        stalled |= no_progress(limits, grown, before, acc, dry, targets, ctx.label_names)
         limits = grown
     bar.close()
     stats["wall"] = time.perf_counter() - t_wall
     for c, (a, t) in enumerate(zip(acc, targets)):
-        if len(a) < t:
+        if len(a) < t and c not in stalled:
             log.warning(
                 "class %s: stopped after %d requests with %d/%d distinct samples",
                 ctx.label_names[c],
@@ -201,6 +206,53 @@ def generate_until(
                 t,
             )
     return acc, stats
+
+
+def grow_limits(
+    limits: list[int],
+    acc: list[list[dict]],
+    targets: list[int],
+    max_requests: int,
+    ppr: int,
+    stalled: set[int],
+) -> list[int]:
+    """Each class's next request prefix: enough requests for its missing distinct samples (capped)."""
+    return [
+        min(max_requests, k + -(-(t - len(a)) // ppr)) if len(a) < t and c not in stalled else k
+        for c, (k, a, t) in enumerate(zip(limits, acc, targets))
+    ]
+
+
+def no_progress(
+    limits: list[int],
+    grown: list[int],
+    before: list[int],
+    acc: list[list[dict]],
+    dry: list[int],
+    targets: list[int],
+    names: Sequence[str],
+) -> set[int]:
+    """Classes whose requests since their last new distinct sample (`dry`, updated here) reached
+    max(32, target): a last small wave that happens to repeat a post is not a stall; greedy decoding is."""
+    out = set()
+    for c in range(len(limits)):
+        dry[c] = 0 if len(acc[c]) > before[c] else dry[c] + grown[c] - limits[c]
+        if grown[c] > limits[c] and dry[c] >= max(32, targets[c]):
+            log.warning(
+                "class %s: %d requests in a row added no new distinct sample (%d so far); stopping this class "
+                "(greedy decoding, top_p=0 or a collapsed generator cannot give new samples; sample with "
+                "do_sample=true, top_p>0, temperature>0)",
+                names[c],
+                dry[c],
+                len(acc[c]),
+            )
+            print(
+                f"warning: class {names[c]}: generation stopped adding new distinct samples "
+                f"({len(acc[c])} after {grown[c]} requests); check generator.sampling",
+                flush=True,
+            )
+            out.add(c)
+    return out
 
 
 def memo_filter_context(
@@ -237,6 +289,8 @@ class Plan:
     filters_cfg: dict
     max_rounds: int
     max_requests: int
+    max_multiple: float  # top-up rounds ask for at most this many times a class's budget
+    min_kept_share: float  # a class keeping less than this share of its budget fails the run
     provenance: dict
     strategy: dict
     raw_dir: Path
@@ -266,7 +320,7 @@ def plan_generation(cfg: DictConfig, data: LowResourceData, gen: Generator, ctx:
     # null entries are placeholders (`judge: null`): not in the cache key, so adding one changes nothing
     filters_cfg = {k: v for k, v in (to_plain(cfg.get("filters")) or {}).items() if v is not None}
     max_rounds = int(gen.budget.get("max_rounds", 4))
-    max_requests = int(gen.budget.get("max_requests_per_class", 100_000))
+    max_requests, max_multiple = request_caps(gen, to_plain(cfg.generator.get("limits")), len(names))
     final_key = content_key(
         {
             "raw": raw_key,
@@ -274,6 +328,7 @@ def plan_generation(cfg: DictConfig, data: LowResourceData, gen: Generator, ctx:
             "filters": filters_cfg,
             "max_rounds": max_rounds,
             "max_requests": max_requests,
+            "max_multiple": max_multiple,
         }
     )
     cache_dir = Path(cfg.paths.cache_dir)
@@ -284,6 +339,8 @@ def plan_generation(cfg: DictConfig, data: LowResourceData, gen: Generator, ctx:
         filters_cfg,
         max_rounds,
         max_requests,
+        max_multiple,
+        float(gen.budget.get("min_kept_share", 0.5)),
         {"generator": identity, "guidance": ctx.strategy.name, "sampling": gen.sampling.to_dict()},
         strategy,
         cache_dir / "generation" / "raw" / raw_key,
@@ -291,13 +348,27 @@ def plan_generation(cfg: DictConfig, data: LowResourceData, gen: Generator, ctx:
     )
 
 
-def next_targets(targets: list[int], need: list[int], n_kept: np.ndarray) -> list[int]:
-    """Raise the targets of classes short after filtering by the shortfall over the observed acceptance."""
+def request_caps(gen: Generator, limits: dict | None, n_classes: int) -> tuple[int, float]:
+    """(requests per class, target multiple): `budget.max_requests_per_class`, lowered so that the raw posts
+    of all classes stay within `limits.max_generated` (split evenly); `budget.max_target_multiple`."""
+    max_requests = int(gen.budget.get("max_requests_per_class", 100_000))
+    max_generated = (limits or {}).get("max_generated")
+    if max_generated is not None:
+        max_requests = min(max_requests, max(1, int(max_generated) // (n_classes * posts_per_request(gen))))
+    return max_requests, float(gen.budget.get("max_target_multiple", 20))
+
+
+def next_targets(
+    targets: list[int], need: list[int], n_kept: np.ndarray, max_multiple: float = 20
+) -> list[int]:
+    """Raise the targets of classes short after filtering by the shortfall over the observed acceptance,
+    never above `max_multiple` times a class's budget (a 0% acceptance would otherwise grow 25 to 3,025)."""
     out = list(targets)
     for c in range(len(need)):
         if n_kept[c] < need[c]:
             rate = max(n_kept[c] / max(targets[c], 1), 0.02)  # at most 50x the shortfall per round
-            out[c] += int(np.ceil((need[c] - n_kept[c]) / rate * 1.2))
+            grown = out[c] + int(np.ceil((need[c] - n_kept[c]) / rate * 1.2))
+            out[c] = max(out[c], min(grown, int(np.ceil(need[c] * max_multiple))))
     return out
 
 
@@ -316,9 +387,9 @@ def generate_filter_rounds(
 
     names, need, targets = ctx.label_names, plan.need, list(plan.need)
     stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0, "wall": 0.0}
-    report, filter_ctx, kept = None, None, []
+    report, filter_ctx, kept, stalled = None, None, [], set()
     for round_ in range(plan.max_rounds):
-        acc, s = generate_until(gen, ctx, batches, targets, run, plan.max_requests)
+        acc, s = generate_until(gen, ctx, batches, targets, run, plan.max_requests, stalled)
         for k in stats:
             stats[k] += s[k]
         candidates = [r for c, rows in enumerate(acc) for r in rows[: targets[c]]]
@@ -332,7 +403,12 @@ def generate_filter_rounds(
         short = [c for c in range(len(names)) if n_kept[c] < need[c]]
         if not short:
             break
-        targets = next_targets(targets, need, n_kept)
+        grown = next_targets(targets, need, n_kept, plan.max_multiple)
+        grown = [t if c in stalled else g for c, (t, g) in enumerate(zip(targets, grown))]
+        if grown == targets:  # every short class is stalled or at its cap: another round adds nothing
+            log.warning("round %d: short classes cannot grow (no progress or at the target cap)", round_)
+            break
+        targets = grown
         log.info(
             "round %d: classes short of budget after filtering (kept/needed): %s; new targets %s",
             round_,
@@ -357,6 +433,10 @@ def cache_final(
         for r in rows[: plan.need[c]]
     ]
     met = all(len(rows) >= plan.need[c] for c, rows in enumerate(by_class))
+    seen = np.bincount(
+        [int(r["label"]) for r in kept] + [int(r["label"]) for r in (report.rejected if report else [])],
+        minlength=len(plan.need),
+    )
     save_final(
         plan.final_path.parent,
         final,
@@ -368,6 +448,8 @@ def cache_final(
             "filters": plan.filters_cfg,
             "budget_met": met,
             "kept": [len(rows[: plan.need[c]]) for c, rows in enumerate(by_class)],
+            "acceptance": [len(rows) / max(int(seen[c]), 1) for c, rows in enumerate(by_class)],
+            "filtered": [int(k) for k in seen],
             "generator": plan.provenance["generator"],
             "guidance": plan.strategy,
             "seed": ctx.seed,
@@ -396,6 +478,35 @@ def final_set(
         )
         final, met = cache_final(plan, kept, report, ctx, data)
         return final, report, stats, met
+
+
+def check_budget(plan: Plan, final: list[dict], names: list[str], manifest: dict) -> None:
+    """Fail (one `error:` line, exit 2) when a class kept less than `budget.min_kept_share` of its budget:
+    an empty or near-empty set must not pass as a result. Called after the outputs are written, so the
+    rejected posts and the review page can be read."""
+    got = np.bincount([int(r["label"]) for r in final], minlength=len(names))
+    short = [c for c in range(len(names)) if got[c] < plan.min_kept_share * plan.need[c]]
+    if not short:
+        return
+    acc, seen = manifest.get("acceptance") or [], manifest.get("filtered") or []
+    parts = [
+        f"{names[c]} kept {int(got[c])}/{plan.need[c]}"
+        + (f" (acceptance {acc[c]:.1%} of {seen[c]} filtered)" if c < len(acc) and c < len(seen) else "")
+        for c in short
+    ]
+    raise DataError(
+        f"synthetic set short of budget (generator.budget.min_kept_share={plan.min_kept_share:g}): "
+        f"{'; '.join(parts)}; try {teacher_fix(plan.filters_cfg)}, a larger generator (generator=tiny_long) "
+        f"or more rounds (generator.budget.max_rounds={2 * plan.max_rounds})"
+    )
+
+
+def teacher_fix(filters_cfg: dict) -> str:
+    """The teacher setting to try first: tau=auto, or when it is already auto a lower target precision."""
+    teacher = filters_cfg.get("teacher") or {}
+    if str(teacher.get("tau")) != "auto":
+        return "filters.teacher.tau=auto"
+    return f"filters.teacher.target_precision={max(0.5, float(teacher.get('target_precision', 0.8)) - 0.2):g}"
 
 
 def write_outputs(
@@ -440,6 +551,20 @@ def write_outputs(
     metrics.update(extra or {})
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def show_results(out: Path, final: list[dict], names: list[str], plan: Plan) -> None:
+    """A few kept and rejected posts per class (with the reason) and `review.html` beside the set; then
+    `check_budget` (after the outputs, so a failed run's posts can be read)."""
+    from sentisynth.generation.review import sample_lines, write_review_html
+
+    rejected = read_jsonl(out / "rejected.jsonl") if (out / "rejected.jsonl").is_file() else []
+    print("a few kept and rejected posts per class:", flush=True)
+    for line in sample_lines(final, rejected, names):
+        print(line, flush=True)
+    page = write_review_html(out, final, rejected, f"synthetic set: {out}")
+    print(f"review all posts in a browser: {page}", flush=True)
+    check_budget(plan, final, names, read_json(plan.final_path.parent / "manifest.json"))
 
 
 def prepare_generator(
@@ -647,6 +772,7 @@ def generate_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
         else " (all from cache)"
     )
     print(f"{len(final)} synthetic samples ({counts}) -> {out / 'synthetic.jsonl'}{speed}", flush=True)
+    show_results(out, final, names, plan)  # and fail when a class is far short of its budget
     if cfg.get("push_to_hub"):  # last: a failed upload loses nothing of the run
         from sentisynth.generation.dataset import push_synthetic
 

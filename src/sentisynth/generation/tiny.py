@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from sentisynth.cache import is_sound, publish_dir
+from sentisynth.cache import is_sound, one_time_cost, publish_dir, refuse_if_cached_only
 from sentisynth.data import read_corpus
 from sentisynth.utils import content_key, entry_lock, file_fingerprint, is_rank_zero, write_json
 
@@ -47,10 +47,12 @@ class TinyConfig:
     max_lines: int | None = None  # use only the first N corpus lines (tests)
     val_every: int = 250
     seed: int = 0
+    ckpt_every: int = 50  # steps between resumable checkpoints; not in the cache key (same weights)
 
 
 def cache_key(cfg: TinyConfig, corpus_fp: str) -> str:
-    return content_key({"config": asdict(cfg), "corpus": corpus_fp})
+    config = {k: v for k, v in asdict(cfg).items() if k != "ckpt_every"}
+    return content_key({"config": config, "corpus": corpus_fp})
 
 
 def pack_blocks(ids_per_line: list[list[int]], eos_id: int, seq_len: int) -> list[tuple[list[int], int]]:
@@ -107,6 +109,7 @@ def cached_pretraining(
         if is_sound(final, f"{kind} generator"):
             log.info("%s generator: reusing pretrained model %s", kind, final)
         else:
+            refuse_if_cached_only(f"the {kind} generator's pretrained model")
             build(final)
     return final
 
@@ -211,6 +214,7 @@ def pretrain_causal(
     msg = "%s: pretraining %.2fM params on %d blocks of %d tokens (%d steps) -> %s"
     log.info(msg, final.parent.name, n_params / 1e6, len(train_rows), cfg.seq_len, cfg.max_steps, final)
     resumed_from = _checkpoint_step(final.parent / f".{key}.work" / "last.ckpt")
+    announce_pretraining(model, train_rows, cfg, resumed_from, final)
     t1 = time.perf_counter()
     summary = _fit_pretraining(model, tok, train_rows, val_rows, cfg, final, trainer_cfg)
     train_s = time.perf_counter() - t1
@@ -230,10 +234,44 @@ def pretrain_causal(
     log.info("%s: pretrained in %.0fs, val perplexity %.1f", final.parent.name, meta["total_s"], val_ppl)
 
 
+def step_seconds(model: Any, rows: list, batch_size: int, n: int = 2) -> float:
+    """Seconds per training step here and now: `n` forward+backward passes on one batch (grads cleared, no
+    update, RNG state kept), so the one-time-cost message can give a time measured on this machine."""
+    ids = torch.tensor([r[0] for r in rows[:batch_size]])
+    state = torch.get_rng_state()
+    model.train()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        model(input_ids=ids, labels=ids).loss.backward()
+    dt = (time.perf_counter() - t0) / n
+    model.zero_grad(set_to_none=True)
+    torch.set_rng_state(state)
+    return dt * 1.15  # the optimizer step, logging and checkpoints on top
+
+
+def announce_pretraining(model: Any, rows: list, cfg: Any, resumed_from: int, final: Path) -> None:
+    """The one-time-cost line: steps left x measured seconds per step."""
+    left = max(int(cfg.max_steps) - resumed_from, 0)
+    secs = left * step_seconds(model, rows, cfg.batch_size) if rows else 0.0
+    resumed = f", resuming at step {resumed_from}" if resumed_from else ""
+    one_time_cost(
+        f"pretraining the {final.parent.name} generator ({left} of {cfg.max_steps} steps{resumed}, "
+        f"checkpointed every {ckpt_every(cfg)} steps: Ctrl-C and rerun resumes)",
+        f"about {secs / 60:.1f} min here at {secs / max(left, 1):.2f} s/step measured now",
+        final,
+    )
+
+
+def ckpt_every(cfg: Any) -> int:
+    """Steps between resumable checkpoints (`pretrain.ckpt_every`; 50 when the config has none)."""
+    return max(1, int(getattr(cfg, "ckpt_every", 50) or 50))
+
+
 def _fit_pretraining(
     model: Any, tok: Any, train_rows: list, val_rows: list, cfg: Any, final: Path, trainer_cfg: Any
 ) -> dict[str, Any]:
-    """The pretraining run: a fixed step budget, no early stopping, a resumable checkpoint every 50 steps."""
+    """The pretraining run: a fixed step budget, no early stopping, a resumable checkpoint every
+    `ckpt_every` steps (not in the cache key: it does not change the weights)."""
     from sentisynth.generation.lm_finetune import fit_causal_lm
 
     return fit_causal_lm(
@@ -252,7 +290,7 @@ def _fit_pretraining(
         seed=cfg.seed,
         val_check_interval=min(cfg.val_every, cfg.max_steps),
         ckpt_dir=str(final.parent / f".{final.name}.work"),
-        ckpt_every=50,
+        ckpt_every=ckpt_every(cfg),
         log_every=25,
         log_as="generator_pretrain",
     )
