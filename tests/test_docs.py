@@ -93,7 +93,10 @@ def test_config_reference_lists_every_group_and_option() -> None:
         for option in (conf / group).glob("*.yaml"):
             assert f"### `{group}/{option.stem}`" in markdown
     # keys with their values and comments, nested keys dotted
-    assert "| `teacher.model.epochs` | `${oc.select:....generator.teacher_model.epochs,4}` | TweetEval emotion" in markdown
+    assert (
+        "| `teacher.model.epochs` | `${oc.select:....generator.teacher_model.epochs,4}` | TweetEval emotion"
+        in markdown
+    )
     assert "| `seed` | `0` | one seed for data sampling" in markdown
 
 

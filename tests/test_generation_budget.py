@@ -95,11 +95,12 @@ def test_the_suggested_teacher_fix_moves_on_when_tau_is_already_auto() -> None:
 
 @pytest.mark.slow  # subprocess generate.py runs on the real data with a miniature tiny generator
 @pytest.mark.usefixtures("shared_data")
-@pytest.mark.parametrize("decoding", ["generator.sampling.do_sample=false", "generator.sampling.top_p=0"])
+@pytest.mark.parametrize("decoding", ["generator.sampling.do_sample=false"])
 def test_issue26_hang_rows_end_quickly_with_the_warning(decoding, tmp_path) -> None:
-    """Issue 26's two hang rows: greedy decoding or top_p=0 with a distinct-sample budget used to run
-    toward the 100,000-request cap; now the class stops with the no-progress warning, and the run fails
-    with one line because the set is short (budget_met 0)."""
+    """Issue 26's hang rows: greedy decoding with a distinct-sample budget used to run toward the
+    100,000-request cap; now the class stops with the no-progress warning, and the run fails with one line
+    because the set is short (budget_met 0). The other row, top_p=0, is refused by the config schema before
+    any work (tests/test_schema.py), so it cannot hang either."""
     import os
     import subprocess
     import sys
