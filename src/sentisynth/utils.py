@@ -138,6 +138,20 @@ def row_checksum(row: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
+def checked_line(raw: bytes) -> dict | None:
+    """One checksummed JSONL line (`row_checksum` in its `crc`), or None when it is torn (no newline),
+    undecodable, not an object, or fails its checksum: what append-only stores read back after a crash."""
+    if not raw.endswith(b"\n"):
+        return None
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(row, dict) or row.get("crc") != row_checksum(row):  # no crc at all: not trusted either
+        return None
+    return row
+
+
 def file_fingerprint(path: str | os.PathLike, length: int = 16) -> str:
     """Hash of a file's bytes, read in chunks (corpora can be large)."""
     h = hashlib.sha256()

@@ -13,26 +13,15 @@ import logging
 import os
 from pathlib import Path
 
-from sentisynth.utils import is_rank_zero, jsonl_text, row_checksum, write_jsonl
+from sentisynth.utils import checked_line, is_rank_zero, jsonl_text, row_checksum, write_jsonl
 
 log = logging.getLogger(__name__)
 
 
 def parse_line(raw: bytes) -> dict | None:
-    """One store line, or None when it is torn (no newline), undecodable, not a batch row, or fails its checksum."""
-    if not raw.endswith(b"\n"):
-        return None
-    try:
-        row = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if (
-        not isinstance(row, dict)
-        or not isinstance(row.get("batch"), str)
-        or not isinstance(row.get("batch_n"), int)
-    ):
-        return None
-    if row.get("crc") != row_checksum(row):  # rows written before checksums existed have none: not trusted
+    """One store line, or None when it is torn, undecodable, fails its checksum, or is not a batch row."""
+    row = checked_line(raw)
+    if row is None or not isinstance(row.get("batch"), str) or not isinstance(row.get("batch_n"), int):
         return None
     return row
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sentisynth.utils import row_checksum
+from sentisynth.utils import checked_line, row_checksum
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +42,8 @@ class ResponseCache:
 
     @staticmethod
     def _parse(raw: bytes) -> dict[str, Any] | None:
-        if not raw.endswith(b"\n"):
-            return None
-        try:
-            row = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
-        if (
-            not isinstance(row, dict)
-            or not isinstance(row.get("key"), str)
-            or row.get("crc") != row_checksum(row)
-        ):
+        row = checked_line(raw)
+        if row is None or not isinstance(row.get("key"), str):
             return None
         row.pop("crc")
         return row
