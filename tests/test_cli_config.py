@@ -102,7 +102,7 @@ def test_generation_choices_are_never_silently_ignored(overrides, message, tmp_p
     [
         (
             ["generator=gpt3"],
-            "error: generator=gpt3: no such option; choose from api, gpt2, lora_llm, minilm_decoder, tiny, tiny_anchored, tiny_long, tiny_quick (conf/generator/)",
+            "error: generator=gpt3: no such option; choose from api, gpt2, lora_llm, minilm_decoder, ngram, quick, tiny, tiny_anchored, tiny_long (conf/generator/)",
         ),
         (["-m", "augment=none,reel"], "error: augment=reel: no such option"),
         (

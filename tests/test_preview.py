@@ -14,10 +14,10 @@ from sentisynth.generation.tiny import cached_pretraining
 
 def test_preview_refuses_a_one_time_build_naming_the_command(tmp_path: Path) -> None:
     built: list[Path] = []
-    cached_only("python generate.py generator=tiny_quick")
+    cached_only("python generate.py generator=quick")
     try:
         with pytest.raises(
-            DataError, match=r"not cached yet .* run `python generate.py generator=tiny_quick` first"
+            DataError, match=r"not cached yet .* run `python generate.py generator=quick` first"
         ):
             cached_pretraining("tiny", "k", tmp_path, built.append)
         with pytest.raises(DataError, match="filter teacher is not cached"):

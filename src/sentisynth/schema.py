@@ -210,6 +210,11 @@ RULES: list[tuple[str, Rule]] = [
     ("preview", Int(1, null=True)),
     ("generator.train_blocks", Int(1, null=True)),
     ("generator.anchor_words", NONNEG_INT),
+    ("generator.order", Int(2, 6)),  # generator=ngram
+    ("generator.discount", Num(0, 1, lo_open=True)),
+    ("generator.candidates", POS_INT),
+    ("generator.class_weight", Num(0, lo_open=True)),
+    ("generator.max_lines", Int(1, null=True)),
     ("generator.pretrain_steps", NONNEG_INT),
     ("generator.vllm.tensor_parallel_size", POS_INT),
     ("generator.vllm.gpu_memory_utilization", OPEN_SHARE),

@@ -174,24 +174,28 @@ def generate_until(
     limits, dry = [0] * n, [0] * n
     stats = {"tokens": 0, "samples": 0, "seconds": 0.0, "batches": 0, "wall": 0.0}
     t_wall = time.perf_counter()
-    bar = tqdm(total=0, desc="generating", unit="request", dynamic_ncols=True)
     acc = accepted(batches, n, limits)
+    bar = progress_bar(acc, targets)
+    n_requests = 0
     while True:
         grown = grow_limits(limits, acc, targets, max_requests, ppr, stalled)
         if grown == limits:
             break
         before = [len(a) for a in acc]
         chunks = missing_chunks(done_requests(batches, n), limits, grown, gen.batch_size)
-        bar.total += sum(k1 - k0 for _, k0, k1 in chunks)
-        bar.refresh()
         for bid, rows, n_tokens, dt in run(chunks):
             batches[bid] = rows
             _, k0, k1 = parse_chunk(bid)
-            bar.update(k1 - k0)
+            n_requests += k1 - k0
+            bar.update(min(len(rows), bar.total - bar.n))  # corrected to the distinct count after the wave
             for key, v in (("tokens", n_tokens), ("samples", len(rows)), ("seconds", dt), ("batches", 1)):
                 stats[key] += v
-            bar.set_postfix(samples_s=f"{stats['samples'] / max(stats['seconds'], 1e-9):.1f}")
+            bar.set_postfix(
+                requests=n_requests, samples_s=f"{stats['samples'] / max(stats['seconds'], 1e-9):.1f}"
+            )
         acc = accepted(batches, n, grown)
+        bar.n = distinct_done(acc, targets)
+        bar.refresh()
         stalled |= no_progress(limits, grown, before, acc, dry, targets, ctx.label_names)
         limits = grown
     bar.close()
@@ -206,6 +210,19 @@ def generate_until(
                 t,
             )
     return acc, stats
+
+
+def progress_bar(acc: list[list[dict]], targets: list[int]) -> Any:
+    """The generation bar counts distinct posts towards this call's targets (a true total, known now);
+    requests go in its postfix (how many a class needs is only known as its waves come back)."""
+    bar = tqdm(total=sum(targets), desc="generating", unit="post", dynamic_ncols=True)
+    bar.update(distinct_done(acc, targets))
+    return bar
+
+
+def distinct_done(acc: list[list[dict]], targets: list[int]) -> int:
+    """Distinct posts so far towards the targets (the generation bar's position)."""
+    return sum(min(len(a), t) for a, t in zip(acc, targets))
 
 
 def grow_limits(
