@@ -259,3 +259,24 @@ def test_launcher_phase_one_is_one_job_per_seed_set_and_arm_ordered_to_keep_work
     assert names[3 + len(free) :] == [".prepare/500_naive_seed1"]
     assert all(ov[-1] == "logger=none" for _, ov in jobs)  # the user's overrides reach every job
     assert len(prepare_jobs(cells, [])) == 4  # 2 seeds x (pseudo, naive), not x augment.n x classifier
+
+
+def test_plan_only_prints_the_cells_and_runs_nothing(tmp_path: Path) -> None:
+    """`study.plan_only=true`: the cells per arm and augment.n, then every cell's name; no study directory."""
+    from sentisynth.study import run_study
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        base = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"]
+        cfg = compose("train", overrides=["experiment=offline_tweeteval", "study.plan_only=true", *base])
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        counts = run_study(cfg)
+    lines = out.getvalue().splitlines()
+    assert counts["study/cells"] == 113 == int(lines[0].split()[0]) and counts["study/done"] == 0
+    assert lines[1].split()[:3] == ["none", "13", "(tfidf_lr,"]
+    assert lines[-1] == "1000_adaptive_n1000_tfidf_xgb_seed2" and len(lines) == 1 + 9 + 113
+    assert not (tmp_path / "outputs").exists()

@@ -150,6 +150,21 @@ def _cell(
     return Cell(name, overrides, arm, clf, size, seed, n)
 
 
+def plan_summary(cells: list[Cell]) -> str:
+    """Cells per arm and augment.n (seeds x seed sizes x classifiers), then every cell's name: what
+    `study.plan_only=true` prints."""
+    counts: dict[tuple[str, Any], list[Cell]] = {}
+    for c in cells:
+        counts.setdefault((c.arm, c.augment_n), []).append(c)
+    lines = [f"{len(cells)} cells"]
+    for (arm, n), part in counts.items():
+        classifiers = sorted({c.classifier for c in part})
+        lines.append(
+            f"  {arm:<12} {'' if n is None else f'+{n}':>6}  {len(part):>3} ({', '.join(classifiers)})"
+        )
+    return "\n".join(lines + [c.name for c in cells])
+
+
 def user_overrides() -> list[str]:
     """What the user passed on the command line, minus the experiment choice (cells must not recurse)."""
     from hydra.core.hydra_config import HydraConfig
@@ -206,9 +221,12 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
     from sentisynth.report import build_report
 
     study = to_plain(cfg.study)
+    cells = plan_cells(study)
+    if study.get("plan_only"):  # `study.plan_only=true`: the cells it would run, nothing run or written
+        print(plan_summary(cells), flush=True)
+        return {"study/cells": len(cells), "study/done": 0, "study/failed": 0}
     root = Path(study["dir"])
     root.mkdir(parents=True, exist_ok=True)
-    cells = plan_cells(study)
     study_name = str(study.get("name") or root.name)
     extra = user_overrides()
     status_path = root / "study_status.json"
