@@ -96,7 +96,8 @@ def test_adaptive_as_a_train_arm_refits_the_runs_classifier(
     compose_cfg, corpus_data: Path, tmp_path: Path
 ) -> None:
     """`augment=synthetic guidance=adaptive` in train.py: the loop refits the run's own classifier (SVM here,
-    not the LR that explains the seed), and the arm trains on the posts of the best round."""
+    not the LR that explains the seed), and the arm trains on the posts of the best round; the same loop again
+    comes from its cache (no second round of refits)."""
     from sentisynth.train import run
 
     cfg = compose_cfg(
@@ -122,3 +123,76 @@ def test_adaptive_as_a_train_arm_refits_the_runs_classifier(
         generated["adaptive/rounds_run"] >= 1
         and metrics["train/n_synthetic"] == generated["generate/n_samples"] > 0
     )
+    # a second run of the same loop (a study cell after its launcher's prepare job) reads it from the cache
+    again = cfg.copy()
+    again.paths.output_dir = str(tmp_path / "again")
+    run(again)
+    first, second = (tmp_path / d / "generation" for d in ("run", "again"))
+    timings = json.loads((second / "timings.json").read_text())
+    assert timings["loop_cache_hit"] and timings["generate_s"] == timings["steer_s"] == 0
+    assert timings["final_key"] == json.loads((first / "timings.json").read_text())["final_key"]
+    assert (second / "synthetic.jsonl").read_text() == (first / "synthetic.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_adaptive_arm_in_a_study_with_the_real_curve_and_its_cost(corpus_data: Path, tmp_path: Path) -> None:
+    """offline_tweeteval's arms cut to a miniature (one seed, a 40-post seed, the miniature tiny generator,
+    the dedup filter only), run by the study machinery in this process: the adaptive arm composes and runs, the
+    report has adaptive - shap, every arm's real-post equivalent off the real arm's own augment.n axis, and a
+    generation-cost row for the adaptive loop (its rounds' filter reports summed)."""
+    import pandas as pd
+
+    from tests.conftest import run_cli
+
+    study_dir = tmp_path / "study"
+    gen = ",".join(  # quoted: list elements holding `=`
+        f"'{o}'"
+        for o in [
+            *MINI_TINY,
+            "generator=tiny",
+            "generator.budget.min_kept_share=0",
+            "augment.analysis=false",
+        ]
+        + [f"filters.{f}=null" for f in ("heuristic", "perplexity", "teacher")]
+    )
+    done = run_cli(
+        "train.py",
+        "experiment=offline_tweeteval",
+        "hydra/launcher=basic",
+        "study.seeds=[0]",
+        "study.seed_sizes=[40]",
+        "study.augment_n=[24]",
+        "~study.arms.pseudo",
+        "~study.arms.naive",
+        "study.arms.real.augment_n=[12,24]",
+        "study.arms.adaptive.classifiers=[tfidf_lr]",
+        "study.arms.adaptive.overrides=['augment=synthetic_adaptive','guidance.patience=3']",  # every round runs
+        "~study.classifiers",
+        "+study.classifiers={tfidf_lr:{seeds:all}}",
+        f"study.generation_overrides=[{gen}]",
+        f"study.dir={study_dir}",
+        f"paths.data_dir={corpus_data}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "logger=none",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    cells = sorted(p.parent.name for p in study_dir.glob("*/metrics.json"))
+    assert cells == sorted(
+        ["40_none_tfidf_lr_seed0", "40_real_n12_tfidf_lr_seed0", "40_real_n24_tfidf_lr_seed0"]
+        + ["40_shap_n24_tfidf_lr_seed0", "40_adaptive_n24_tfidf_lr_seed0"]
+    )
+    generation = study_dir / "40_adaptive_n24_tfidf_lr_seed0" / "generation"
+    rounds = json.loads((generation / "adaptive.json").read_text())["rounds"]
+    loop = json.loads((generation / "filter_report.json").read_text())
+    assert loop["adaptive"]["rounds"] == len(rounds) - 1 == 3 and "dedup" in loop["filters_applied"]
+    report = study_dir / "report"
+    comp = pd.read_csv(report / "comparisons.csv")
+    pair = comp[(comp.arm == "adaptive") & (comp.baseline == "shap") & (comp.metric == "macro_f1")]
+    assert len(pair) == 1 and pair.p.notna().all() and pair.ci_low.notna().all()
+    equiv = pd.read_csv(report / "real_equivalents.csv").set_index(["arm", "augment_n"])
+    assert {("real", 12.0), ("real", 24.0), ("shap", 24.0), ("adaptive", 24.0)} <= set(equiv.index)
+    assert equiv.loc[("real", 12.0)].curve.startswith("+0 ")
+    cost = pd.read_csv(report / "generation_cost.csv").set_index("strategy")
+    assert cost.loc["adaptive", "kept"] == loop["adaptive"]["n_delivered"] > 0
+    assert cost.loc["adaptive", "steer_s"] > 0 and cost.loc["adaptive", "s_per_kept"] > 0

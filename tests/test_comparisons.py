@@ -261,3 +261,50 @@ def test_generation_cost_times_a_set_made_by_a_launcher_prepare_job(tmp_path: Pa
     cost = generation_cost(runs).set_index("strategy")
     assert cost.loc["shap", "sets"] == 1 and cost.loc["shap", "timed"] == 1
     assert cost.loc["shap", "s_per_kept"] == pytest.approx((160 + 40) / 1000)
+
+
+def test_adaptive_loop_cost_is_its_rounds_summed_with_steering_per_delivered_post(tmp_path: Path) -> None:
+    """An adaptive loop's filter_report.json is its rounds' reports summed (same shape as one run's); the
+    cost table adds its steering seconds and prices it per post it delivered (best round), not per kept post."""
+    from sentisynth.comparisons import generation_cost
+    from sentisynth.filters.report import merge_reports, report_rows
+
+    def report(n_in: int, kept: int, t: float) -> dict:
+        step = {
+            "name": "dedup",
+            "in": n_in,
+            "kept": kept,
+            "dropped": n_in - kept,
+            "acceptance_rate": kept / n_in,
+            "relabelled": 0,
+            "reasons": {"near_duplicate": n_in - kept},
+            "time_s": t,
+            "per_class": {"joy": {"in": n_in, "kept": kept, "dropped": n_in - kept, "reasons": {}}},
+            "kappa": 0.5,  # a filter's own figure: does not add up, left out
+        }
+        return {
+            "n_in": n_in,
+            "n_kept": kept,
+            "n_dropped": n_in - kept,
+            "acceptance_rate": kept / n_in,
+            "filters_applied": ["dedup"],
+            "per_class": {"joy": {"in": n_in, "kept": kept, "dropped": n_in - kept, "budget": kept}},
+            "filters": [step],
+        }
+
+    merged = merge_reports([report(400, 300, 2.0), report(600, 500, 3.0), report(500, 400, 1.0)])
+    assert (merged["n_in"], merged["n_kept"], merged["n_dropped"]) == (1500, 1200, 300)
+    assert merged["acceptance_rate"] == 0.8 and merged["per_class"]["joy"]["budget"] == 1200
+    step = merged["filters"][0]
+    assert step["time_s"] == 6.0 and step["reasons"] == {"near_duplicate": 300} and "kappa" not in step
+    assert step["per_class"]["joy"]["acceptance_rate"] == 0.8
+    assert report_rows(merged)[-1] == ["chain", "all", 1500, 1200, 300, 0.8, ""]  # printable as one run's
+    merged["adaptive"] = {"rounds": 3, "n_delivered": 800}
+    gen = tmp_path / "500_adaptive_n1000_lr_seed0" / "generation"
+    gen.mkdir(parents=True)
+    (gen / "filter_report.json").write_text(json.dumps(merged))
+    (gen / "timings.json").write_text(json.dumps({"generate_s": 150.0, "steer_s": 44.0, "final_key": "k9"}))
+    row = {"job": str(gen.parent), "data": "d", "strategy": "adaptive", "seed_size": "500", "seed": 0}
+    cost = generation_cost(pd.DataFrame([row])).set_index("strategy")
+    assert cost.loc["adaptive", "kept"] == 800 and cost.loc["adaptive", "steer_s"] == 44.0
+    assert cost.loc["adaptive", "s_per_kept"] == pytest.approx((150 + 6 + 44) / 800)

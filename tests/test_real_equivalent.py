@@ -20,16 +20,24 @@ NAMES = ["anger", "joy", "optimism", "sadness"]
 
 
 def _job(
-    root: Path, arm: str, n: int, seed: int, gold: np.ndarray, pred: np.ndarray, seed_size: int = 500
+    root: Path,
+    arm: str,
+    n: int,
+    seed: int,
+    gold: np.ndarray,
+    pred: np.ndarray,
+    seed_size: int = 500,
+    classifier: str = "tfidf_lr",
+    name: str | None = None,
 ) -> None:
     """A finished study cell: config (seed size, augment.n), cell.json, metrics.json, predictions.csv."""
     from sentisynth.stats import f1_scores
 
-    job = root / f"{seed_size}_{arm}_n{n}_seed{seed}"
+    job = root / (name or f"{seed_size}_{arm}_n{n}_seed{seed}")
     (job / ".hydra").mkdir(parents=True)
     cfg = {"seed": seed, "data": {"seed_size": seed_size}, "augment": {"n": n}}
     (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    choices = {"data": "tweet_eval_emotion", "classifier": "tfidf_lr"}
+    choices = {"data": "tweet_eval_emotion", "classifier": classifier}
     (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}}))
     (job / "cell.json").write_text(json.dumps({"arm": arm}))
     f1 = f1_scores(gold, pred, len(NAMES))
@@ -55,11 +63,11 @@ def _noisy(gold: np.ndarray, accuracy: float, seed: int) -> np.ndarray:
     return pred
 
 
-REAL = {200: 0.58, 500: 0.66, 1000: 0.72}  # accuracy of the real arm per augment.n (none: 0.5)
+REAL = {100: 0.54, 200: 0.58, 500: 0.66, 1000: 0.72}  # accuracy of the real arm per augment.n (none: 0.5)
 
 
 def _study(root: Path, n_seeds: int = 2) -> np.ndarray:
-    """none, real at 200/500/1000, `mid` (+1000, between real +200 and +500), `great` (+1000, beyond real +1000),
+    """none, real at 100/200/500/1000, `mid` (+1000, between real +200 and +500), `great` (+1000, beyond real +1000),
     `worse` (+1000, below seed only)."""
     gold = np.random.default_rng(12345).choice(len(NAMES), size=1200, p=[0.4, 0.3, 0.1, 0.2])
     for seed in range(n_seeds):
@@ -133,3 +141,67 @@ def test_report_has_the_table_and_plot_and_prices_a_post(
     table = pd.read_csv(root / "report" / "real_equivalents.csv").set_index("arm")
     mid = table.loc["mid"]
     assert mid.usd_per_real_post == pytest.approx(2.0 / mid.real_equiv)
+
+
+def test_a_planned_study_reads_the_real_arms_curve_and_compares_adaptive_with_shap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cells `sentisynth.study.plan_cells` plans for offline_tweeteval's shape (real at its own +100 ...
+    +1000, the others at +1000), finished with known accuracies: the curve has every real level plus `none`
+    (+0), each real cell's interval holds its own n, the report has adaptive - shap with interval and p for
+    every classifier and seed size, and the real-post-equivalent table traces back to cells.csv."""
+    from sentisynth.study import plan_cells
+
+    monkeypatch.setattr("sentisynth.report.N_BOOT", 200)
+    monkeypatch.setattr("sentisynth.report.N_PERM", 99)
+    study = {
+        "seeds": [0, 1],
+        "seed_sizes": [500, 1000],
+        "augment_n": [1000],
+        "arms": {
+            "none": ["augment=none"],
+            "real": {"overrides": ["augment=real"], "augment_n": list(REAL)},
+            "shap": ["augment=synthetic_shap"],
+            "adaptive": {
+                "overrides": ["augment=synthetic_adaptive"],
+                "classifiers": ["tfidf_lr", "tfidf_xgb"],
+            },
+        },
+        "classifiers": {"tfidf_lr": {"seeds": "all"}, "tfidf_xgb": {"seeds": "all"}},
+        "compare": [["adaptive", "shap"]],
+    }
+    root = tmp_path / "study"
+    root.mkdir()
+    (root / "study.json").write_text(json.dumps({"study": study}))
+    gold = np.random.default_rng(12345).choice(len(NAMES), size=1200, p=[0.4, 0.3, 0.1, 0.2])
+    accuracy = {"none": 0.5, **{f"real{n}": a for n, a in REAL.items()}, "shap": 0.6, "adaptive": 0.64}
+    for i, cell in enumerate(plan_cells(study)):
+        acc = accuracy[cell.arm + (str(cell.augment_n) if cell.arm == "real" else "")]
+        acc += 0.02 * (cell.classifier == "tfidf_xgb") + 0.01 * (cell.seed_size == 1000)
+        pred = _noisy(gold, acc, 7 * i + cell.seed)
+        n = cell.augment_n or 0
+        _job(root, cell.arm, n, cell.seed, gold, pred, int(cell.seed_size), cell.classifier, cell.name)
+    build_report(root)
+    out = root / "report"
+    equiv = pd.read_csv(out / "real_equivalents.csv")
+    cells = pd.read_csv(out / "cells.csv")
+    assert len(equiv) == 2 * 2 * (len(REAL) + 2)  # classifiers x seed sizes x (real levels, shap, adaptive)
+    for r in equiv.itertuples():
+        assert r.curve.split(", ")[0].startswith("+0 ") and len(r.curve.split(", ")) == 1 + len(REAL)
+        if r.arm == "real":
+            assert r.real_equiv == r.augment_n and r.ci_low <= r.augment_n <= r.ci_high
+        same = (cells.classifier == r.classifier) & (cells.seed_size == r.seed_size)
+        cell = cells[same & (cells.strategy == r.arm) & (cells.augment_n == r.augment_n)].iloc[0]
+        assert r.macro_f1 == pytest.approx(cell.macro_f1) and r.n_seeds == cell.n_seeds == 2
+        points = [cells[same & (cells.strategy == "none")].macro_f1.iloc[0]]
+        points += [
+            cells[same & (cells.strategy == "real") & (cells.augment_n == n)].macro_f1.iloc[0] for n in REAL
+        ]
+        assert [float(x.split(" ")[1]) for x in r.curve.split(", ")] == pytest.approx(points, abs=1e-4)
+    comp = pd.read_csv(out / "comparisons.csv")
+    pair = comp[(comp.arm == "adaptive") & (comp.baseline == "shap") & (comp.metric == "macro_f1")]
+    assert len(pair) == 4 and pair.p.notna().all() and (pair.ci_low < pair["diff"]).all()
+    assert (pair["diff"] > 0).all() and (pair.ci_low <= pair.ci_high).all() and (pair.n_seeds == 2).all()
+    text = (out / "report.md").read_text()
+    section = text.split("## Arms against each other")[1].split("\n## ")[0]
+    assert section.count("| adaptive | shap |") == 4

@@ -37,27 +37,79 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
         for cell in one_per_kind.values():
             cfg = compose("train", overrides=[*cell.overrides, *base])
             assert cfg.classifier._target_ and cfg.augment._target_
-            if cell.arm in ("naive", "shap"):
+            if cell.arm in ("naive", "shap", "adaptive"):
                 assert cfg.augment.generate.guidance.name == cell.arm
                 if experiment == "offline_tweeteval":  # each classifier's synthetic-row weight, chosen on val
                     weight = {"tfidf_lr": 0.25, "tfidf_xgb": 0.5, "transformer": 1.0}[cell.classifier]
                     assert cfg.augment.weight == weight
                     # pinned to tiny_anchored (1,000 pretraining steps) for its 60-minute budget
                     assert cfg.augment.generate.generator.pretrain.max_steps == 1000
-    if experiment == "offline_tweeteval":  # the spec: 5 arms x 2 sizes x augment.n 200/1000, 3 seeds
-        assert {c.arm for c in cells} == {"none", "real", "pseudo", "naive", "shap"}
+            if cell.arm == "adaptive":  # the loop refits the cell's own classifier
+                assert cfg.augment.generate.downstream_classifier == cfg.classifier
+    if (
+        experiment == "offline_tweeteval"
+    ):  # 6 arms x 2 sizes, 3 seeds; real at 4 augment.n, the others at 1000
+        arms = {
+            "none": [None],
+            "real": [100, 200, 500, 1000],
+            "pseudo": [1000],
+            "naive": [1000],
+            "shap": [1000],
+        }
+        arms["adaptive"] = [1000]
+        assert {c.arm for c in cells} == set(arms)
         assert {c.seed_size for c in cells} == {500, 1000}
         seeds = {c.seed for c in cells}
         assert seeds == {0, 1, 2}
-        for arm in ("none", "real", "pseudo", "naive", "shap"):
-            for n in [None] if arm == "none" else [200, 1000]:  # seed only adds nothing: once, not per n
+        for arm, axis in arms.items():
+            assert {c.augment_n for c in cells if c.arm == arm} == set(axis)
+            for n in axis:  # seed only adds nothing: once, not per n
                 for size in (500, 1000):
                     here = [c for c in cells if c.arm == arm and c.seed_size == size and c.augment_n == n]
                     assert {c.seed for c in here if c.classifier == "tfidf_lr"} == seeds
                     assert {c.seed for c in here if c.classifier == "tfidf_xgb"} == seeds
                     minilm = [c for c in here if c.classifier == "transformer"]
-                    assert len(minilm) == (1 if size == 1000 and n in (None, 1000) else 0)
+                    expect = size == 1000 and n in (None, 1000) and arm != "adaptive"  # no MiniLM loop
+                    assert len(minilm) == (1 if expect else 0)
+        assert len(cells) == 3 * 2 * 2 * 9 + 5
         assert all("save_predictions=true" in c.overrides for c in cells)
+        assert study["compare"][0] == ["adaptive", "shap"]
+
+
+def test_an_arm_carries_its_own_augment_n_and_classifiers() -> None:
+    """`study.arms.real: {overrides, augment_n}`: the real arm's learning curve (+100 ... +1000) while the list
+    form keeps the study's axis; `classifiers` limits an arm; 0 (the `none` arm) and unknown keys are errors."""
+    study = {
+        "seeds": [0],
+        "seed_sizes": [500],
+        "augment_n": [1000],
+        "arms": {
+            "none": ["augment=none"],
+            "real": {"overrides": ["augment=real"], "augment_n": [100, 200, 500, 1000]},
+            "shap": ["augment=synthetic_shap"],
+            "adaptive": {"overrides": ["augment=synthetic_adaptive"], "classifiers": ["tfidf_lr"]},
+        },
+        "classifiers": {"tfidf_lr": {"seeds": "all"}, "tfidf_xgb": {"seeds": "all"}},
+    }
+    cells = plan_cells(study)
+    axis = {arm: sorted({c.augment_n or 0 for c in cells if c.arm == arm}) for arm in study["arms"]}
+    assert axis == {"none": [0], "real": [100, 200, 500, 1000], "shap": [1000], "adaptive": [1000]}
+    assert {c.classifier for c in cells if c.arm == "adaptive"} == {"tfidf_lr"}
+    assert len(cells) == 2 * (1 + 4 + 1) + 1
+    real = [c for c in cells if c.arm == "real" and c.classifier == "tfidf_lr"]
+    assert [c.name for c in real] == [f"500_real_n{n}_tfidf_lr_seed0" for n in (100, 200, 500, 1000)]
+    assert all(c.overrides[-1] == f"augment.n={c.augment_n}" for c in real)
+    # an adaptive arm's set depends on the classifier: its launcher job is per classifier
+    assert ".prepare/500_adaptive_tfidf_lr_seed0" in dict(prepare_jobs(cells, []))
+    from sentisynth.errors import DataError
+
+    for arms, match in (
+        ({"real": {"overrides": ["augment=real"], "augment_n": [0, 100]}}, "`none` arm"),
+        ({"real": {"overrides": ["augment=real"], "n": [100]}}, "unknown keys"),
+        ({"real": {"overrides": ["augment=real"], "classifiers": ["svm"]}}, "not in study.classifiers"),
+    ):
+        with pytest.raises(DataError, match=match):
+            plan_cells({**study, "arms": arms})
 
 
 def test_classifier_spec_limits_an_expensive_classifier_to_a_slice() -> None:
@@ -105,6 +157,7 @@ def test_small_augment_n_draws_from_the_large_generated_set(tmp_path: Path) -> N
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         base = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"]
         study = to_plain(compose("train", overrides=["experiment=offline_tweeteval", *base]).study)
+        study["augment_n"] = [200, 1000]  # the experiment runs its generating arms at +1000 only
         cells = [
             c
             for c in plan_cells(study)
@@ -206,3 +259,24 @@ def test_launcher_phase_one_is_one_job_per_seed_set_and_arm_ordered_to_keep_work
     assert names[3 + len(free) :] == [".prepare/500_naive_seed1"]
     assert all(ov[-1] == "logger=none" for _, ov in jobs)  # the user's overrides reach every job
     assert len(prepare_jobs(cells, [])) == 4  # 2 seeds x (pseudo, naive), not x augment.n x classifier
+
+
+def test_plan_only_prints_the_cells_and_runs_nothing(tmp_path: Path) -> None:
+    """`study.plan_only=true`: the cells per arm and augment.n, then every cell's name; no study directory."""
+    from sentisynth.study import run_study
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        base = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"]
+        cfg = compose("train", overrides=["experiment=offline_tweeteval", "study.plan_only=true", *base])
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        counts = run_study(cfg)
+    lines = out.getvalue().splitlines()
+    assert counts["study/cells"] == 113 == int(lines[0].split()[0]) and counts["study/done"] == 0
+    assert lines[1].split()[:3] == ["none", "13", "(tfidf_lr,"]
+    assert lines[-1] == "1000_adaptive_n1000_tfidf_xgb_seed2" and len(lines) == 1 + 9 + 113
+    assert not (tmp_path / "outputs").exists()

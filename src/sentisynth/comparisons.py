@@ -29,7 +29,9 @@ resample); the p-value is two-sided approximate randomization ({n_perm} rounds; 
 swapped with probability 1/2, independently per seed, statistic pooled over seeds; it resamples test posts
 only). `*` marks a difference whose 95% interval excludes 0: star and interval share one basis (test posts
 and seeds), so a star never sits beside an interval that holds 0; p is the test-post-only check beside it.
-`q` is the Benjamini-Hochberg adjusted p over all macro-F1 comparisons in this report. *Classifiers against
+`q` is the Benjamini-Hochberg adjusted p over all macro-F1 comparisons in this report. *Pairs of arms* (`study.compare`; default
+adaptive vs shap): arm a minus arm b on the same classifier, seed size and `augment.n`, the same way, over the
+seeds both ran. *Classifiers against
 each other*: on the same arm, seed size and `augment.n`, every pair of classifiers, paired by seed and test
 post in the same way. *Share of the real
 gain*: (arm - none) / (real - none) per replicate, its percentile interval (undefined when real does not
@@ -124,9 +126,15 @@ def minority_first(preds: Predictions) -> list[int]:
 
 
 def _compare(
-    p: Predictions, systems: dict[str, np.ndarray], arm: str, n_boot: int, n_perm: int
+    p: Predictions,
+    systems: dict[str, np.ndarray],
+    arm: str,
+    n_boot: int,
+    n_perm: int,
+    baselines: tuple[str, ...] = ("none", "real"),
 ) -> list[dict]:
-    """Rows of `arm` against `none` and (for arms other than real) `real`, macro-F1 then per class."""
+    """Rows of `arm` against each baseline it is not (`none` and `real`, or the other arm of a `pairs` entry),
+    macro-F1 then per class."""
     k = len(p.names)
     names = list(systems)
     samples = stats.bootstrap_f1(p.gold, np.stack(list(systems.values())), k, n_boot)  # (B, m, k + 1)
@@ -134,7 +142,7 @@ def _compare(
     order = [k, *minority_first(p)]  # macro first, then classes rarest first
     labels = ["macro_f1", *[f"f1/{p.names[c]}" for c in order[1:]]]
     rows = []
-    for base in ("none", "real"):
+    for base in baselines:
         if base not in systems or base == arm:
             continue
         i, j = names.index(arm), names.index(base)
@@ -180,10 +188,15 @@ def _compare(
 
 
 def comparisons(
-    runs: pd.DataFrame, preds: dict[str, Predictions], n_boot: int = 2000, n_perm: int = 9999
+    runs: pd.DataFrame,
+    preds: dict[str, Predictions],
+    n_boot: int = 2000,
+    n_perm: int = 9999,
+    pairs: list[tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Every arm against `none` and `real` per dataset, classifier, seed size and `augment.n`, paired by seed
-    (only seeds every compared arm has) and by test post. `none` adds nothing, so it serves every `augment.n`."""
+    (only seeds every compared arm has) and by test post. `none` adds nothing, so it serves every `augment.n`.
+    `pairs` ([a, b], e.g. adaptive and shap): a against b the same way (`baseline` b), over the seeds both ran."""
     runs = _with_predictions(runs, preds)
     rows = []
     for (data, clf, size), part in runs.groupby(["data", "classifier", "seed_size"], sort=False):
@@ -212,13 +225,33 @@ def comparisons(
                             "n_seeds": len(seeds),
                         }
                     )
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows + pair_rows(runs, preds, pairs or [], n_boot, n_perm))
     if not table.empty:
         tested = (table.metric == "macro_f1") & table.p.notna()
         table["q"] = np.nan
         table.loc[tested, "q"] = stats.benjamini_hochberg(table.loc[tested, "p"].to_numpy())
         table["significant"] = excludes_zero(table) & table.p.notna()  # share-of-gain rows are not tests
     return table
+
+
+def pair_rows(
+    runs: pd.DataFrame, preds: dict[str, Predictions], pairs: list[tuple[str, str]], n_boot: int, n_perm: int
+) -> list[dict]:
+    """Arm a against arm b ([a, b] in `pairs`) on the same dataset, classifier, seed size and `augment.n`,
+    paired by the seeds both ran and by test post: macro-F1, then each class."""
+    keys = ["data", "classifier", "seed_size", "augment_n"]
+    rows = []
+    for key, part in runs.groupby(keys, sort=False):
+        p = preds[str(key[0])]
+        for a, b in pairs:
+            cells = {x: part[part.strategy == x] for x in (str(b), str(a))}
+            seeds = set(cells[str(a)].seed) & set(cells[str(b)].seed)
+            if not seeds:
+                continue
+            systems = {x: _stack(c[c.seed.isin(seeds)], p) for x, c in cells.items()}
+            for row in _compare(p, systems, str(a), n_boot, n_perm, baselines=(str(b),)):
+                rows.append({**dict(zip(keys, key)), **row, "n_seeds": len(seeds)})
+    return rows
 
 
 def excludes_zero(table: pd.DataFrame) -> pd.Series:
@@ -271,21 +304,26 @@ def classifier_comparisons(
 
 
 def _cost_row(job: Path) -> dict | None:
-    """What one run's synthetic (job/generation/) or pseudo (job/) set cost: posts in and kept, seconds."""
+    """What one run's synthetic (job/generation/) or pseudo (job/) set cost: posts in and kept, seconds. An
+    adaptive loop (`guidance=adaptive`) adds `steer_s` (its refits and explanations) and counts as kept the
+    posts it delivers (its best round's; the rounds after it were paid for too)."""
     from sentisynth.utils import read_json
 
     for where in (job / "generation", job):
         if (where / "filter_report.json").is_file():
             report = read_json(where / "filter_report.json")
             timings = read_json(where / "timings.json") if (where / "timings.json").is_file() else {}
-            generate_s = float(timings.get("generate_s") or 0.0) if where.name == "generation" else 0.0
+            generated = where.name == "generation"
+            generate_s = float(timings.get("generate_s") or 0.0) if generated else 0.0
             filter_s = sum(float(s.get("time_s") or 0.0) for s in report.get("filters", []))
+            loop = report.get("adaptive") or {}
             return {
                 "set": timings.get("final_key") or str(job),
                 "posts_in": int(report.get("n_in", 0)),
-                "kept": int(report.get("n_kept", 0)),
+                "kept": int(loop.get("n_delivered", report.get("n_kept", 0))),
                 "generate_s": generate_s,
                 "filter_s": filter_s,
+                "steer_s": float(timings.get("steer_s") or 0.0) if generated else 0.0,
                 "cache_hit": where.name == "generation" and not generate_s,
             }
     return None
@@ -307,7 +345,7 @@ def made_by_launcher_jobs(rows: list[dict], roots: set[Path]) -> list[dict]:
 
 def generation_cost(runs: pd.DataFrame) -> pd.DataFrame:
     """Per arm and seed size: posts made (generated, or corpus candidates for pseudo) per post kept by the
-    filters, and seconds (generation + filtering) per kept post. A set shared by several runs (classifiers,
+    filters, and seconds (generation + filtering + an adaptive loop's steering) per kept post. A set shared by several runs (classifiers,
     `augment.n` drawn from the same set) counts once, timed by the run that made it (cache hits cost 0 s)."""
     rows = []
     for _, r in runs.iterrows():
@@ -328,11 +366,13 @@ def generation_cost(runs: pd.DataFrame) -> pd.DataFrame:
             kept=("kept", "sum"),
             generate_s=("generate_s", "sum"),
             filter_s=("filter_s", "sum"),
+            steer_s=("steer_s", "sum"),
             timed=("cache_hit", lambda h: int((~h).sum())),
         )
         .reset_index()
     )
     out["posts_per_kept"] = out.posts_in / out.kept.where(out.kept > 0)
     timed = out.timed == out.sets
-    out["s_per_kept"] = ((out.generate_s + out.filter_s) / out.kept.where(out.kept > 0)).where(timed)
+    seconds = out.generate_s + out.filter_s + out.steer_s
+    out["s_per_kept"] = (seconds / out.kept.where(out.kept > 0)).where(timed)
     return out

@@ -94,7 +94,7 @@ def curves(runs: pd.DataFrame) -> dict[tuple, Curve]:
             (str(arm), _count(n), cell)
             for (arm, n), cell in part[part.strategy != "none"].groupby(["strategy", "augment_n"], sort=False)
         ]
-        out[key] = Curve(size, sorted(levels, key=lambda t: t[0]), arms)
+        out[key] = Curve(size, sorted(levels, key=lambda t: t[0]), sorted(arms, key=lambda t: t[:2]))
     return out
 
 
@@ -131,6 +131,9 @@ def read_arm(curve: Curve, cell: pd.DataFrame, preds: Predictions, n_boot: int) 
         "ci_high": float(hi),
         "max_n": float(curve.levels[-1][0]),
         "n_seeds": len(seeds),
+        # the curve it was read off: each point is a none/real cell's macro-F1 over these seeds (cells.csv)
+        "curve": ", ".join(f"+{n:.0f} {f:.4f}" for (n, _), f in zip(curve.levels, observed[:-1])),
+        "seeds": " ".join(map(str, seeds)),
     }
 
 
@@ -252,6 +255,10 @@ def section(
         "## What each arm is worth, in real posts (real-post equivalent, 95% interval)",
         "",
         table_md(table),
+        "Each row's macro-F1 is its cell's in `cells.csv` (mean over the seeds in `seeds`); the curve it was read "
+        "off (`curve` in `real_equivalents.csv`: `+n macro-F1` of the `none` and `real` cells over the same "
+        "seeds) is the table's provenance.",
+        "",
     ]
     if not table.empty:  # its CSV: written by the report with its other tables
         plots["real_equivalents"] = plot(runs, table, out / "real_equivalents.png")

@@ -6,7 +6,7 @@ Every number comes from the runs' `metrics.json` and `predictions.csv` (see `sen
 the statistics, whose method is written at the top of `report.md`). Writes into `<dir>/report/`:
 `runs.csv` (one row per job), `cells.csv` (mean over seeds with a 95% bootstrap interval),
 `comparisons.csv` (every arm against `none` and `real`: difference, interval, p-value, MDD, share of the
-real gain), `classifier_comparisons.csv` (every pair of classifiers on the same arm, seed size and
+real gain; and the pairs of arms of `study.compare`, default adaptive vs shap, with `baseline` the second arm), `classifier_comparisons.csv` (every pair of classifiers on the same arm, seed size and
 `augment.n`), `generation_cost.csv`, `summary.csv` (mean, std over seeds per
 dataset, classifier, strategy, seed size and augment.n), `per_class_delta.csv` (per-class F1 change from the
 seed-only run with the same dataset, classifier, seed size and seed; rarest classes first),
@@ -35,6 +35,22 @@ log = logging.getLogger(__name__)
 
 KEYS = ["data", "classifier", "strategy", "seed_size", "augment_n"]
 N_BOOT, N_PERM = 2000, 9999  # bootstrap replicates and randomization rounds (see sentisynth.stats)
+BASELINES = ("none", "real", "share_of_real_gain")  # comparisons rows that are not pairs of arms
+DEFAULT_PAIRS = [("adaptive", "shap")]  # compared when the study names no `study.compare`
+
+
+def arm_pairs(root: Path) -> list[tuple[str, str]]:
+    """The pairs of arms to compare head to head: the study's `study.compare` ([[a, b], ...] in its
+    study.json), else DEFAULT_PAIRS; pairs whose arms did not run give no row."""
+    path = root / "study.json"
+    study = (read_json(path).get("study") or {}) if path.is_file() else {}
+    pairs = study.get("compare")
+    if pairs is None:
+        return list(DEFAULT_PAIRS)
+    bad = [q for q in pairs if not isinstance(q, (list, tuple)) or len(q) != 2]
+    if bad:
+        raise ValueError(f"{path}: study.compare must be a list of [arm, arm] pairs, got {bad[0]!r}")
+    return [(str(a), str(b)) for a, b in pairs]
 
 
 def _strategy(choices: dict[str, Any], cfg: Any) -> str:
@@ -302,11 +318,17 @@ def _cells_md(cells: pd.DataFrame) -> str:
     return _md_table(table.drop(columns=["ci_low", "ci_high"]))
 
 
-def _comparisons_md(comp: pd.DataFrame, metric: str) -> str:
-    """One line per comparison: difference, [interval], p (q), MDD; `*` when the 95% interval excludes 0."""
-    rows = comp[(comp.metric == metric) & comp.baseline.isin(["none", "real"])] if not comp.empty else comp
+def _comparisons_md(comp: pd.DataFrame, metric: str, pairs: bool = False) -> str:
+    """One line per comparison: difference, [interval], p (q), MDD; `*` when the 95% interval excludes 0.
+    Against `none` and `real`, or (`pairs`) between the arms of `study.compare`."""
+    if not comp.empty:
+        chosen = ~comp.baseline.isin(BASELINES) if pairs else comp.baseline.isin(["none", "real"])
+        comp = comp[(comp.metric == metric) & chosen]
+    rows = comp
     rows = sort_cells(rows)
     if rows.empty:
+        if pairs:
+            return "_no pair of arms of `study.compare` ran on the same cells (with predictions.csv)_\n"
         return "_no comparison: no pair of arms with predictions.csv_\n"
     columns = [
         "classifier",
@@ -377,6 +399,9 @@ def _statistics_md(cells: pd.DataFrame, comp: pd.DataFrame, cost: pd.DataFrame) 
         "## Arms against `none` and `real`: macro-F1",
         "",
         _comparisons_md(comp, "macro_f1"),
+        "## Arms against each other (`study.compare`, default adaptive vs shap): macro-F1",
+        "",
+        _comparisons_md(comp, "macro_f1", pairs=True),
     ]
     if not comp.empty:
         md += ["![forest plot](forest.png)", ""]
@@ -394,7 +419,8 @@ def _statistics_md(cells: pd.DataFrame, comp: pd.DataFrame, cost: pd.DataFrame) 
             ),
         ]
     md += [
-        "## Generation cost (posts made per post kept; seconds of generation + filtering per kept post)",
+        "## Generation cost (posts made per post kept; seconds of generation + filtering, + an adaptive loop's "
+        "steering, per kept post)",
         "",
         "_no run wrote filter_report.json_\n" if cost.empty else _md_table(cost, 2),
     ]
@@ -438,7 +464,7 @@ def build_report(multirun_dir: str | Path, metric: str = "test/macro_f1", tracke
         "runs": runs,
         "summary": summarize(runs, metric),
         "cells": sort_cells(cell_intervals(runs, preds, KEYS, N_BOOT)),
-        "comparisons": sort_cells(comparisons(runs, preds, N_BOOT, N_PERM)),
+        "comparisons": sort_cells(comparisons(runs, preds, N_BOOT, N_PERM, arm_pairs(root))),
         "classifier_comparisons": classifier_comparisons(runs, preds, N_BOOT, N_PERM),
         "generation_cost": sort_cells(generation_cost(runs)),
         "per_class_delta": per_class_delta(runs),

@@ -294,6 +294,7 @@ RULES: list[tuple[str, Rule]] = [
     ("study.{seed_sizes,augment_n}[]", COUNT),
     ("study.classifiers.*.seeds[]", SEED),
     ("study.classifiers.*.{seed_sizes,augment_n}[]", COUNT),
+    ("study.arms.*.augment_n[]", COUNT),  # an arm's own augment.n axis (sentisynth.study.parse_arm)
     # generic names anywhere (options of groups not listed above, e.g. a new generator's block)
     ("**.seed", SEED),
     ("**.random_state", SEED),

@@ -22,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from sentisynth.errors import DataError
 from sentisynth.schema import check_config
 from sentisynth.utils import atomic_write_text, read_json, to_plain, write_json
 
@@ -41,24 +42,70 @@ class Cell:
     augment_n: int | float | None = None  # the study's augment.n axis value (None: not an axis, or seed only)
 
 
+ARM_KEYS = ("overrides", "augment_n", "classifiers")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of `study.arms`: its overrides, its `augment.n` axis (None: no axis) and its classifiers."""
+
+    name: str
+    overrides: list[str]
+    axis: list[Any] | None
+    classifiers: list[str] | None  # None: every classifier of `study.classifiers`
+
+
+def parse_arm(study: dict[str, Any], name: str, spec: Any) -> Arm:
+    """An arm is a list of overrides (it runs at `study.augment_n`) or `{overrides: [...], augment_n: [...],
+    classifiers: [...]}`: its own axis (the `real` arm at 100, 200, 500, 1000 for the learning curve while the
+    generating arms run at 1000 only) and, optionally, only some of the study's classifiers."""
+    where = f"study.arms.{name}"
+    if isinstance(spec, dict):
+        unknown = sorted(set(spec) - set(ARM_KEYS))
+        if unknown:
+            raise DataError(
+                f"{where}: unknown keys {unknown}; an arm is a list of overrides or {{{', '.join(ARM_KEYS)}}}"
+            )
+        overrides, axis = spec.get("overrides"), spec.get("augment_n", study.get("augment_n"))
+        classifiers = spec.get("classifiers")
+    else:
+        overrides, axis, classifiers = spec, study.get("augment_n"), None
+    overrides = [str(o) for o in overrides or []]
+    if "augment=none" in overrides:
+        axis = None  # seed only adds nothing, so it runs once (it is the n = 0 of every axis)
+    if axis is not None and any(str(n) == "0" for n in axis):
+        raise DataError(
+            f"{where}.augment_n holds 0: seed only is the `none` arm ([augment=none]); leave 0 out"
+        )
+    unknown = sorted(set(map(str, classifiers or [])) - set(map(str, study["classifiers"])))
+    if unknown:
+        raise DataError(
+            f"{where}.classifiers: {unknown} not in study.classifiers ({', '.join(study['classifiers'])})"
+        )
+    return Arm(
+        name, overrides, list(axis) if axis else None, [str(c) for c in classifiers] if classifiers else None
+    )
+
+
 def plan_cells(study: dict[str, Any]) -> list[Cell]:
     """Cells in the order that fills the caches first: per seed and seed size, arms in config order.
 
+    `study.augment_n: [200, 1000]` makes augment.n an axis for every arm (an arm may carry its own: `parse_arm`).
     `study.classifiers` maps a classifier config to `{seeds: all | [seeds], overrides: [...]}` (overrides that
     only make sense for that classifier, e.g. `classifier.epochs=3`) and optionally `generation_overrides`,
     applied to that classifier's generating-arm cells only (e.g. the loss weight of synthetic rows it was
     tuned with on validation, `augment.weight=0.25`).
     """
+    arms = [parse_arm(study, str(name), spec) for name, spec in study["arms"].items()]
     cells = []
     for seed in study["seeds"]:
         for size in study["seed_sizes"]:
-            for arm, arm_overrides in study["arms"].items():
-                arm_overrides = [str(o) for o in arm_overrides or []]
-                # `study.augment_n: [200, 1000]` makes augment.n an axis; seed only adds nothing, so it runs once
-                axis = study.get("augment_n") if "augment=none" not in arm_overrides else None
-                for n in axis or [None]:
+            for arm in arms:
+                for n in arm.axis or [None]:
                     for clf, spec in study["classifiers"].items():
-                        cell = _cell(study, int(seed), size, arm, arm_overrides, n, clf, spec)
+                        if arm.classifiers is not None and str(clf) not in arm.classifiers:
+                            continue
+                        cell = _cell(study, int(seed), size, arm.name, arm.overrides, n, clf, spec)
                         if cell is not None:
                             cells.append(cell)
     return cells
@@ -101,6 +148,21 @@ def _cell(
         )
     name = f"{size}_{arm}" + (f"_n{n}" if n is not None else "") + f"_{clf}_seed{seed}"
     return Cell(name, overrides, arm, clf, size, seed, n)
+
+
+def plan_summary(cells: list[Cell]) -> str:
+    """Cells per arm and augment.n (seeds x seed sizes x classifiers), then every cell's name: what
+    `study.plan_only=true` prints."""
+    counts: dict[tuple[str, Any], list[Cell]] = {}
+    for c in cells:
+        counts.setdefault((c.arm, c.augment_n), []).append(c)
+    lines = [f"{len(cells)} cells"]
+    for (arm, n), part in counts.items():
+        classifiers = sorted({c.classifier for c in part})
+        lines.append(
+            f"  {arm:<12} {'' if n is None else f'+{n}':>6}  {len(part):>3} ({', '.join(classifiers)})"
+        )
+    return "\n".join(lines + [c.name for c in cells])
 
 
 def user_overrides() -> list[str]:
@@ -159,9 +221,12 @@ def run_study(cfg: DictConfig) -> dict[str, float]:
     from sentisynth.report import build_report
 
     study = to_plain(cfg.study)
+    cells = plan_cells(study)
+    if study.get("plan_only"):  # `study.plan_only=true`: the cells it would run, nothing run or written
+        print(plan_summary(cells), flush=True)
+        return {"study/cells": len(cells), "study/done": 0, "study/failed": 0}
     root = Path(study["dir"])
     root.mkdir(parents=True, exist_ok=True)
-    cells = plan_cells(study)
     study_name = str(study.get("name") or root.name)
     extra = user_overrides()
     status_path = root / "study_status.json"
@@ -308,15 +373,23 @@ def fills_cache(cell: Cell) -> bool:
     return any(o.startswith(("augment=pseudo", "augment=synthetic")) for o in cell.overrides)
 
 
+def is_adaptive(cell: Cell) -> bool:
+    """Whether the cell's arm generates with `guidance=adaptive` (its set depends on the cell's classifier)."""
+    return any(o in ("guidance=adaptive", "augment=synthetic_adaptive") for o in cell.overrides)
+
+
 def prepare_jobs(todo: list[Cell], extra: list[str]) -> list[tuple[str, list[str]]]:
     """One job per (seed, seed size, arm) whose augmentation fills a cache. The cells of an arm at every
     `augment.n` share it: the +200 cells draw from the +1000 set (`augment.generate_n`), the pseudo arm's
-    corpus does not depend on n. (One job per augment.n made the second one wait on the first's lock.)"""
+    corpus does not depend on n. (One job per augment.n made the second one wait on the first's lock.) An
+    adaptive arm's set depends on the classifier too (its loop refits the cell's own classifier): one job per
+    classifier."""
     jobs: dict[str, list[str]] = {}
     for cell in todo:
         if fills_cache(cell):
+            clf = f"_{cell.classifier}" if is_adaptive(cell) else ""
             jobs.setdefault(
-                f"{PREPARE}/{cell.seed_size}_{cell.arm}_seed{cell.seed}", [*cell.overrides, *extra]
+                f"{PREPARE}/{cell.seed_size}_{cell.arm}{clf}_seed{cell.seed}", [*cell.overrides, *extra]
             )
     return list(jobs.items())
 

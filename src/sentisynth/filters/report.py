@@ -116,3 +116,49 @@ def write_filter_report(
     if tracker is not None:
         log_filter_report(tracker, result.report)
     return path
+
+
+def _add_counts(into: dict[str, Any], row: dict[str, Any]) -> None:
+    """Sum a report row's counts (numbers, and `reasons` per reason) into `into`; rates are recomputed after."""
+    for k, v in row.items():
+        if k == "reasons":
+            reasons = into.setdefault("reasons", {})
+            for r, n in v.items():
+                reasons[r] = reasons.get(r, 0) + int(n)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and k != "acceptance_rate":
+            into[k] = into.get(k, 0) + v
+
+
+def _with_rate(row: dict[str, Any], kept: str = "kept", n_in: str = "in") -> dict[str, Any]:
+    row["acceptance_rate"] = round(row.get(kept, 0) / row[n_in], 4) if row.get(n_in) else 0.0
+    if "time_s" in row:
+        row["time_s"] = round(row["time_s"], 3)
+    return row
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several filter reports (the rounds of an adaptive run, each a generation run of its own) as one of the
+    same shape: counts, times and reasons summed per filter, per class and in total; rates recomputed. A
+    filter's own figures (e.g. the judge's kappa) do not add up and are left out."""
+    total: dict[str, Any] = {}
+    per_class: dict[str, dict[str, Any]] = {}
+    steps: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        _add_counts(total, {k: report[k] for k in ("n_in", "n_kept", "n_dropped") if k in report})
+        for c, row in report.get("per_class", {}).items():
+            _add_counts(per_class.setdefault(c, {}), row)
+        for step in report.get("filters", []):
+            into = steps.setdefault(step["name"], {"name": step["name"]})
+            _add_counts(into, {k: v for k, v in step.items() if k in STEP_KEYS and k != "per_class"})
+            for c, row in (step.get("per_class") or {}).items():
+                _add_counts(into.setdefault("per_class", {}).setdefault(c, {}), row)
+    for step in steps.values():
+        _with_rate(step)
+        for row in step.get("per_class", {}).values():
+            _with_rate(row)
+    return {
+        **_with_rate(total, "n_kept", "n_in"),
+        "filters_applied": list(steps),
+        "per_class": {c: _with_rate(row) for c, row in per_class.items()},
+        "filters": list(steps.values()),
+    }

@@ -19,7 +19,10 @@ by its guidance, seed and budget), so an interrupted adaptive run resumes round 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +39,7 @@ from sentisynth.data import LowResourceData, Split, largest_remainder
 from sentisynth.generation import pipeline
 from sentisynth.text import tweet_tokenize
 from sentisynth.tracking import Tracker
-from sentisynth.utils import content_key, seed_everything, to_plain, write_json, write_jsonl
+from sentisynth.utils import content_key, read_jsonl, seed_everything, to_plain, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 ALLOCATIONS = ("f1_deficit", "uniform")
@@ -197,8 +200,9 @@ def steer(
 
 def round_set(
     cfg: DictConfig, data: LowResourceData, gen: Any, ctx: Any, guidance: dict, need: list[int], r: int
-) -> tuple[list[dict], dict[str, float]]:
-    """One round: an ordinary generation run for `need` with this round's guidance and seed (own caches)."""
+) -> tuple[list[dict], dict[str, float], str]:
+    """One round: an ordinary generation run for `need` with this round's guidance and seed (own caches).
+    Returns its posts, its generation stats and its finished-set cache key (where its filter report is)."""
     seed_r = int(cfg.seed) + 7919 * r
     ctx_r = dataclasses.replace(
         ctx, guidance=guidance, guidance_fingerprint=content_key(guidance), seed=seed_r
@@ -214,7 +218,7 @@ def round_set(
     )
     cache_dir = Path(cfg.paths.cache_dir)
     final, _, stats, _ = pipeline.final_set(gen, ctx_r, plan, data, cache_dir, to_plain(cfg.generator))
-    return final, stats
+    return final, stats, final_key
 
 
 def tag(rows: list[dict], r: int, reasons: dict[str, dict], seen: set[str]) -> list[dict]:
@@ -255,7 +259,9 @@ def rounds_loop(
     history.append({"round": -1, "budget": [0] * len(need), "n_kept": 0, **_plain(base)})
     best, since = -1, 0
     for r in range(acfg.rounds):
-        rows, stats = round_set(cfg, data, gen, ctx, guidance, budget, r)
+        t_round = time.perf_counter()
+        rows, stats, final_key = round_set(cfg, data, gen, ctx, guidance, budget, r)
+        round_s = time.perf_counter() - t_round
         kept += tag(rows, r, reasons, seen)
         clf = fit_current(cfg, data, kept)
         scores = val_scores(clf, data)
@@ -266,6 +272,8 @@ def rounds_loop(
                 "n_kept": len(kept),
                 "reasons": reasons,
                 "generate_s": stats["seconds"],
+                "round_s": round_s,  # the round's generation run: generation, filtering, cache reads
+                "final_key": final_key,
                 **_plain(scores),
             }
         )
@@ -290,9 +298,104 @@ def _plain(scores: dict) -> dict:
     }
 
 
+LOOP_FILES = ("synthetic.jsonl", "adaptive_rounds.jsonl", "adaptive.json", "filter_report.json")
+
+
+def loop_key(cfg: DictConfig, data: LowResourceData, gen: Any, ctx: Any, need: list[int], acfg: Any) -> str:
+    """The whole loop's cache key: round 0's finished-set key (generator, guidance and its content, sampling,
+    seed, seed data, budget, filters), the loop's settings, the classifier it refits and the validation posts
+    it scores on; everything later rounds depend on follows from these."""
+    return content_key(
+        {
+            "adaptive": dataclasses.asdict(acfg),
+            "need": list(need),
+            "round_0": pipeline.plan_generation(cfg, data, gen, ctx).final_key,
+            "downstream": to_plain(cfg.get("downstream_classifier") or cfg.classifier),
+            "keywords": to_plain(cfg.get("keywords")),
+            "val": data.val.fingerprint(),
+        }
+    )
+
+
+def write_cost(out: Path, cache_dir: Path, history: list[dict], n_delivered: int) -> None:
+    """`filter_report.json` for the whole loop, in the shape of one generation run's (what the report's
+    generation-cost and filter-acceptance tables read): every round's report (in its finished-set cache
+    entry) summed. `adaptive.n_delivered` is the size of the set the loop returns (the best round's posts): the
+    report prices the loop per delivered post, since the posts of rounds after the best one were paid for too."""
+    from sentisynth.filters.report import merge_reports
+    from sentisynth.utils import read_json
+
+    keys = [h["final_key"] for h in history if h.get("final_key")]
+    paths = [cache_dir / "generation" / "final" / k / "filter_report.json" for k in keys]
+    reports = [read_json(p) for p in paths if p.is_file()]
+    if not reports:
+        return  # a generator run without filters writes none
+    merged = merge_reports(reports)
+    merged["adaptive"] = {"rounds": len(keys), "n_delivered": n_delivered, "round_keys": keys}
+    write_json(out / "filter_report.json", merged)
+
+
+def loop_timings(
+    history: list[dict], t_prepare: float, loop_s: float | None, total_s: float
+) -> dict[str, Any]:
+    """timings.json: generation seconds summed over rounds (0 for a round read from the cache), `steer_s` (the
+    loop's own work: refits, validation scores, cross-validation on the seed, SHAP; 0 when the whole loop came
+    from the cache, `loop_s` None), and `final_key`, the set's identity for the report's cost table."""
+    rounds = [h for h in history if h.get("final_key")]
+    made = loop_s is not None
+    return {
+        "prepare_s": t_prepare,
+        "generate_s": sum(h.get("generate_s", 0.0) for h in rounds) if made else 0.0,
+        "steer_s": max(loop_s - sum(h.get("round_s", 0.0) for h in rounds), 0.0) if made else 0.0,
+        "total_s": total_s,
+        "final_key": content_key({"adaptive_rounds": [h["final_key"] for h in rounds]}),
+        "loop_cache_hit": not made,
+    }
+
+
+def run_or_reuse(
+    cfg: DictConfig,
+    data: LowResourceData,
+    gen: Any,
+    ctx: Any,
+    need: list[int],
+    acfg: AdaptiveConfig,
+    out: Path,
+) -> tuple[list[dict], list[dict], float | None]:
+    """The loop's files in `out` (LOOP_FILES), from its sealed cache entry or made now and cached, so a study's
+    cell reuses what its launcher's prepare job made instead of refitting every round again. Returns the set,
+    the rounds' history and the loop's seconds (None: from the cache)."""
+    from sentisynth.cache import is_sound, publish
+
+    entry = Path(cfg.paths.cache_dir) / "generation" / "adaptive" / loop_key(cfg, data, gen, ctx, need, acfg)
+    if is_sound(entry, "adaptive loop"):
+        log.info("adaptive: the whole loop from the cache: %s", entry)
+        for name in LOOP_FILES:
+            if (entry / name).is_file():
+                shutil.copyfile(entry / name, out / name)
+        history = json.loads((out / "adaptive.json").read_text(encoding="utf-8"))["rounds"]
+        return read_jsonl(out / "synthetic.jsonl"), history, None
+    t_loop = time.perf_counter()
+    every, final, history = rounds_loop(cfg, data, gen, ctx, need, acfg)
+    loop_s = time.perf_counter() - t_loop
+    write_jsonl(out / "synthetic.jsonl", final)
+    write_jsonl(out / "adaptive_rounds.jsonl", every)  # every round's posts, also those after the best
+    write_json(out / "adaptive.json", {"config": dataclasses.asdict(acfg), "need": need, "rounds": history})
+    write_cost(out, Path(cfg.paths.cache_dir), history, len(final))
+    tmp = entry.parent / f".{entry.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in LOOP_FILES:
+        if (out / name).is_file():
+            shutil.copyfile(out / name, tmp / name)
+    publish(tmp, entry, {"samples": len(final)})
+    return final, history, loop_s
+
+
 def adaptive_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, float]:
     """`stage=generate` with `guidance=adaptive`: synthetic.jsonl (the best round's posts), adaptive.json
-    (rounds: budgets, reasons, val F1 and confusion), metrics.json and timings.json."""
+    (rounds: budgets, reasons, val F1 and confusion), filter_report.json (every round's, summed),
+    metrics.json and timings.json."""
     t0 = time.perf_counter()
     seed_everything(int(cfg.seed))
     data: LowResourceData = build(cfg.data)
@@ -300,10 +403,7 @@ def adaptive_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
     acfg = AdaptiveConfig.from_guidance(to_plain(cfg.guidance))
     gen, ctx, t_prepare = pipeline.prepare_generator(cfg, data, out)
     need = pipeline.plan_budget(gen.budget, data.seed.class_counts(len(names)))
-    every, final, history = rounds_loop(cfg, data, gen, ctx, need, acfg)
-    write_jsonl(out / "synthetic.jsonl", final)
-    write_jsonl(out / "adaptive_rounds.jsonl", every)  # every round's posts, also those after the best
-    write_json(out / "adaptive.json", {"config": dataclasses.asdict(acfg), "need": need, "rounds": history})
+    final, history, loop_s = run_or_reuse(cfg, data, gen, ctx, need, acfg, out)
     counts = np.bincount([int(r["label"]) for r in final], minlength=len(names))
     best = max((h for h in history if h["round"] >= 0), key=lambda h: (h["macro_f1"], -h["round"]))
     metrics: dict[str, float] = {
@@ -320,11 +420,7 @@ def adaptive_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
         metrics[f"adaptive/{tag_}/n_kept"] = h["n_kept"]
         metrics.update({f"adaptive/{tag_}/budget/{n}": int(b) for n, b in zip(names, h["budget"])})
     write_json(out / "metrics.json", metrics)
-    secs = sum(h.get("generate_s", 0.0) for h in history)
-    write_json(
-        out / "timings.json",
-        {"prepare_s": t_prepare, "generate_s": secs, "total_s": time.perf_counter() - t0},
-    )
+    write_json(out / "timings.json", loop_timings(history, t_prepare, loop_s, time.perf_counter() - t0))
     tracker.log_metrics(metrics)
     print(
         f"adaptive: {len(final)} synthetic samples from rounds 0-{best['round']} -> {out / 'synthetic.jsonl'}",
