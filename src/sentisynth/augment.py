@@ -118,7 +118,9 @@ def write_set_comparison(
         "real_pool": (data.pool.texts, data.pool.labels),
         "synthetic": (synthetic.texts, synthetic.labels),
     }
-    frame = compare_sets({k: v for k, v in sets.items() if len(v[0])}, data.label_names, cache_dir=cache_dir)
+    frame = compare_sets(
+        {k: v for k, v in sets.items() if len(v[0])}, data.label_names, cache_dir=cache_dir, embed_sample=200
+    )
     write_analysis(frame, out_dir)
 
 
