@@ -98,14 +98,21 @@ def main() -> None:
     pool = random.Random(1).sample(list(data.pool.texts), 500)
     copies = near_copies(seed)
     within = FilterContext(label_names=["x"], progress=False)
-    embed_kept = [
-        s["text"] for s in EmbedDedupFilter(threshold=0.92, against=[]).apply(samples(copies), within)[0]
-    ]
+    embed_kept = {
+        th: [s["text"] for s in EmbedDedupFilter(threshold=th, against=[]).apply(samples(copies), within)[0]]
+        for th in (0.92, 0.85)
+    }
     ngram_kept = [s["text"] for s in DedupFilter().apply(samples(copies), within)[0]]
     print("| set | posts | MTLD | self-BLEU | embed_spread | embed_nn |\n|---|---|---|---|---|---|")
-    for name, texts in [("seed", seed), ("real pool (500)", pool), ("near_copies", copies),
-                        ("near_copies + embed_dedup 0.92", embed_kept[0.92]),
-                        ("near_copies + embed_dedup 0.85", embed_kept[0.85]), ("near_copies + n-gram dedup 0.7", ngram_kept)]:  # fmt: skip
+    sets = [
+        ("seed", seed),
+        ("real pool (500)", pool),
+        ("near_copies", copies),
+        ("near_copies + embed_dedup 0.92", embed_kept[0.92]),
+        ("near_copies + embed_dedup 0.85", embed_kept[0.85]),
+        ("near_copies + n-gram dedup 0.7", ngram_kept),
+    ]
+    for name, texts in sets:
         measures(name, texts)
     filter_counts(data, seed, copies, pool)
     attribute_demo(seed, data.seed.labels.tolist())

@@ -215,3 +215,30 @@ def test_real_minilm_separates_paraphrase_from_distinct_posts() -> None:
     texts = ["I am so happy today!", "Today I am so happy!", "The train was late again this morning."]
     kept, dropped = f.apply(samples(texts), FilterContext())
     assert [s["id"] for s in kept] == ["s0", "s2"] and dropped[0]["duplicate_of"]["id"] == "s0"
+
+
+@pytest.mark.slow  # > 5 s: end to end (MiniLM for the filter and the card)
+def test_generate_with_attributes_and_embedding_filter_end_to_end(compose_cfg, tiny_data_dir) -> None:
+    """generator=api against the fake server, attributes on and filters=default_embed (no teacher, perplexity
+    or diversity step): every prompt carries its attributes, provenance records them, the card reports
+    embed_spread."""
+    import json
+
+    from sentisynth.generation import run_generate_stage
+    from tests.fake_openai_server import FakeOpenAI
+
+    with FakeOpenAI() as srv:
+        cfg = compose_cfg(
+            "generate", f"paths.data_dir={tiny_data_dir}", "data.seed_size=20", "generator=api",
+            f"generator.base_url={srv.url}", "generator.model=fake-model", "generator.api_key_env=SENTISYNTH_TEST_KEY",
+            "generator.posts_per_request=2", "generator.budget.n_per_class=3", "generator.timeout_s=5",
+            "guidance=naive", "guidance.attributes.enabled=true", "filters=default_embed", "~filters.teacher",
+            "~filters.perplexity", "~filters.diversity", "filters.embed_dedup.threshold=0.99", "logger=none",
+        )  # fmt: skip
+        run_generate_stage(cfg)
+    out = Path(cfg.paths.output_dir)
+    rows = [json.loads(x) for x in (out / "synthetic.jsonl").read_text().splitlines()]
+    assert rows and all(set(r["provenance"]["attributes"]) >= {"style", "persona"} for r in rows)
+    assert all(f"Style: {r['provenance']['attributes']['style']}." in r["provenance"]["prompt"] for r in rows)
+    report = json.loads((out / "filter_report.json").read_text())
+    assert "embed_dedup" in json.dumps(report) and "embed_spread" in (out / "README.md").read_text()

@@ -283,6 +283,7 @@ RULES: list[tuple[str, Rule]] = [
     ("**.judge.on_unparsed", Choice("drop", "keep")),
     ("**.judge.structured_output", BOOL),
     # augment
+    ("augment.analysis_embed", NONNEG_INT),  # posts embedded for embed_spread / embed_nn
     ("augment.n", COUNT),
     ("augment.generate_n", Rule("count", 0, null=True)),
     ("augment.seed_ratio", Num(0, lo_open=True, null=True)),

@@ -22,15 +22,18 @@ def _encoder(model_path: str | None) -> tuple[Any, Any]:
 
 
 def embed_texts(texts: Sequence[str], model_path: str | None = None, batch_size: int = 128) -> np.ndarray:
-    """Mean-pooled, L2-normalised sentence embeddings (offline MiniLM by default)."""
+    """Mean-pooled, L2-normalised sentence embeddings (offline MiniLM by default), in the order of `texts`;
+    batches are cut from the texts sorted by length, so short tweets are not padded to the longest."""
     import torch
 
     tok, model = _encoder(model_path)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batched: little padding
+    ordered = [texts[i] for i in order]
     out = []
     with torch.inference_mode():
-        for s in range(0, len(texts), batch_size):
+        for s in range(0, len(ordered), batch_size):
             enc = tok(
-                list(texts[s : s + batch_size]),
+                ordered[s : s + batch_size],
                 padding=True,
                 truncation=True,
                 max_length=128,
@@ -40,4 +43,9 @@ def embed_texts(texts: Sequence[str], model_path: str | None = None, batch_size:
             m = enc["attention_mask"].unsqueeze(-1).float()
             e = (h * m).sum(1) / m.sum(1).clamp_min(1)
             out.append(torch.nn.functional.normalize(e, dim=-1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
+    if not out:
+        return np.zeros((0, 1), dtype=np.float32)
+    vecs = np.concatenate(out)
+    back = np.empty_like(vecs)
+    back[order] = vecs
+    return back

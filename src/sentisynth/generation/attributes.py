@@ -25,7 +25,7 @@ KINDS = ("topic", "style", "length", "persona")
 MARKERS = {k: f"<{k}>" for k in KINDS}  # conditioning tokens of the label LMs
 LENGTHS = ("short", "medium", "long")
 # Frequent tweet words that are not topics (verbs, adverbs, fillers; no POS tagger ships offline), besides
-# sklearn's English stop words and words ending in -ing (getting, going, trying).
+# sklearn's English stop words, -ing forms (getting, going) and past forms of 5+ letters (asked, watched).
 NOT_TOPICS = frozenset(
     """amp just like know think want really new bit does did said say tell make use believe got get gets
     need feel let come came went goes gonna wanna lol omg im dont don didn doesn isn ain cant won wont yes yeah
@@ -80,14 +80,14 @@ def attribute_config(node: Mapping[str, Any] | None) -> AttributeConfig | None:
 
 
 def content_words(text: str) -> list[str]:
-    """Hashtags and alphabetic words of 3+ letters that are neither stop words nor `NOT_TOPICS` nor -ing
-    forms: candidate topics of a post (once each)."""
+    """Hashtags and alphabetic words of 3+ letters that are neither stop words nor `NOT_TOPICS` nor -ing /
+    -ed forms: candidate topics of a post (once each)."""
     out = []
     for t in tweet_tokenize(text):
         word = t.lstrip("#")
         if t in PLACEHOLDERS or not word.isalpha() or len(word) < 3 or word in ENGLISH_STOP_WORDS:
             continue
-        if word in NOT_TOPICS or word.endswith("ing"):
+        if word in NOT_TOPICS or word.endswith("ing") or (len(word) > 4 and word.endswith("ed")):
             continue
         out.append(t)
     return list(dict.fromkeys(out))

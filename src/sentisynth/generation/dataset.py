@@ -137,7 +137,7 @@ def linguistic_lines(
         },
         label_names,
         cache_dir=cache_dir,
-        embed_sample=200,  # embed_spread: mean pairwise MiniLM cosine distance of 200 posts
+        embed_sample=100,  # embed_spread / embed_nn on 100 posts per set (as the train arms' linguistic.csv)
     )
     cols = [
         "set",
