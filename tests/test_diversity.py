@@ -242,3 +242,19 @@ def test_generate_with_attributes_and_embedding_filter_end_to_end(compose_cfg, t
     assert all(f"Style: {r['provenance']['attributes']['style']}." in r["provenance"]["prompt"] for r in rows)
     report = json.loads((out / "filter_report.json").read_text())
     assert "embed_dedup" in json.dumps(report) and "embed_spread" in (out / "README.md").read_text()
+
+
+def test_attributes_fill_a_template_slot_or_end_the_prompt() -> None:
+    from sentisynth.generation.prompts import render_instruction
+
+    slot = render_instruction(
+        "Write {n} posts of {label}.\n{attributes}One per line.", "joy", 2, attributes="Topic: x."
+    )
+    assert slot == "Write 2 posts of joy.\nTopic: x.\nOne per line."
+    assert render_instruction("Write {n} posts of {label}.", "joy", 2, attributes="Topic: x.").endswith(
+        "\nTopic: x."
+    )
+    assert (
+        render_instruction("Write {n} posts of {label}.\n{attributes}One.", "joy", 2)
+        == "Write 2 posts of joy.\nOne."
+    )
