@@ -301,3 +301,23 @@ def test_seed_anchored_posts_open_with_a_seed_post_of_the_class(gpt2_dir: Path, 
                 )
     rows, _, _ = run_chunk(gen, ctx, (0, 0, 2), "k", {})
     assert all(isinstance(r["provenance"]["anchor_index"], int) for r in rows)
+
+
+def test_label_lm_fine_tunes_and_generates_with_attributes(gpt2_dir: Path, tmp_path: Path) -> None:
+    """Attributes on (docs/diversity.md): the markers are special tokens of the fine-tuned model, its training
+    prefixes carry each post's mined length, its requests the drawn attributes; the model key changes."""
+    from sentisynth.generation.attributes import AttributeConfig, build_space
+
+    gen = LabelLMGenerator(name=str(gpt2_dir), train_blocks=1, finetune=FAST, sampling={"max_new_tokens": 8})
+    ctx = ctx_for(GuidanceStrategy(name="naive"), tmp_path / "cache", None)
+    ctx.attributes = build_space(AttributeConfig(enabled=True, kinds=["topic", "length"]), TEXTS)
+    gen.prepare(ctx)
+    assert {"<topic>", "<length>"} <= set(gen.tokenizer.get_vocab())
+    rows = gen.training_rows(gen.tokenizer, ctx)
+    assert "<length> " in gen.tokenizer.decode(rows[0][0][: rows[0][1]])
+    reqs = gen.make_requests(ctx, 0, 2, np.random.default_rng(0))
+    posts, _ = gen.run_batch(ctx, reqs, [1, 2])
+    assert len(posts) == 2 and all(set(r.attributes) == {"topic", "length"} for r in reqs)
+    plain = LabelLMGenerator(name=str(gpt2_dir), train_blocks=1, finetune=FAST)
+    plain.prepare(ctx_for(GuidanceStrategy(name="naive"), tmp_path / "cache", None))
+    assert plain.info["key"] != gen.info["key"] and "<topic>" not in plain.tokenizer.get_vocab()

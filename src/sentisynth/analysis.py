@@ -2,6 +2,7 @@
 
 For each text set (seed, real pool, synthetic) and each class plus `all`: vocabulary richness
 (type-token ratio, and MTLD, which does not shrink with length), distinct-1/2, self-BLEU on a sample,
+embedding spread and nearest-neighbour distance (MiniLM, on a sample; the 'all' rows, when asked for),
 mean length, rates of personal pronouns by person and number, of temporal expressions (time words,
 past and future markers), of hashtags, mentions, URLs and emoji, and the share of the set's
 vocabulary never seen in the seed.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -277,6 +278,44 @@ def self_bleu(texts: Sequence[str], sample: int = 100, seed: int = 0) -> float:
     return float(np.mean(scores)) / 100.0
 
 
+def embedding_measures(
+    texts: Sequence[str],
+    sample: int = 200,
+    seed: int = 0,
+    embedder: Callable[[Sequence[str]], np.ndarray] | None = None,
+) -> dict[str, float]:
+    """Sentence embeddings (MiniLM by default) of a seeded sample of at most `sample` texts:
+    `embed_spread`, the mean pairwise cosine distance (how much of the meaning space the set covers), and
+    `embed_nn`, the mean cosine distance of each text to its nearest other text (0 when every text has a
+    near copy: redundancy, which the mean over all pairs barely sees)."""
+    texts = [t for t in texts if t.strip()]
+    if len(texts) < 2:
+        return {"embed_spread": float("nan"), "embed_nn": float("nan")}
+    rng = np.random.default_rng(seed)
+    picked = [texts[i] for i in sorted(rng.choice(len(texts), size=min(sample, len(texts)), replace=False))]
+    if embedder is None:
+        from sentisynth.classifiers.embeddings import embed_texts
+
+        embedder = embed_texts
+    X = np.asarray(embedder(picked), dtype=float)
+    X = X / np.clip(np.linalg.norm(X, axis=1, keepdims=True), 1e-12, None)
+    sims = X @ X.T
+    n = len(picked)
+    spread = 1.0 - (sims.sum() - np.trace(sims)) / (n * (n - 1))
+    np.fill_diagonal(sims, -np.inf)
+    return {"embed_spread": float(spread), "embed_nn": float(np.mean(1.0 - sims.max(axis=1)))}
+
+
+def embedding_spread(
+    texts: Sequence[str],
+    sample: int = 200,
+    seed: int = 0,
+    embedder: Callable[[Sequence[str]], np.ndarray] | None = None,
+) -> float:
+    """Mean pairwise cosine distance of sentence embeddings over a seeded sample (`embedding_measures`)."""
+    return embedding_measures(texts, sample, seed, embedder)["embed_spread"]
+
+
 def text_measures(
     texts: Sequence[str], seed_vocab: set[str] | None = None, self_bleu_sample: int = 100, seed: int = 0
 ) -> dict[str, float]:
@@ -341,11 +380,16 @@ def compare_sets(
     self_bleu_sample: int = 100,
     seed: int = 0,
     cache_dir: str | Path | None = None,
+    embed_sample: int = 0,
+    embedder: Callable[[Sequence[str]], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """One row per (set, class) plus (set, 'all'): every measure. `sets[seed_name]` defines the seed vocabulary.
 
     With `cache_dir`, each group's measures are memoised on disk under a hash of its texts (self-BLEU is the
     slow part), so a study that analyses the same seed and real pool in every synthetic cell computes them once.
+    `embed_sample` > 0 adds `embed_spread` and `embed_nn` (`embedding_measures` on that many texts) to each set's
+    'all' row,
+    memoised apart from the other measures (so memos written before it stay valid).
     """
     seed_vocab = vocabulary(sets[seed_name][0]) if seed_name in sets else None
     memo = Path(cache_dir) / "analysis" if cache_dir else None
@@ -365,8 +409,29 @@ def compare_sets(
                 measures = text_measures(subset, seed_vocab, self_bleu_sample, seed)
                 if entry is not None:
                     write_entry(entry, {"measures.json": to_json(measures)})
+            if cls == "all" and embed_sample > 0:
+                measures = {**measures, **_spread(subset, embed_sample, seed, memo, embedder)}
             rows.append({"set": set_name, "class": cls, **measures})
     return pd.DataFrame(rows)
+
+
+def _spread(
+    texts: Sequence[str],
+    sample: int,
+    seed: int,
+    memo: Path | None,
+    embedder: Callable[[Sequence[str]], np.ndarray] | None,
+) -> dict[str, float]:
+    """`embedding_measures`, memoised on disk (MiniLM only: an injected embedder is never memoised)."""
+    h = hashlib.sha256(f"embed-v1|{sample}|{seed}|".encode() + "\x1e".join(texts).encode()).hexdigest()[:20]
+    entry = memo / f"spread-{h}" if memo is not None and embedder is None else None
+    hit = read_entry_json(entry, "spread.json", "embedding spread") if entry else None
+    if hit is not None:
+        return {k: float(v) for k, v in hit.items()}
+    value = embedding_measures(texts, sample, seed, embedder)
+    if entry is not None:
+        write_entry(entry, {"spread.json": to_json(value)})
+    return value
 
 
 def to_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
@@ -384,6 +449,8 @@ def plot_comparison(frame: pd.DataFrame, path: str | Path, measures: Sequence[st
             "mtld",
             "distinct_2",
             "self_bleu",
+            "embed_spread",
+            "embed_nn",
             "pron_1sg",
             "pron_1pl",
             "time_words",

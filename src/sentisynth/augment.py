@@ -108,9 +108,14 @@ class RealAugment:
 
 
 def write_set_comparison(
-    data: LowResourceData, synthetic: Split, out_dir: Path, cache_dir: str | None = None
+    data: LowResourceData,
+    synthetic: Split,
+    out_dir: Path,
+    cache_dir: str | None = None,
+    embed_sample: int = 100,
 ) -> None:
-    """Linguistic comparison (sentisynth.analysis) of seed, real pool and the synthetic rows a run trains on."""
+    """Linguistic comparison (sentisynth.analysis) of seed, real pool and the synthetic rows a run trains on;
+    `embed_sample` posts per set are embedded (MiniLM) for `embed_spread` / `embed_nn` (0: none)."""
     from sentisynth.analysis import compare_sets, write_analysis
 
     sets = {
@@ -118,7 +123,12 @@ def write_set_comparison(
         "real_pool": (data.pool.texts, data.pool.labels),
         "synthetic": (synthetic.texts, synthetic.labels),
     }
-    frame = compare_sets({k: v for k, v in sets.items() if len(v[0])}, data.label_names, cache_dir=cache_dir)
+    frame = compare_sets(
+        {k: v for k, v in sets.items() if len(v[0])},
+        data.label_names,
+        cache_dir=cache_dir,
+        embed_sample=embed_sample,
+    )
     write_analysis(frame, out_dir)
 
 
@@ -256,8 +266,10 @@ class SyntheticAugment:
         cache_dir: str | None = None,
         generate_n: int | None = None,
         leak_guard: Any = None,
+        analysis_embed: int = 100,
     ) -> None:
         self.path, self.n, self.balance, self.match_real = path, n, balance, match_real
+        self.analysis_embed = int(analysis_embed)  # posts embedded for embed_spread / embed_nn (0: none)
         self.generate_n = (
             generate_n  # generate for this count and draw n from it: a +200 arm reuses the +1000 set
         )
@@ -367,7 +379,7 @@ class SyntheticAugment:
             "set_origin": origin,
         }
         if self.analysis and run_dir is not None:
-            write_set_comparison(data, split, Path(run_dir), cache_dir=self.cache_dir)
+            write_set_comparison(data, split, Path(run_dir), self.cache_dir, self.analysis_embed)
         return Augmentation(
             split,
             "synthetic",

@@ -522,6 +522,8 @@ def _side_sections(tables: dict[str, pd.DataFrame], metric: str, plots: dict[str
                 "ttr",
                 "distinct_2",
                 "self_bleu",
+                "embed_spread",
+                "embed_nn",
                 "pron_1sg",
                 "pron_1pl",
                 "time_words",

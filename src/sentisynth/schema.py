@@ -236,6 +236,13 @@ RULES: list[tuple[str, Rule]] = [
     ("guidance.cv_folds", Int(2, 100)),
     ("guidance.floor_share", SHARE),
     ("guidance.allocation", Choice("f1_deficit", "uniform")),
+    (
+        "guidance.attributes.{enabled,mine_from_seed}",
+        BOOL,
+    ),  # attributes per request (generation/attributes.py)
+    ("guidance.attributes.kinds[]", Choice("topic", "style", "length", "persona")),
+    ("guidance.attributes.{n_topics,min_topic_count}", POS_INT),
+    ("guidance.attributes.max_topic_lift", Num(1)),
     # keywords (generate.py's group; train.py's under augment.generate)
     ("**.keywords.{top_k,min_class_df,shared_top_n,shared_max_classes,transformer_budget}", POS_INT),
     ("**.keywords.{transformer_max_evals,blas_threads}", POS_INT),
@@ -257,6 +264,10 @@ RULES: list[tuple[str, Rule]] = [
     ("**.dedup.ngram", Int(1, 10)),
     ("**.dedup.num_perm", Int(16, 4096)),
     ("**.dedup.against[]", Choice("test", "val", "seed", "pool")),
+    ("**.embed_dedup.threshold", OPEN_SHARE),  # embedding near-duplicates (filters/embed_dedup.py)
+    ("**.embed_dedup.against[]", Choice("test", "val", "seed", "pool")),
+    ("**.embed_dedup.batch_size", POS_INT),
+    ("**.embed_dedup.within", BOOL),
     ("**.perplexity.max_perplexity", Num(0, lo_open=True, null=True)),
     ("**.perplexity.percentile", Num(0, 100, lo_open=True, null=True)),
     ("**.teacher.tau", Num(0, 1, also=("auto",))),
@@ -277,6 +288,7 @@ RULES: list[tuple[str, Rule]] = [
     ("**.judge.on_unparsed", Choice("drop", "keep")),
     ("**.judge.structured_output", BOOL),
     # augment
+    ("augment.analysis_embed", NONNEG_INT),  # posts embedded for embed_spread / embed_nn
     ("augment.n", COUNT),
     ("augment.generate_n", Rule("count", 0, null=True)),
     ("augment.seed_ratio", Num(0, lo_open=True, null=True)),

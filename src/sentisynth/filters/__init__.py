@@ -9,6 +9,7 @@ from sentisynth.filters.base import Filter, FilterChain, FilterContext, FilterRe
 from sentisynth.filters.chain import build_filter, build_filter_chain
 from sentisynth.filters.dedup import DedupFilter
 from sentisynth.filters.diversity import DiversityFilter
+from sentisynth.filters.embed_dedup import EmbedDedupFilter
 from sentisynth.filters.heuristic import HeuristicFilter
 from sentisynth.filters.leak import LeakGuard, guard_training_set
 from sentisynth.filters.perplexity import CausalLMScorer, PerplexityFilter
@@ -19,6 +20,7 @@ __all__ = [
     "CausalLMScorer",
     "DedupFilter",
     "DiversityFilter",
+    "EmbedDedupFilter",
     "Filter",
     "FilterChain",
     "FilterContext",

@@ -12,7 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sentisynth.classifiers.embeddings import embed_texts
 from sentisynth.filters.base import FilterContext, Sample, class_key, reject
+
+__all__ = ["DiversityFilter", "embed_texts", "mmr_select", "tfidf_vectors"]
 
 
 def tfidf_vectors(texts: Sequence[str]) -> np.ndarray | object:
@@ -25,32 +28,6 @@ def tfidf_vectors(texts: Sequence[str]) -> np.ndarray | object:
         tokenizer=tweet_tokenize, token_pattern=None, lowercase=False, ngram_range=(1, 2), sublinear_tf=True
     )
     return vec.fit_transform(list(texts)).tocsr()
-
-
-def embed_texts(texts: Sequence[str], model_path: str | None = None, batch_size: int = 128) -> np.ndarray:
-    """Mean-pooled, L2-normalised sentence embeddings (offline MiniLM by default)."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    from sentisynth.classifiers.transformer import resolve_model_path
-
-    path = resolve_model_path(model_path)
-    tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-    out = []
-    with torch.inference_mode():
-        for s in range(0, len(texts), batch_size):
-            enc = tok(
-                list(texts[s : s + batch_size]),
-                padding=True,
-                truncation=True,
-                max_length=128,
-                return_tensors="pt",
-            )
-            h = model(**enc).last_hidden_state
-            m = enc["attention_mask"].unsqueeze(-1).float()
-            e = (h * m).sum(1) / m.sum(1).clamp_min(1)
-            out.append(torch.nn.functional.normalize(e, dim=-1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
 
 
 def mmr_select(X: object, relevance: np.ndarray, k: int, lambda_: float = 0.7) -> list[int]:

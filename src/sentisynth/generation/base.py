@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
+from sentisynth.generation.attributes import AttributeSpace, attributes_line, draw_attributes
 from sentisynth.generation.prompts import (
     GuidanceStrategy,
     class_exemplars,
@@ -40,6 +41,7 @@ class GenContext:
     seed: int = 0
     seed_fingerprint: str = ""
     guidance_fingerprint: str = ""
+    attributes: AttributeSpace | None = None  # guidance.attributes on: what each request draws from
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Request:
     n_posts: int = 1
     n_anchor: int = 0  # seed-anchored: the last n_anchor prompt ids open the post (a seed post's first words)
     anchor_index: int | None = None  # which seed post they come from (provenance)
+    attributes: dict[str, str] = field(default_factory=dict)  # drawn topic/style/length/persona (provenance)
 
 
 class Generator(Protocol):
@@ -103,18 +106,19 @@ class Posts(list):
 
 def guided_instruction(
     ctx: GenContext, label: int, n_posts: int, rng: np.random.Generator
-) -> tuple[str, list[str], list[int]]:
+) -> tuple[str, list[str], list[int], dict[str, str]]:
     """The strategy's instruction for one request of class `label` (instruction LMs and API generators):
-    keywords and exemplars sampled with `rng`; returns (instruction, keywords, exemplar indices)."""
+    keywords, exemplars and then attributes (when on) sampled with `rng`; returns (instruction, keywords,
+    exemplar indices, attributes)."""
     s, name = ctx.strategy, ctx.label_names[label]
     terms, weights = class_keywords(ctx.guidance, name, s.keyword_pool)
     kws = sample_keywords(rng, terms, weights, s.n_keywords)
     exs = sample_exemplars(rng, class_exemplars(ctx.guidance, name), s.n_exemplars)
-    return (
-        render_instruction(s.instruction, name, n_posts, kws, [t for t, _ in exs]),
-        kws,
-        [i for _, i in exs],
+    attrs = draw_attributes(rng, ctx.attributes)
+    text = render_instruction(
+        s.instruction, name, n_posts, kws, [t for t, _ in exs], attributes_line(attrs, ctx.attributes)
     )
+    return text, kws, [i for _, i in exs], attrs
 
 
 def pick_device(device: str = "auto") -> torch.device:

@@ -137,6 +137,7 @@ def linguistic_lines(
         },
         label_names,
         cache_dir=cache_dir,
+        embed_sample=100,  # embed_spread / embed_nn on 100 posts per set (as the train arms' linguistic.csv)
     )
     cols = [
         "set",
@@ -148,6 +149,8 @@ def linguistic_lines(
         "distinct_1",
         "distinct_2",
         "self_bleu",
+        "embed_spread",
+        "embed_nn",
         "unseen_vocab_share",
     ]
     return [to_markdown(frame[frame["class"] == "all"][[c for c in cols if c in frame.columns]]).rstrip()]

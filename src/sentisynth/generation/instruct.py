@@ -211,10 +211,11 @@ class InstructGenerator:
         """Enough prompts for `n` posts (each prompt asks for `posts_per_prompt`)."""
         out = []
         for _ in range(max(1, -(-n // self.posts_per_prompt))):
-            instruction, kws, exs = guided_instruction(ctx, label, self.posts_per_prompt, rng)
+            instruction, kws, exs, attrs = guided_instruction(ctx, label, self.posts_per_prompt, rng)
             _, ids = self._chat_ids(self.messages(instruction), True)
+            name = ctx.label_names[label]
             out.append(
-                Request(label, ctx.label_names[label], instruction, ids, kws, exs, self.posts_per_prompt)
+                Request(label, name, instruction, ids, kws, exs, self.posts_per_prompt, attributes=attrs)
             )
         return out
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from sentisynth.cache import is_sound, one_time_cost, publish_dir
 from sentisynth.filters.perplexity import per_text_perplexity
+from sentisynth.generation.attributes import MARKERS, attribute_tokens, draw_attributes, post_attributes
 from sentisynth.generation.backends import Backend
 from sentisynth.generation.base import GenContext, Request, bias_token_ids, pick_device
 from sentisynth.generation.prompts import (
@@ -45,6 +46,11 @@ DEFAULT_FINETUNE = {
     "val_fraction": 0.1,
     "warmup_steps": 20,
 }
+
+
+def markers(ctx: GenContext) -> list[str]:
+    """The attribute markers (`<topic>` ...) as special tokens when attributes are on; none otherwise."""
+    return [MARKERS[k] for k in ctx.attributes.values] if ctx.attributes else []
 
 
 class LabelLMGenerator:
@@ -131,6 +137,7 @@ class LabelLMGenerator:
                 or ctx.strategy.finetune_format()["n_exemplars"]
                 else None,
                 "seed": ctx.seed,
+                **({"attributes": ctx.attributes.to_dict()} if ctx.attributes else {}),  # off: key unchanged
             }
         )
         out = Path(ctx.cache_dir) / "generators" / key
@@ -150,7 +157,7 @@ class LabelLMGenerator:
         ids = {
             tok.eos_token_id,
             tok.pad_token_id,
-            *tok.convert_tokens_to_ids(special_tokens(ctx.label_names)),
+            *tok.convert_tokens_to_ids(special_tokens(ctx.label_names, markers(ctx))),
         }
         self._stop = sorted(i for i in ids if i is not None)
         self.info["finetune"] = read_json(out / "meta.json")
@@ -182,7 +189,7 @@ class LabelLMGenerator:
 
         t0 = time.perf_counter()
         tok, model = self._load_base(source)
-        tok.add_tokens(special_tokens(ctx.label_names), special_tokens=True)
+        tok.add_tokens(special_tokens(ctx.label_names, markers(ctx)), special_tokens=True)
         model.resize_token_embeddings(len(tok))
         summary: dict[str, Any] = {}
         if self.pretrain_corpus:
@@ -282,8 +289,10 @@ class LabelLMGenerator:
             exemplars = [
                 t for t, _ in sample_exemplars(rng, class_exemplars(ctx.guidance, name), s.n_exemplars, idx)
             ]
+            attrs = attribute_tokens(post_attributes(text, ctx.attributes))
             prefix = tok(
-                conditioning_prefix(name, keywords, exemplars, s.max_exemplar_words), add_special_tokens=False
+                conditioning_prefix(name, keywords, exemplars, s.max_exemplar_words, attrs),
+                add_special_tokens=False,
             )["input_ids"]
             body = tok(text, add_special_tokens=False)["input_ids"]
             ids = (prefix + body + [tok.eos_token_id])[:max_len]
@@ -301,9 +310,13 @@ class LabelLMGenerator:
         for _ in range(n):
             kws = sample_keywords(rng, terms, weights, s.n_keywords) if s.keyword_conditioning else None
             exs = sample_exemplars(rng, exemplars, s.n_exemplars)
-            prompt = conditioning_prefix(name, kws, [t for t, _ in exs], s.max_exemplar_words)
+            attrs = draw_attributes(
+                rng, ctx.attributes
+            )  # after the others: off leaves the rng stream as it was
+            exs_text = [t for t, _ in exs]
+            prompt = conditioning_prefix(name, kws, exs_text, s.max_exemplar_words, attribute_tokens(attrs))
             ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            req = Request(label, name, prompt, ids, list(kws or []), [i for _, i in exs])
+            req = Request(label, name, prompt, ids, list(kws or []), [i for _, i in exs], attributes=attrs)
             out.append(self.anchor(req, ctx, rng) if self.anchor_words else req)
         return out
 

@@ -115,9 +115,11 @@ class ApiGenerator:
     def make_requests(self, ctx: GenContext, label: int, n: int, rng: np.random.Generator) -> list[Request]:
         out = []
         for _ in range(max(1, -(-n // self.posts_per_prompt))):
-            instruction, kws, exs = guided_instruction(ctx, label, self.posts_per_prompt, rng)
+            instruction, kws, exs, attrs = guided_instruction(ctx, label, self.posts_per_prompt, rng)
             name = ctx.label_names[label]
-            out.append(Request(label, name, instruction, [], kws, exs, self.posts_per_prompt))
+            out.append(
+                Request(label, name, instruction, [], kws, exs, self.posts_per_prompt, attributes=attrs)
+            )
         return out
 
     def llm_request(self, ctx: GenContext, req: Request, seed: int) -> LLMRequest:

@@ -27,6 +27,7 @@ from sentisynth.cache import is_sound, publish, read_entry_json, write_entry
 from sentisynth.cli import build, tracked_job
 from sentisynth.data import LowResourceData, largest_remainder, read_json_input, water_fill
 from sentisynth.errors import DataError
+from sentisynth.generation.attributes import AttributeSpace, attribute_config, build_space
 from sentisynth.generation.base import GenContext, Generator, Request, posts_per_request
 from sentisynth.generation.prompts import GuidanceStrategy
 from sentisynth.generation.shards import (
@@ -331,6 +332,7 @@ def plan_generation(cfg: DictConfig, data: LowResourceData, gen: Generator, ctx:
             "seed": int(cfg.seed),
             "seed_data": ctx.seed_fingerprint,
             "labels": names,
+            **({"attributes": ctx.attributes.to_dict()} if ctx.attributes else {}),  # off: the key as before
         }
     )
     need = plan_budget(gen.budget, data.seed.class_counts(len(names)))
@@ -584,6 +586,12 @@ def show_results(out: Path, final: list[dict], names: list[str], plan: Plan) -> 
     check_budget(plan, final, names, read_json(plan.final_path.parent / "manifest.json"))
 
 
+def request_attributes(cfg: DictConfig, data: LowResourceData) -> AttributeSpace | None:
+    """`guidance.attributes` (generation/attributes.py): the values requests draw from, or None when off."""
+    acfg = attribute_config(to_plain(cfg.guidance.get("attributes")))
+    return build_space(acfg, data.seed.texts, data.seed.labels.tolist()) if acfg else None
+
+
 def prepare_generator(
     cfg: DictConfig, data: LowResourceData, out: Path
 ) -> tuple[Generator, GenContext, float]:
@@ -613,6 +621,7 @@ def prepare_generator(
         int(cfg.seed),
         data.seed.fingerprint(),
         content_key(guidance) if guidance else "",
+        request_attributes(cfg, data),
     )
     t0 = time.perf_counter()
     gen.prepare(ctx)

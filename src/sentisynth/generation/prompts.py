@@ -117,8 +117,9 @@ def label_token(label_name: str) -> str:
     return "<" + re.sub(r"\s+", "_", label_name.strip()) + ">"
 
 
-def special_tokens(label_names: Sequence[str]) -> list[str]:
-    return [label_token(n) for n in label_names] + [KW, EX, TEXT]
+def special_tokens(label_names: Sequence[str], markers: Sequence[str] = ()) -> list[str]:
+    """Label tokens, the slot markers and (attributes on) the attribute markers `<topic>` ..."""
+    return [label_token(n) for n in label_names] + [KW, EX, TEXT, *markers]
 
 
 def shorten(text: str, max_words: int) -> str:
@@ -131,16 +132,20 @@ def conditioning_prefix(
     keywords: Sequence[str] | None = None,
     exemplars: Sequence[str] = (),
     max_exemplar_words: int = 30,
+    attributes: str = "",
 ) -> str:
     """`<anger> <kw> furious hate <ex> first example <text>`: the post follows `<text>`.
 
     `keywords=None` means the strategy has no keyword slot; an empty list is an (informative) empty slot.
+    `attributes` (`<topic> rain <length> short`, attributes on) goes just before `<text>`.
     """
     parts = [label_token(label_name)]
     if keywords is not None:
         parts.append(" ".join([KW, *keywords]))
     for ex in exemplars:
         parts.append(f"{EX} {shorten(ex, max_exemplar_words)}")
+    if attributes:
+        parts.append(attributes)
     parts.append(TEXT)
     return " ".join(parts)
 
@@ -151,15 +156,26 @@ def conditioning_prefix(
 
 
 def render_instruction(
-    template: str, label_name: str, n: int, keywords: Sequence[str] = (), exemplars: Sequence[str] = ()
+    template: str,
+    label_name: str,
+    n: int,
+    keywords: Sequence[str] = (),
+    exemplars: Sequence[str] = (),
+    attributes: str = "",
 ) -> str:
+    """The prompt; `attributes` (a line such as `Topic: rain. Length: about 9 words.`) fills an `{attributes}`
+    slot of the template, or is added as the prompt's last line when the template has none."""
     ex_block = ""
     if exemplars:
         ex_block = "Examples of such posts:\n" + "\n".join(f"- {e}" for e in exemplars) + "\n"
     kw_block = ""
     if keywords:
         kw_block = "Words typical of " + label_name + " posts: " + ", ".join(keywords) + ".\n"
-    return template.format(n=n, label=label_name, exemplars=ex_block, keywords=kw_block).strip()
+    slots = {"n": n, "label": label_name, "exemplars": ex_block, "keywords": kw_block}
+    if "{attributes}" in template:
+        return template.format(**slots, attributes=attributes + "\n" if attributes else "").strip()
+    text = template.format(**slots).strip()
+    return f"{text}\n{attributes}" if attributes else text
 
 
 def parse_posts(completion: str, n: int) -> list[str]:

@@ -130,6 +130,7 @@ def run_chunk(
                         "keywords": req.keywords,
                         "exemplar_indices": req.exemplar_indices,
                         **({"anchor_index": req.anchor_index} if req.n_anchor else {}),
+                        **({"attributes": req.attributes} if req.attributes else {}),
                         "seed": seed,
                         "request": k,
                         "batch": chunk_id(chunk),
