@@ -160,3 +160,21 @@ def test_generate_stage_with_ngram(compose_cfg, tiny_data_dir, tmp_path) -> None
     for r in rows:
         prov = r["provenance"]
         assert prov["anchor_index"] in set(seed.index.tolist()) and "<text>" in prov["prompt"]
+
+
+def test_attributes_steer_topic_and_length(tmp_path) -> None:
+    """guidance.attributes on: each request records its drawn topic and length; the length caps the post."""
+    from sentisynth.generation.attributes import AttributeSpace
+
+    ctx = _ctx(tmp_path, GuidanceStrategy(name="naive"))
+    ctx.attributes = AttributeSpace({"topic": ["song", "dog"], "length": ["short"]}, {"short": 4}, (4, 8))
+    gen = _gen(tmp_path, anchor_words=0)
+    gen.prepare(ctx)
+    reqs = gen.make_requests(ctx, 1, 40, np.random.default_rng(0))
+    assert {r.attributes["topic"] for r in reqs} == {"song", "dog"} and all(
+        "<topic>" in r.prompt for r in reqs
+    )
+    posts, _ = gen.run_batch(ctx, reqs, list(range(40)))
+    assert all(len(tokenize(p[0])) <= 6 for p in posts if p)  # 1.5 x the drawn 4 words
+    on_topic = sum(r.attributes["topic"] in p[0].split() for r, p in zip(reqs, posts) if p)
+    assert on_topic >= 20  # best of 8 by topic use (the corpus has both words)

@@ -10,7 +10,9 @@ order (a hierarchical backoff: the class's own n-grams, then the corpus's, one o
 Sampling follows the interpolation exactly: at each order, stay with the discounted counts with their
 mass, else back off. Guidance: a post opens with the first words of a random seed post of its class (as
 `tiny_anchored`), and with keywords each request draws `candidates` posts and keeps the one that uses the
-most keywords (ties: the first). Exemplars are recorded but not read (an n-gram model has no prompt).
+most keywords (ties: the first). Exemplars are recorded but not read (an n-gram model has no prompt). With
+`guidance.attributes` on, the drawn topic counts like a keyword and the drawn length caps the post and picks
+among the candidates; style and persona are recorded only (an n-gram model cannot follow them).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from sentisynth.generation.attributes import attribute_tokens, draw_attributes
 from sentisynth.generation.base import GenContext, Request
 from sentisynth.generation.prompts import class_keywords, sample_keywords
 from sentisynth.generation.sampling import SamplingParams
@@ -301,41 +304,58 @@ class NgramGenerator:
                 words = tokenize(ctx.seed_texts[j])
                 opening = words[: min(self.anchor_words, max(1, len(words) // 2))]
                 anchor = int(ctx.seed_index[j])
-            prompt = (
-                f"<{name}> " + (f"<kw> {' '.join(kws)} " if kws else "") + f"<text> {detokenize(opening)}"
-            )
+            attrs = draw_attributes(rng, ctx.attributes)  # last: off leaves the rng stream as it was
+            cond = " ".join(x for x in (f"<kw> {' '.join(kws)}" if kws else "", attribute_tokens(attrs)) if x)
+            prompt = f"<{name}> " + (f"{cond} " if cond else "") + f"<text> {detokenize(opening)}"
             out.append(
-                Request(label, name, prompt.rstrip(), [], list(kws or []), [], 1, len(opening), anchor)
+                Request(label, name, prompt.rstrip(), [], list(kws or []), [], 1, len(opening), anchor, attrs)
             )
         return out
 
     def run_batch(
         self, ctx: GenContext, requests: Sequence[Request], seeds: Sequence[int]
     ) -> tuple[list[list[str]], int]:
-        """Each request's post (best of `candidates` by keyword hits), one seed each; and the word count."""
+        """Each request's post, one seed each, and the word count. With keywords or attributes, the best of
+        `candidates` posts: most keywords (and the topic) used, then the length closest to the drawn one."""
         out, n_words = [], 0
         for req, seed in zip(requests, seeds):
             rng = np.random.default_rng(int(seed))
-            best, best_hits = "", -1
-            for _ in range(self.candidates if req.keywords else 1):
-                words = self.sample(req, rng)
+            wanted = [*req.keywords, *([req.attributes["topic"]] if "topic" in req.attributes else [])]
+            length = self.wanted_length(ctx, req)
+            best, best_score = "", None
+            for _ in range(self.candidates if wanted or length else 1):
+                words = self.sample(req, rng, int(1.5 * length) if length else None)
                 text = f" {' '.join(words).lower()} "
-                hits = sum(f" {k.lower()} " in text for k in req.keywords)  # phrases count too
+                score = (
+                    sum(f" {k.lower()} " in text for k in wanted),
+                    -abs(len(words) - length) if length else 0,
+                )
                 n_words += len(words)
-                if hits > best_hits:
-                    best, best_hits = detokenize(words), hits
+                if best_score is None or score > best_score:  # phrases count too; ties: the first
+                    best, best_score = detokenize(words), score
             out.append([best] if best else [])
         return out, n_words
 
-    def sample(self, req: Request, rng: np.random.Generator) -> list[str]:
-        """The post's words: its opening, then words until the end marker or `max_new_tokens`."""
+    @staticmethod
+    def wanted_length(ctx: GenContext, req: Request) -> int:
+        """The drawn length attribute's word count (the bucket's median in the seed), or 0 without one."""
+        if "length" not in req.attributes or ctx.attributes is None:
+            return 0
+        return int(ctx.attributes.length_words.get(req.attributes["length"], 0))
+
+    def sample(self, req: Request, rng: np.random.Generator, max_words: int | None = None) -> list[str]:
+        """The post's words: its opening, then words until the end marker, `max_new_tokens` or `max_words`
+        in all (the length attribute)."""
         assert self.base is not None, "prepare() first"
         opening = tokenize(req.prompt.split("<text>", 1)[1]) if "<text>" in req.prompt else []
         history = [BOS] * (self.order - 1) + self.vocab.encode(opening, grow=False)
         models = [self.classes[req.label], self.base]
         new: list[int] = []
         temp = float(self.sampling.temperature) if self.sampling.do_sample else 0.0
-        for _ in range(int(self.sampling.max_new_tokens)):
+        budget = int(self.sampling.max_new_tokens)
+        if max_words:
+            budget = max(1, min(budget, max_words - len(opening)))
+        for _ in range(budget):
             w = sample_next(models, history, rng, temp)
             if w in (EOS, BOS):
                 break
