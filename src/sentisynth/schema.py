@@ -233,6 +233,7 @@ RULES: list[tuple[str, Rule]] = [
     ("guidance.max_exemplar_words", POS_INT),
     ("guidance.{rounds,contrastive_k}", POS_INT),  # guidance=adaptive
     ("guidance.patience", NONNEG_INT),
+    ("guidance.deliver", Choice("best", "all")),
     ("guidance.cv_folds", Int(2, 100)),
     ("guidance.floor_share", SHARE),
     ("guidance.allocation", Choice("f1_deficit", "uniform")),

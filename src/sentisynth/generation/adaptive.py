@@ -43,6 +43,7 @@ from sentisynth.utils import content_key, read_jsonl, seed_everything, to_plain,
 
 log = logging.getLogger(__name__)
 ALLOCATIONS = ("f1_deficit", "uniform")
+DELIVER = ("best", "all")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class AdaptiveConfig:
     floor_share: float = 0.2
     contrastive_k: int = 5
     cv_folds: int = 5
+    deliver: str = "best"  # best: the posts up to the best round (the loop picks how many) | all: every round
 
     @classmethod
     def from_guidance(cls, node: dict) -> AdaptiveConfig:
@@ -64,6 +66,8 @@ class AdaptiveConfig:
                 f"guidance.rounds and guidance.patience must be >= 1 and guidance.allocation one of "
                 f"{', '.join(ALLOCATIONS)} (got {cfg.rounds}, {cfg.patience}, {cfg.allocation!r})"
             )
+        if cfg.deliver not in DELIVER:
+            raise ValueError(f"guidance.deliver must be one of {', '.join(DELIVER)}, got {cfg.deliver!r}")
         if not 0.0 <= cfg.floor_share <= 1.0:
             raise ValueError(f"guidance.floor_share must be in [0, 1], got {cfg.floor_share}")
         return cfg
@@ -282,12 +286,16 @@ def rounds_loop(
             best, since = r, 0
         else:
             since += 1
-        if since >= acfg.patience or r == acfg.rounds - 1:
-            break
+        if (since >= acfg.patience and acfg.deliver == "best") or r == acfg.rounds - 1:
+            break  # deliver=all runs every round: the set has the full budget, like the other arms
         wrong = seed_errors(cfg, data, kept, acfg.cv_folds, int(cfg.seed))
         guidance, reasons = steer(cfg, data, clf, scores, wrong, acfg)
         budget = allocate(per_round, scores["f1"], acfg.allocation, acfg.floor_share).tolist()
-    return kept, [row for row in kept if row["provenance"]["round"] <= best], history
+    return (
+        kept,
+        kept if acfg.deliver == "all" else [r for r in kept if r["provenance"]["round"] <= best],
+        history,
+    )
 
 
 def _plain(scores: dict) -> dict:
@@ -307,7 +315,9 @@ def loop_key(cfg: DictConfig, data: LowResourceData, gen: Any, ctx: Any, need: l
     it scores on; everything later rounds depend on follows from these."""
     return content_key(
         {
-            "adaptive": dataclasses.asdict(acfg),
+            "adaptive": {  # deliver=best (the default) keeps the keys made before it existed
+                k: v for k, v in dataclasses.asdict(acfg).items() if (k, v) != ("deliver", "best")
+            },
             "need": list(need),
             "round_0": pipeline.plan_generation(cfg, data, gen, ctx).final_key,
             "downstream": to_plain(cfg.get("downstream_classifier") or cfg.classifier),
@@ -423,7 +433,8 @@ def adaptive_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
     write_json(out / "timings.json", loop_timings(history, t_prepare, loop_s, time.perf_counter() - t0))
     tracker.log_metrics(metrics)
     print(
-        f"adaptive: {len(final)} synthetic samples from rounds 0-{best['round']} -> {out / 'synthetic.jsonl'}",
+        f"adaptive: {len(final)} synthetic samples from rounds 0-"
+        f"{len(history) - 2 if acfg.deliver == 'all' else best['round']} -> {out / 'synthetic.jsonl'}",
         flush=True,
     )
     return metrics

@@ -246,6 +246,7 @@ class NgramGenerator:
         self.vocab = Vocab()
         self.base: NgramLM | None = None
         self.classes: dict[int, NgramLM] = {}
+        self._ctx: GenContext | None = None
 
     def identity(self) -> dict[str, Any]:
         """What changes the posts (the cache keys), the corpus by its bytes."""
@@ -262,6 +263,16 @@ class NgramGenerator:
         }
 
     def prepare(self, ctx: GenContext) -> None:
+        """Nothing yet: the models are counted when first used (`count`), so a run whose set is already
+        cached (a study cell) does not count the corpus for nothing (7-10 s a cell)."""
+        self._ctx = ctx
+
+    def ready(self) -> None:
+        if self.base is None:
+            assert self._ctx is not None, "prepare() first"
+            self.count(self._ctx)
+
+    def count(self, ctx: GenContext) -> None:
         """Count the corpus model (a few seconds; not cached: counting is as fast as loading) and one model
         per class on its seed posts (the vocabulary grows with the seed's words)."""
         if not self.corpus:
@@ -292,6 +303,7 @@ class NgramGenerator:
 
     def make_requests(self, ctx: GenContext, label: int, n: int, rng: np.random.Generator) -> list[Request]:
         """One post per request: keywords drawn as for every generator, an opening from a seed post."""
+        self.ready()
         s, name = ctx.strategy, ctx.label_names[label]
         terms, weights = class_keywords(ctx.guidance, name, s.keyword_pool)
         pool = np.flatnonzero(np.asarray(ctx.seed_labels) == label)
@@ -317,6 +329,7 @@ class NgramGenerator:
     ) -> tuple[list[list[str]], int]:
         """Each request's post, one seed each, and the word count. With keywords or attributes, the best of
         `candidates` posts: most keywords (and the topic) used, then the length closest to the drawn one."""
+        self.ready()
         out, n_words = [], 0
         for req, seed in zip(requests, seeds):
             rng = np.random.default_rng(int(seed))
@@ -365,6 +378,7 @@ class NgramGenerator:
 
     def lm_scorer(self, texts: Sequence[str]) -> np.ndarray:
         """Per-text perplexity under the corpus model (the perplexity filter's scorer)."""
+        self.ready()
         assert self.base is not None, "prepare() first"
         out = []
         for t in texts:
