@@ -43,7 +43,8 @@ def _parse_overrides(path: Path) -> dict[str, str]:
 def collect(
     multirun_dir: str | Path, read_job: Callable[[Path], dict[str, Any] | None], needs: str
 ) -> pd.DataFrame:
-    """One row per finished job below `multirun_dir` (every folder with a `metrics.json`), as `read_job`
+    """One row per finished job below `multirun_dir` (every folder with a `metrics.json`, outside hidden
+    folders such as a study's `.prepare/`), as `read_job`
     reads it (None: skipped); `needs` names what a finished job holds, for the error when none is found.
     A job folder (`.hydra/`) without `metrics.json`, or with a broken one, is skipped with a warning naming
     it, and listed in the frame's `attrs["skipped"]` (aggregate and report count them in their headers)."""
@@ -52,6 +53,8 @@ def collect(
         raise FileNotFoundError(f"multirun directory not found: {root}")
     jobs = {p.parent for p in root.rglob("metrics.json")}
     jobs |= {p.parent for p in root.rglob(".hydra") if p.is_dir() and p.parent != root}
+    # hidden folders are internal work, not jobs: a study's `.prepare/` jobs fill caches and write no cell
+    jobs = {j for j in jobs if not any(part.startswith(".") for part in j.relative_to(root).parts)}
     rows, skipped = [], []
     for job in sorted(jobs):
         if not (job / "metrics.json").is_file():
