@@ -162,8 +162,9 @@ def test_adaptive_arm_in_a_study_with_the_real_curve_and_its_cost(corpus_data: P
         "study.seeds=[0]",
         "study.seed_sizes=[40]",
         "study.augment_n=[24]",
-        "~study.arms.pseudo",
         "~study.arms.naive",
+        "~study.arms.diverse",
+        "~study.arms.adaptive_all",
         "study.arms.real.augment_n=[12,24]",
         "study.arms.adaptive.classifiers=[tfidf_lr]",
         "study.arms.adaptive.overrides=['augment=synthetic_adaptive','guidance.patience=3']",  # every round runs

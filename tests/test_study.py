@@ -37,26 +37,34 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
         for cell in one_per_kind.values():
             cfg = compose("train", overrides=[*cell.overrides, *base])
             assert cfg.classifier._target_ and cfg.augment._target_
-            if cell.arm in ("naive", "shap", "adaptive"):
-                assert cfg.augment.generate.guidance.name == cell.arm
+            strategy = {"diverse": "shap", "adaptive_all": "adaptive"}.get(cell.arm, cell.arm)
+            if strategy in ("naive", "shap", "adaptive"):
+                assert cfg.augment.generate.guidance.name == strategy
                 if experiment == "offline_tweeteval":  # each classifier's synthetic-row weight, chosen on val
                     weight = {"tfidf_lr": 0.25, "tfidf_xgb": 0.5, "transformer": 1.0}[cell.classifier]
                     assert cfg.augment.weight == weight
-                    # pinned to tiny_anchored (1,000 pretraining steps) for its 60-minute budget
-                    assert cfg.augment.generate.generator.pretrain.max_steps == 1000
-            if cell.arm == "adaptive":  # the loop refits the cell's own classifier
+                    # the ngram generator (no pretraining) for its 60-minute budget
+                    assert cfg.augment.generate.generator._target_.endswith("NgramGenerator")
+            if cell.arm == "diverse":
+                assert (
+                    cfg.augment.generate.guidance.attributes.enabled
+                    and "embed_dedup" in cfg.augment.generate.filters
+                )
+            if cell.arm == "adaptive_all":
+                assert cfg.augment.generate.guidance.deliver == "all"
+            if strategy == "adaptive":  # the loop refits the cell's own classifier
                 assert cfg.augment.generate.downstream_classifier == cfg.classifier
     if (
         experiment == "offline_tweeteval"
-    ):  # 6 arms x 2 sizes, 3 seeds; real at 4 augment.n, the others at 1000
+    ):  # 7 arms x 2 sizes, 3 seeds; real at 4 augment.n, the others at 1000
         arms = {
             "none": [None],
             "real": [100, 200, 500, 1000],
-            "pseudo": [1000],
             "naive": [1000],
             "shap": [1000],
+            "diverse": [1000],
         }
-        arms["adaptive"] = [1000]
+        arms["adaptive"] = arms["adaptive_all"] = [1000]
         assert {c.arm for c in cells} == set(arms)
         assert {c.seed_size for c in cells} == {500, 1000}
         seeds = {c.seed for c in cells}
@@ -69,7 +77,9 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
                     assert {c.seed for c in here if c.classifier == "tfidf_lr"} == seeds
                     assert {c.seed for c in here if c.classifier == "tfidf_xgb"} == seeds
                     minilm = [c for c in here if c.classifier == "transformer"]
-                    expect = size == 1000 and n in (None, 1000) and arm != "adaptive"  # no MiniLM loop
+                    expect = (
+                        size == 1000 and n in (None, 1000) and not arm.startswith("adaptive")
+                    )  # no MiniLM loop
                     assert len(minilm) == (1 if expect else 0)
         assert len(cells) == 3 * 2 * 2 * 9 + 5
         assert all("save_predictions=true" in c.overrides for c in cells)
@@ -276,7 +286,7 @@ def test_plan_only_prints_the_cells_and_runs_nothing(tmp_path: Path) -> None:
     with contextlib.redirect_stdout(out):
         counts = run_study(cfg)
     lines = out.getvalue().splitlines()
-    assert counts["study/cells"] == 113 == int(lines[0].split()[0]) and counts["study/done"] == 0
+    assert counts["study/cells"] == 125 == int(lines[0].split()[0]) and counts["study/done"] == 0
     assert lines[1].split()[:3] == ["none", "13", "(tfidf_lr,"]
-    assert lines[-1] == "1000_adaptive_n1000_tfidf_xgb_seed2" and len(lines) == 1 + 9 + 113
+    assert lines[-1] == "1000_adaptive_all_n1000_tfidf_xgb_seed2" and len(lines) == 1 + 10 + 125
     assert not (tmp_path / "outputs").exists()
