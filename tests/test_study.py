@@ -81,7 +81,7 @@ def test_every_cell_of_a_study_composes(experiment: str, tmp_path: Path) -> None
                         size == 1000 and n in (None, 1000) and not arm.startswith("adaptive")
                     )  # no MiniLM loop
                     assert len(minilm) == (1 if expect else 0)
-        assert len(cells) == 3 * 2 * 2 * 9 + 5
+        assert len(cells) == 3 * 2 * 2 * 10 + 5
         assert all("save_predictions=true" in c.overrides for c in cells)
         assert study["compare"][0] == ["adaptive", "shap"]
 
