@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sentisynth.generation.adaptive import AdaptiveConfig, allocate, most_confused_on_val
+from sentisynth.generation.adaptive import AdaptiveConfig, allocate, allocate_pairs, most_confused_on_val
 from tests.conftest import MINI_TINY
 
 
@@ -30,12 +30,26 @@ def test_allocate_gives_the_worst_classes_most_and_sums_to_the_total() -> None:
     assert allocate(40, np.ones(4), "f1_deficit", 0.2).tolist() == [10, 10, 10, 10]  # nothing to fix
 
 
+def test_allocate_pairs_gives_the_most_confused_pairs_most() -> None:
+    conf = np.array([[6, 3, 1], [0, 10, 0], [4, 4, 2]])  # class 2 loses 80% of its val posts, class 0 40%
+    counts, partners = allocate_pairs(60, conf, floor_share=0.2, slots=2)
+    assert counts.shape == (2, 3) and counts.sum() == 60
+    assert partners.tolist() == [[1, 2], [-1, -1], [0, 1]]  # ties: the lower class id first
+    assert counts[:, 1].tolist() == [4, 0]  # no confusion: the even floor only, in slot 0
+    assert counts[0, 2] == counts.max() == counts[1, 2] + 4  # 2->0 and 2->1 hurt alike; slot 0 has the floor
+    assert counts[0, 0] > counts[1, 0] > 0  # 0->1 (30%) gets more than 0->2 (10%)
+    none, _ = allocate_pairs(60, np.diag([5, 5, 5]), 0.2, 2)
+    assert none.tolist() == [[20, 20, 20], [0, 0, 0]]  # nothing confused: uniform
+
+
 def test_most_confused_on_val_and_config_checks() -> None:
     conf = np.array([[5, 3, 1], [0, 9, 0], [2, 2, 4]])
     assert most_confused_on_val(conf) == [1, -1, 0]  # ties: the lower class id
     assert AdaptiveConfig.from_guidance({"rounds": 2, "name": "adaptive"}).rounds == 2
     with pytest.raises(ValueError, match="guidance.allocation"):
         AdaptiveConfig.from_guidance({"allocation": "magic"})
+    with pytest.raises(ValueError, match="guidance.pair_slots"):
+        AdaptiveConfig.from_guidance({"allocation": "pairs", "pair_slots": 0})
 
 
 @pytest.mark.slow
@@ -89,6 +103,56 @@ def test_tiny_adaptive_run(compose_cfg, corpus_data: Path, tmp_path: Path) -> No
     final = [json.loads(x) for x in (out / "synthetic.jsonl").read_text().splitlines()]
     best = metrics["adaptive/best_round"]
     assert final and all(r["provenance"]["round"] <= best for r in final)
+
+
+@pytest.mark.slow
+def test_pairs_allocation_asks_for_confused_pairs_steered_against_the_partner(
+    compose_cfg, corpus_data: Path, tmp_path: Path
+) -> None:
+    """allocation=pairs: after round 0 each round is one request set per pair slot; a post's provenance names
+    its pair, its slot, and contrastive keywords against that partner; the history's budgets add up."""
+    from sentisynth.generation import run_generate_stage
+
+    cfg = compose_cfg(
+        "generate",
+        *MINI_TINY,
+        f"paths.data_dir={corpus_data}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "generator=tiny",
+        "generator.budget.n_per_class=6",
+        "data.seed_size=40",
+        "guidance=adaptive",
+        "guidance.rounds=2",
+        "guidance.deliver=all",
+        "guidance.allocation=pairs",
+        "guidance.pair_slots=2",
+        "filters=none",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+    )
+    metrics = run_generate_stage(cfg)
+    out = tmp_path / "run"
+    history = json.loads((out / "adaptive.json").read_text())["rounds"]
+    later = history[2]
+    pair_budget = later["pair_budget"]
+    assert sum(p["n"] for p in pair_budget) == sum(later["budget"]) == 12  # 24 posts over 2 rounds
+    assert {p["slot"] for p in pair_budget} == {0, 1} and len(later["final_keys"]) == 2
+    assert {k for k in metrics if "/pair_budget/" in k}  # in metrics (and so in W&B)
+    rows = [json.loads(x) for x in (out / "adaptive_rounds.jsonl").read_text().splitlines()]
+    steered = [r["provenance"] for r in rows if r["provenance"]["round"] == 1]
+    assert {p.get("slot", 0) for p in steered} == {0, 1}
+    for prov in steered:
+        reason = prov["reason"]
+        assert reason["pair"] == [reason["class"], reason["confused_with"]] != [None, None]
+        slot = prov.get("slot", 0)
+        asked = {p["against"] for p in pair_budget if p["class"] == reason["class"] and p["slot"] == slot}
+        assert asked == {reason["confused_with"]}
+    by_slot = {}
+    for prov in steered:
+        by_slot.setdefault((prov["reason"]["class"], prov.get("slot", 0)), prov["reason"]["confused_with"])
+    for (name, slot), against in by_slot.items():  # the two slots of a class steer against different classes
+        other = by_slot.get((name, 1 - slot))
+        assert other is None or other != against
 
 
 @pytest.mark.slow

@@ -231,12 +231,12 @@ RULES: list[tuple[str, Rule]] = [
     ("guidance.bias", Num(-100, 100)),
     ("guidance.{bias_keywords,keyword_pool,n_exemplars,n_keywords}", NONNEG_INT),
     ("guidance.max_exemplar_words", POS_INT),
-    ("guidance.{rounds,contrastive_k}", POS_INT),  # guidance=adaptive
+    ("guidance.{rounds,contrastive_k,pair_slots}", POS_INT),  # guidance=adaptive
     ("guidance.patience", NONNEG_INT),
     ("guidance.deliver", Choice("best", "all")),
     ("guidance.cv_folds", Int(2, 100)),
     ("guidance.floor_share", SHARE),
-    ("guidance.allocation", Choice("f1_deficit", "uniform")),
+    ("guidance.allocation", Choice("f1_deficit", "uniform", "pairs")),
     (
         "guidance.attributes.{enabled,mine_from_seed}",
         BOOL,

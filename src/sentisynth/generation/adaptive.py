@@ -4,7 +4,10 @@ Round 0 generates 1/rounds of the budget with the seed's SHAP guidance. After ea
 classifier (`cfg.classifier`) is refitted on seed + every post kept so far and scored on **validation only**
 (per-class F1, confusion matrix). The next round's budget goes to the classes that hurt most
 (`guidance.allocation`: `f1_deficit`, a share proportional to 1 - val F1 above a floor of
-`guidance.floor_share` split evenly; or `uniform`), and its guidance is rebuilt: SHAP keywords of the
+`guidance.floor_share` split evenly; `uniform`), or to the confused pairs that hurt most (`pairs`: the
+budget above the floor in proportion to the share of class a's val posts predicted as b, for each class's
+`guidance.pair_slots` most confused partners; each pair is its own request set, steered against its
+partner), and its guidance is rebuilt: SHAP keywords of the
 refitted classifier (explained on the seed posts), led by contrastive keywords against the class each class
 is most confused with on validation (words weighted more in the class's seed posts than in the other's),
 and exemplars drawn from the seed posts the current classifier gets wrong under cross-validation on the
@@ -42,7 +45,7 @@ from sentisynth.tracking import Tracker
 from sentisynth.utils import content_key, read_jsonl, seed_everything, to_plain, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
-ALLOCATIONS = ("f1_deficit", "uniform")
+ALLOCATIONS = ("f1_deficit", "uniform", "pairs")
 DELIVER = ("best", "all")
 
 
@@ -57,6 +60,7 @@ class AdaptiveConfig:
     contrastive_k: int = 5
     cv_folds: int = 5
     deliver: str = "best"  # best: the posts up to the best round (the loop picks how many) | all: every round
+    pair_slots: int = 2  # allocation=pairs: each class's this many most confused partners get budget
 
     @classmethod
     def from_guidance(cls, node: dict) -> AdaptiveConfig:
@@ -68,6 +72,8 @@ class AdaptiveConfig:
             )
         if cfg.deliver not in DELIVER:
             raise ValueError(f"guidance.deliver must be one of {', '.join(DELIVER)}, got {cfg.deliver!r}")
+        if cfg.pair_slots < 1:
+            raise ValueError(f"guidance.pair_slots must be >= 1, got {cfg.pair_slots}")
         if not 0.0 <= cfg.floor_share <= 1.0:
             raise ValueError(f"guidance.floor_share must be in [0, 1], got {cfg.floor_share}")
         return cfg
@@ -84,6 +90,32 @@ def allocate(total: int, f1: np.ndarray, rule: str, floor_share: float) -> np.nd
     else:
         share = floor_share * even + (1.0 - floor_share) * deficit / deficit.sum()
     return largest_remainder(share * total, total)
+
+
+def allocate_pairs(
+    total: int, conf: np.ndarray, floor_share: float, slots: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Budget for confused pairs: counts of shape (slots, classes) summing to `total` and partners of shape
+    (classes, slots) (-1: none). Pair (a, b) hurts by the share of a's val posts predicted as b (summed over
+    b that is 1 - recall of a); each class's `slots` worst partners share the budget above `floor_share` in
+    proportion to it, and the floor is split evenly over the classes, steered against their worst partner
+    (slot 0). With no confusion at all it is `uniform`."""
+    conf = np.asarray(conf, dtype=float)
+    n = len(conf)
+    rate = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1.0)
+    np.fill_diagonal(rate, 0.0)
+    partners = np.full((n, slots), -1, dtype=int)
+    weight = np.zeros((slots, n))
+    for a in range(n):
+        order = sorted(np.flatnonzero(rate[a] > 0), key=lambda b: (-rate[a, b], b))[:slots]
+        for j, b in enumerate(order):
+            partners[a, j], weight[j, a] = b, rate[a, b]
+    share = np.zeros((slots, n))
+    share[0] = 1.0 / n
+    if weight.sum() > 0:
+        share = floor_share * share + (1.0 - floor_share) * weight / weight.sum()
+    counts = largest_remainder(share.ravel() * total, total).reshape(slots, n)
+    return counts, partners
 
 
 def with_kept(seed: Split, kept: list[dict]) -> tuple[list[str], np.ndarray]:
@@ -159,61 +191,85 @@ def most_confused_on_val(conf: np.ndarray) -> list[int]:
 
 
 def steer(
-    cfg: DictConfig, data: LowResourceData, clf: Any, scores: dict, wrong: np.ndarray, acfg: AdaptiveConfig
-) -> tuple[dict, dict[str, dict]]:
-    """The next round's guidance dict (re-explained keywords led by contrastive ones; exemplars from the
-    seed's cross-validated errors) and, per class, why it is asked for."""
+    cfg: DictConfig,
+    data: LowResourceData,
+    clf: Any,
+    scores: dict,
+    wrong: np.ndarray,
+    acfg: AdaptiveConfig,
+    partners: list[list[int]] | None = None,
+) -> list[tuple[dict, dict[str, dict]]]:
+    """The next round's guidance dicts (re-explained keywords led by contrastive ones; exemplars from the
+    seed's cross-validated errors) and, per class, why it is asked for: one per slot of `partners` (per
+    class, the partner each slot steers against; default: one slot, each class's most confused class)."""
+    import copy
+
     from sentisynth.guidance import build_guidance
 
     names, keyword_cfg = list(data.label_names), to_plain(cfg.get("keywords")) or {}
-    guidance = build_guidance(clf, data.seed, names, **keyword_cfg).to_dict()
-    pairs = most_confused_on_val(scores["confusion"])
+    explained = build_guidance(clf, data.seed, names, **keyword_cfg).to_dict()
+    if partners is None:
+        partners = [[b] for b in most_confused_on_val(scores["confusion"])]
     exemplar_k = int(keyword_cfg.get("exemplar_k", 5))
-    reasons = {}
-    for c, name in enumerate(names):
-        entry, b = guidance["classes"][name], pairs[c]
-        contrast = contrastive_terms(data.seed, c, b, acfg.contrastive_k, keyword_cfg) if b >= 0 else []
-        top = max([float(k["score"]) for k in entry["keywords"]] + [1.0])
-        lead = [
-            {
-                "term": t,
-                "shap": 0.0,
-                "tfidf_diff": v,
-                "score": top,
-                "source": "contrastive",
-                "against": names[b],
-            }
-            for t, v in contrast
-        ]
-        terms = {k["term"] for k in lead}
-        entry["keywords"] = lead + [k for k in entry["keywords"] if k["term"] not in terms]
-        rows = [int(r) for r in wrong if int(data.seed.labels[r]) == c][:exemplar_k]
-        if rows:
-            entry["exemplars"] = [
-                {"text": data.seed.texts[r], "index": int(data.seed.index[r])} for r in rows
+    out = []
+    for j in range(max(len(p) for p in partners)):
+        guidance, reasons = copy.deepcopy(explained), {}
+        for c, name in enumerate(names):
+            entry, b = guidance["classes"][name], partners[c][j] if j < len(partners[c]) else -1
+            contrast = contrastive_terms(data.seed, c, b, acfg.contrastive_k, keyword_cfg) if b >= 0 else []
+            top = max([float(k["score"]) for k in entry["keywords"]] + [1.0])
+            lead = [
+                {
+                    "term": t,
+                    "shap": 0.0,
+                    "tfidf_diff": v,
+                    "score": top,
+                    "source": "contrastive",
+                    "against": names[b],
+                }
+                for t, v in contrast
             ]
-        reasons[name] = {
-            "val_f1": round(float(scores["f1"][c]), 6),
-            "confused_with": names[b] if b >= 0 else None,
-            "n_confused_val": int(scores["confusion"][c, b]) if b >= 0 else 0,
-            "contrastive": [t for t, _ in contrast],
-            "exemplars": "seed_cv_errors" if rows else "shap",
-        }
-    return guidance, reasons
+            terms = {k["term"] for k in lead}
+            entry["keywords"] = lead + [k for k in entry["keywords"] if k["term"] not in terms]
+            rows = [int(r) for r in wrong if int(data.seed.labels[r]) == c][:exemplar_k]
+            if rows:
+                entry["exemplars"] = [
+                    {"text": data.seed.texts[r], "index": int(data.seed.index[r])} for r in rows
+                ]
+            reasons[name] = {
+                "val_f1": round(float(scores["f1"][c]), 6),
+                "confused_with": names[b] if b >= 0 else None,
+                "n_confused_val": int(scores["confusion"][c, b]) if b >= 0 else 0,
+                "contrastive": [t for t, _ in contrast],
+                "exemplars": "seed_cv_errors" if rows else "shap",
+            }
+            if acfg.allocation == "pairs":
+                reasons[name]["pair"] = [name, names[b]] if b >= 0 else None
+        out.append((guidance, reasons))
+    return out
 
 
 def round_set(
-    cfg: DictConfig, data: LowResourceData, gen: Any, ctx: Any, guidance: dict, need: list[int], r: int
+    cfg: DictConfig,
+    data: LowResourceData,
+    gen: Any,
+    ctx: Any,
+    guidance: dict,
+    need: list[int],
+    r: int,
+    slot: int = 0,
 ) -> tuple[list[dict], dict[str, float], str]:
-    """One round: an ordinary generation run for `need` with this round's guidance and seed (own caches).
-    Returns its posts, its generation stats and its finished-set cache key (where its filter report is)."""
-    seed_r = int(cfg.seed) + 7919 * r
+    """One round (or one pair slot of it): an ordinary generation run for `need` with this guidance and seed
+    (own caches). Returns its posts, its generation stats and its finished-set cache key (where its filter
+    report is)."""
+    seed_r = int(cfg.seed) + 7919 * r + 104729 * slot
     ctx_r = dataclasses.replace(
         ctx, guidance=guidance, guidance_fingerprint=content_key(guidance), seed=seed_r
     )
     cfg_r = OmegaConf.merge(cfg, {"seed": seed_r})
     plan = pipeline.plan_generation(cfg_r, data, gen, ctx_r)
-    final_key = content_key({"adaptive_round": r, "base": plan.final_key, "need": list(need)})
+    key = {"adaptive_round": r, "base": plan.final_key, "need": list(need)}
+    final_key = content_key(key if slot == 0 else {**key, "slot": slot})  # slot 0: the keys made before slots
     plan = dataclasses.replace(
         plan,
         need=list(need),
@@ -225,7 +281,7 @@ def round_set(
     return final, stats, final_key
 
 
-def tag(rows: list[dict], r: int, reasons: dict[str, dict], seen: set[str]) -> list[dict]:
+def tag(rows: list[dict], r: int, reasons: dict[str, dict], seen: set[str], slot: int = 0) -> list[dict]:
     """New texts only (not kept in an earlier round), each with its round and why it was asked for."""
     out = []
     for row in rows:
@@ -238,6 +294,8 @@ def tag(rows: list[dict], r: int, reasons: dict[str, dict], seen: set[str]) -> l
             "round": r,
             "reason": {"class": row["label_name"], **reasons[row["label_name"]]},
         }
+        if slot:
+            prov["slot"] = slot
         out.append({**row, "provenance": prov})
     return out
 
@@ -251,6 +309,32 @@ def first_round(
     return counts.tolist(), reasons
 
 
+def next_requests(
+    cfg: DictConfig,
+    data: LowResourceData,
+    clf: Any,
+    scores: dict,
+    kept: list[dict],
+    per_round: int,
+    acfg: AdaptiveConfig,
+) -> list[tuple[list[int], dict, dict[str, dict]]]:
+    """The next round's request sets, each (per-class counts, guidance, reasons): one for a class rule, one
+    per pair slot for `pairs` (slot j: each class steered against its j-th most confused partner)."""
+    wrong = seed_errors(cfg, data, kept, acfg.cv_folds, int(cfg.seed))
+    if acfg.allocation != "pairs":
+        ((guidance, reasons),) = steer(cfg, data, clf, scores, wrong, acfg)
+        budget = allocate(per_round, scores["f1"], acfg.allocation, acfg.floor_share).tolist()
+        return [(budget, guidance, reasons)]
+    counts, partners = allocate_pairs(per_round, scores["confusion"], acfg.floor_share, acfg.pair_slots)
+    steered = steer(cfg, data, clf, scores, wrong, acfg, partners.tolist())
+    return [(counts[j].tolist(), g, rsn) for j, (g, rsn) in enumerate(steered) if counts[j].sum() > 0]
+
+
+def round_keys(h: dict) -> list[str]:
+    """A round's finished-set keys: one per request set (`final_keys`; older histories: `final_key`)."""
+    return list(h.get("final_keys") or ([h["final_key"]] if h.get("final_key") else []))
+
+
 def rounds_loop(
     cfg: DictConfig, data: LowResourceData, gen: Any, ctx: Any, need: list[int], acfg: AdaptiveConfig
 ) -> tuple[list[dict], list[dict], list[dict]]:
@@ -258,29 +342,41 @@ def rounds_loop(
     per-round history)."""
     per_round = -(-sum(need) // acfg.rounds)
     budget, reasons = first_round(data, need, acfg)
-    guidance, kept, seen, history = ctx.guidance, [], set(), []
+    requests = [(budget, ctx.guidance, reasons)]
+    kept, seen, history = [], set(), []
+    names = list(data.label_names)
     base = val_scores(fit_current(cfg, data, []), data)
     history.append({"round": -1, "budget": [0] * len(need), "n_kept": 0, **_plain(base)})
     best, since = -1, 0
     for r in range(acfg.rounds):
-        t_round = time.perf_counter()
-        rows, stats, final_key = round_set(cfg, data, gen, ctx, guidance, budget, r)
+        t_round, keys, generate_s = time.perf_counter(), [], 0.0
+        for slot, (budget, guidance, reasons) in enumerate(requests):
+            rows, stats, final_key = round_set(cfg, data, gen, ctx, guidance, budget, r, slot)
+            kept += tag(rows, r, reasons, seen, slot)
+            keys.append(final_key)
+            generate_s += stats["seconds"]
         round_s = time.perf_counter() - t_round
-        kept += tag(rows, r, reasons, seen)
         clf = fit_current(cfg, data, kept)
         scores = val_scores(clf, data)
-        history.append(
-            {
-                "round": r,
-                "budget": list(map(int, budget)),
-                "n_kept": len(kept),
-                "reasons": reasons,
-                "generate_s": stats["seconds"],
-                "round_s": round_s,  # the round's generation run: generation, filtering, cache reads
-                "final_key": final_key,
-                **_plain(scores),
-            }
-        )
+        entry = {
+            "round": r,
+            "budget": [int(sum(req[0][c] for req in requests)) for c in range(len(need))],
+            "n_kept": len(kept),
+            "reasons": requests[0][2],
+            "generate_s": generate_s,
+            "round_s": round_s,  # the round's generation runs: generation, filtering, cache reads
+            "final_key": keys[0],
+            **_plain(scores),
+        }
+        if len(requests) > 1 or acfg.allocation == "pairs":
+            entry["final_keys"] = keys
+            entry["pair_budget"] = [
+                {"class": c, "against": rsn[c].get("confused_with"), "n": int(n), "slot": j}
+                for j, (bud, _, rsn) in enumerate(requests)
+                for c, n in zip(names, bud)
+                if n > 0
+            ]
+        history.append(entry)
         log.info("adaptive round %d: %d kept, val macro-F1 %.4f", r, len(kept), scores["macro_f1"])
         if best < 0 or scores["macro_f1"] > history[best + 1]["macro_f1"]:
             best, since = r, 0
@@ -288,9 +384,7 @@ def rounds_loop(
             since += 1
         if (since >= acfg.patience and acfg.deliver == "best") or r == acfg.rounds - 1:
             break  # deliver=all runs every round: the set has the full budget, like the other arms
-        wrong = seed_errors(cfg, data, kept, acfg.cv_folds, int(cfg.seed))
-        guidance, reasons = steer(cfg, data, clf, scores, wrong, acfg)
-        budget = allocate(per_round, scores["f1"], acfg.allocation, acfg.floor_share).tolist()
+        requests = next_requests(cfg, data, clf, scores, kept, per_round, acfg)
     return (
         kept,
         kept if acfg.deliver == "all" else [r for r in kept if r["provenance"]["round"] <= best],
@@ -316,8 +410,10 @@ def loop_key(cfg: DictConfig, data: LowResourceData, gen: Any, ctx: Any, need: l
     return content_key(
         {
             "adaptive": {  # deliver=best (the default) keeps the keys made before it existed
-                k: v for k, v in dataclasses.asdict(acfg).items() if (k, v) != ("deliver", "best")
-            },
+                k: v
+                for k, v in dataclasses.asdict(acfg).items()
+                if (k, v) != ("deliver", "best") and (k != "pair_slots" or acfg.allocation == "pairs")
+            },  # and pair_slots only where it is used
             "need": list(need),
             "round_0": pipeline.plan_generation(cfg, data, gen, ctx).final_key,
             "downstream": to_plain(cfg.get("downstream_classifier") or cfg.classifier),
@@ -335,13 +431,17 @@ def write_cost(out: Path, cache_dir: Path, history: list[dict], n_delivered: int
     from sentisynth.filters.report import merge_reports
     from sentisynth.utils import read_json
 
-    keys = [h["final_key"] for h in history if h.get("final_key")]
+    keys = [k for h in history for k in round_keys(h)]
     paths = [cache_dir / "generation" / "final" / k / "filter_report.json" for k in keys]
     reports = [read_json(p) for p in paths if p.is_file()]
     if not reports:
         return  # a generator run without filters writes none
     merged = merge_reports(reports)
-    merged["adaptive"] = {"rounds": len(keys), "n_delivered": n_delivered, "round_keys": keys}
+    merged["adaptive"] = {
+        "rounds": sum(1 for h in history if round_keys(h)),
+        "n_delivered": n_delivered,
+        "round_keys": keys,
+    }
     write_json(out / "filter_report.json", merged)
 
 
@@ -351,14 +451,14 @@ def loop_timings(
     """timings.json: generation seconds summed over rounds (0 for a round read from the cache), `steer_s` (the
     loop's own work: refits, validation scores, cross-validation on the seed, SHAP; 0 when the whole loop came
     from the cache, `loop_s` None), and `final_key`, the set's identity for the report's cost table."""
-    rounds = [h for h in history if h.get("final_key")]
+    rounds = [h for h in history if round_keys(h)]
     made = loop_s is not None
     return {
         "prepare_s": t_prepare,
         "generate_s": sum(h.get("generate_s", 0.0) for h in rounds) if made else 0.0,
         "steer_s": max(loop_s - sum(h.get("round_s", 0.0) for h in rounds), 0.0) if made else 0.0,
         "total_s": total_s,
-        "final_key": content_key({"adaptive_rounds": [h["final_key"] for h in rounds]}),
+        "final_key": content_key({"adaptive_rounds": [k for h in rounds for k in round_keys(h)]}),
         "loop_cache_hit": not made,
     }
 
@@ -429,6 +529,8 @@ def adaptive_job(cfg: DictConfig, out: Path, tracker: Tracker) -> dict[str, floa
         metrics[f"adaptive/{tag_}/val_macro_f1"] = h["macro_f1"]
         metrics[f"adaptive/{tag_}/n_kept"] = h["n_kept"]
         metrics.update({f"adaptive/{tag_}/budget/{n}": int(b) for n, b in zip(names, h["budget"])})
+        for pb in h.get("pair_budget", []):  # allocation=pairs: posts of class a asked for against b
+            metrics[f"adaptive/{tag_}/pair_budget/{pb['class']}_vs_{pb['against']}"] = pb["n"]
     write_json(out / "metrics.json", metrics)
     write_json(out / "timings.json", loop_timings(history, t_prepare, loop_s, time.perf_counter() - t0))
     tracker.log_metrics(metrics)
