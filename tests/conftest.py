@@ -10,6 +10,13 @@ from pathlib import Path
 
 import pytest
 
+# Tests run torch (and the BLAS under numpy) on one thread, and so do the CLI subprocesses, which inherit it.
+# CI runs two pytest-xdist workers beside the vLLM venv's tests on 2 cores; a second OpenMP thread per process
+# then spin-waits at every op's barrier for a core another process holds (test_chaos: 63 s on a quiet machine,
+# 226 s in the 2026-12-03 CI run with torch's default of 2 threads per process).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SHARED = Path(os.environ.get("SENTISYNTH_DATA_DIR", ROOT.parent / "shared" / "data"))

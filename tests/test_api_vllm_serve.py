@@ -33,6 +33,9 @@ pytestmark = [
 LABELS = ["anger", "joy", "optimism", "sadness"]
 MODEL = "tiny-chat"
 PRICES = {"input": 2.0, "output": 8.0}  # USD per million tokens
+# No torch.compile warm-up: a server became ready in 72 s instead of 101 s here (quiet machine; the compile is
+# inductor + gcc on every engine start, and CI starts two: the server and the batch runner)
+EAGER = ["--enforce-eager"]
 
 
 def vllm_env() -> dict[str, str]:
@@ -64,7 +67,7 @@ def server(chat_model: Path) -> Iterator[str]:
     with vllm_server(
         chat_model,
         MODEL,
-        ["--max-model-len", "512", "--max-num-seqs", "32", "--max-num-batched-tokens", "16384"],
+        ["--max-model-len", "512", "--max-num-seqs", "32", "--max-num-batched-tokens", "16384", *EAGER],
         env=vllm_env(),
     ) as url:
         yield url
@@ -189,7 +192,7 @@ def test_batch_file_through_vllm_run_batch(chat_model: Path, server: str, tmp_pa
     ran = subprocess.run(
         [sys.executable, "-m", "vllm.entrypoints.openai.run_batch", "-i", str(batch_in), "-o", str(batch_out),
          "--model", str(chat_model), "--served-model-name", MODEL, "--max-model-len", "512",
-         "--max-num-seqs", "32", "--max-num-batched-tokens", "16384"],
+         "--max-num-seqs", "32", "--max-num-batched-tokens", "16384", *EAGER],
         env=vllm_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
