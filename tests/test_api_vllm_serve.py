@@ -33,9 +33,10 @@ pytestmark = [
 LABELS = ["anger", "joy", "optimism", "sadness"]
 MODEL = "tiny-chat"
 PRICES = {"input": 2.0, "output": 8.0}  # USD per million tokens
-# No torch.compile warm-up: a server became ready in 72 s instead of 101 s here (quiet machine; the compile is
-# inductor + gcc on every engine start, and CI starts two: the server and the batch runner)
-EAGER = ["--enforce-eager"]
+# No torch.compile warm-up, and the one worker inside the engine-core process: a server became ready in 52 s
+# instead of 101 s here (quiet machine; the compile is inductor + gcc on every engine start, and each process
+# imports vLLM and torch again; CI starts two engines: the server and the batch runner)
+EAGER = ["--enforce-eager", "--distributed-executor-backend", "uni"]
 
 
 def vllm_env() -> dict[str, str]:
